@@ -1,0 +1,191 @@
+"""The `Algorithm` interface shared by GRPO, PPO and REINFORCE, and the config fields they share.
+
+An algorithm is an ``nn.Module`` with two calls (see docs/architecture.md):
+
+- ``compute_advantages(batch)`` once per rollout batch: writes ``advantage`` [N, T] (PPO also
+  ``return`` [N, K]) into the batch, without grad, and returns it;
+- ``forward(minibatch)`` per minibatch: returns a TensorDict of scalars, where the ``loss_*`` entries
+  are summed by the trainer and everything else is a detached metric.
+
+An optional ``token_mask`` [N, T] bool key marks valid tokens; masked tokens count nowhere.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean
+
+__all__ = ["Algorithm", "LossConfig", "check_range", "field_docs"]
+
+# Who is expected to write each key; used in the KeyError when a key is missing.
+_WRITERS = {
+    "reward": "the collector",
+    "step_reward": "the collector",
+    "done": "the collector",
+    "step_index": "the collector",
+    "labels": "the collector",
+    "old_log_prob": "the trainer (teacher-forced pass without grad before the update)",
+    "ref_log_prob": "the trainer (frozen reference; needed because beta > 0)",
+    "old_value": "the trainer (value head without grad before the update)",
+    "log_prob": "the trainer (current policy, per minibatch)",
+    "value": "the trainer (value head, per minibatch)",
+    "entropy": "the trainer (per minibatch; needed because entropy_coef > 0)",
+    "advantage": "Algorithm.compute_advantages",
+    "return": "Algorithm.compute_advantages",
+}
+
+
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False
+) -> None:
+    """Raise ValueError naming ``name`` unless ``low <(=) value <= high``."""
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ValueError(f"{name} must be in {left}{lo}, {hi}], got {value!r}")
+
+
+def field_docs(config_class: type) -> dict[str, str]:
+    """Map each dataclass field to the docstring written under it (base classes included).
+
+    The CLI builds its ``--help`` from these.
+    """
+    docs: dict[str, str] = {}
+    for klass in reversed(config_class.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for stmt, nxt in zip(body, body[1:]):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Fields shared by every algorithm's config."""
+
+    beta: float = 0.0
+    """Weight of the per-token k3 KL to the frozen reference policy (0 = no reference needed)."""
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus (the loss subtracts entropy_coef * mean entropy)."""
+    aggregation: str = "sample_mean"
+    """How per-token losses become a scalar: "sample_mean" (mean over each sample's tokens, then over
+    samples, as in the GRPO paper) or "token_mean" (mean over all tokens of the minibatch)."""
+
+    def __post_init__(self) -> None:
+        check_range("beta", self.beta, 0.0)
+        check_range("entropy_coef", self.entropy_coef, 0.0)
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+
+
+class Algorithm(nn.Module):
+    """Base class: owns key checks, the KL / entropy terms and the shared metrics.
+
+    A subclass sets ``name``, ``config_class`` and ``uses_value``, and implements
+    ``compute_advantages`` and ``_policy_loss`` (plus ``_extra_losses`` for, e.g., a value loss).
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[LossConfig]] = LossConfig
+    uses_value: ClassVar[bool] = False
+
+    def __init__(self, config: LossConfig | None = None, **overrides: Any) -> None:
+        super().__init__()
+        config = self.config_class() if config is None else config
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}"
+            )
+        self.config = dataclasses.replace(config, **overrides) if overrides else config
+
+    @property
+    def uses_reference(self) -> bool:
+        """True when ``ref_log_prob`` is needed (beta > 0)."""
+        return self.config.beta > 0
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def compute_advantages(self, batch: TensorDict) -> TensorDict:
+        """Write ``advantage`` [N, T] (PPO also ``return`` [N, K]) into ``batch`` and return it."""
+        raise NotImplementedError
+
+    def _policy_loss(self, td: TensorDict, mask: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+        """Per-token policy loss [N, T] and extra detached metrics."""
+        raise NotImplementedError
+
+    def _extra_losses(self, td: TensorDict) -> dict[str, torch.Tensor]:
+        """Further ``loss_*`` entries and metrics (the value loss of PPO)."""
+        return {}
+
+    # -- shared plumbing -----------------------------------------------------------------------
+    @staticmethod
+    def require(td: TensorDict, *keys: str) -> list[torch.Tensor]:
+        """Fetch keys, raising a KeyError that names the missing key and who should write it."""
+        out = []
+        for key in keys:
+            if key not in td.keys():
+                writer = _WRITERS.get(key, "the caller")
+                raise KeyError(f"key {key!r} is missing from the TensorDict; it is written by {writer}")
+            out.append(td.get(key))
+        return out
+
+    @staticmethod
+    def token_mask(td: TensorDict) -> torch.Tensor | None:
+        """The ``token_mask`` [N, T] bool key, or None when every token is valid."""
+        return td.get("token_mask") if "token_mask" in td.keys() else None
+
+    def forward(self, minibatch: TensorDict) -> TensorDict:
+        """Loss TensorDict: ``loss_policy`` (+ ``loss_kl``, ``loss_entropy``, ``loss_value``) and metrics."""
+        td = minibatch
+        mask = self.token_mask(td)
+        mode = self.config.aggregation
+        per_token, metrics = self._policy_loss(td, mask)  # [N, T]
+        out: dict[str, torch.Tensor] = {"loss_policy": aggregate(per_token, mask, mode)}
+
+        (log_prob,) = self.require(td, "log_prob")
+        if self.uses_reference or "ref_log_prob" in td.keys():
+            (ref_log_prob,) = self.require(td, "ref_log_prob")
+            kl = aggregate(k3_kl(log_prob, ref_log_prob), mask, mode)
+            if self.uses_reference:
+                out["loss_kl"] = self.config.beta * kl
+            metrics["kl_ref"] = kl.detach()
+        if self.config.entropy_coef > 0 or "entropy" in td.keys():
+            (entropy,) = self.require(td, "entropy")
+            ent = aggregate(entropy, mask, mode)
+            if self.config.entropy_coef > 0:
+                out["loss_entropy"] = -self.config.entropy_coef * ent
+            metrics["entropy"] = ent.detach()
+        if "old_log_prob" in td.keys():
+            log_ratio = (log_prob - td.get("old_log_prob")).detach()
+            metrics["approx_kl"] = masked_mean(torch.expm1(log_ratio) - log_ratio, mask)
+        (advantage,) = self.require(td, "advantage")
+        adv_mean = masked_mean(advantage, mask)
+        metrics["advantage_mean"] = adv_mean.detach()
+        metrics["advantage_std"] = masked_mean((advantage - adv_mean) ** 2, mask).sqrt().detach()
+        out.update(self._extra_losses(td))
+        out.update(metrics)
+        return TensorDict(out, batch_size=[])
+
+    def extra_repr(self) -> str:
+        return repr(self.config)

@@ -1,0 +1,112 @@
+"""REINFORCE with a baseline (Williams 1992): an EMA baseline (global or per class label) or the
+leave-one-out group baseline (RLOO, Kool et al. 2019; Ahmadian et al. 2024).
+
+Loss per token: ``-advantage * log_prob`` (the gradient of the sample's log-likelihood weighted by
+``reward - baseline``), aggregated like GRPO, plus an optional ``beta`` * k3 KL to the reference.
+It is on-policy: use one epoch per rollout batch (later epochs would need importance ratios).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from tensordict import TensorDict
+
+from vargym.algos.base import Algorithm, LossConfig, check_range
+from vargym.algos.grpo import check_group_ids
+from vargym.algos.functional import leave_one_out_baseline
+
+__all__ = ["BASELINES", "ReinforceConfig", "ReinforceLoss"]
+
+BASELINES = ("ema", "rloo")
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(LossConfig):
+    """REINFORCE hyper-parameters."""
+
+    baseline: str = "ema"
+    """Baseline subtracted from the reward: "ema" (moving average) or "rloo" (mean of the other
+    samples of the group)."""
+    ema_momentum: float = 0.9
+    """EMA update: baseline <- momentum * baseline + (1 - momentum) * batch mean reward."""
+    per_label: bool = False
+    """EMA baseline: keep one baseline per class label (True) or one global baseline (False)."""
+    num_labels: int = 1000
+    """EMA per-label baseline: number of class labels (labels must lie in 0..num_labels-1)."""
+    group_size: int = 16
+    """RLOO: samples per group (groups are contiguous in the batch)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
+        check_range("ema_momentum", self.ema_momentum, 0.0, 1.0)
+        check_range("num_labels", self.num_labels, 1)
+        check_range("group_size", self.group_size, 2)
+
+
+class ReinforceLoss(Algorithm):
+    """REINFORCE with an EMA or leave-one-out baseline.
+
+    The EMA baseline lives in buffers (``baseline`` and ``baseline_initialized``), so ``state_dict()``
+    checkpoints it. An entry seen for the first time starts at that batch's mean reward.
+
+    Example:
+        >>> algo = ReinforceLoss(ReinforceConfig(baseline="rloo", group_size=8))
+        >>> batch = algo.compute_advantages(rollout)   # writes advantage [N, T]
+        >>> out = algo(minibatch)                      # needs log_prob
+    """
+
+    name = "reinforce"
+    config_class = ReinforceConfig
+    uses_value = False
+
+    def __init__(self, config: ReinforceConfig | None = None, **overrides) -> None:
+        super().__init__(config, **overrides)
+        size = self.config.num_labels if self.config.per_label else 1
+        self.register_buffer("baseline", torch.zeros(size))  # [num_labels] or [1]
+        self.register_buffer("baseline_initialized", torch.zeros(size, dtype=torch.bool))
+
+    @torch.no_grad()
+    def _ema_advantages(self, batch: TensorDict, reward: torch.Tensor) -> torch.Tensor:
+        if self.config.per_label:
+            (labels,) = self.require(batch, "labels")
+            index = labels.long().to(self.baseline.device)  # [N]
+            if index.numel() and (index.min() < 0 or index.max() >= self.config.num_labels):
+                raise ValueError(
+                    f"labels must lie in 0..num_labels-1 = 0..{self.config.num_labels - 1}, "
+                    f"got range {int(index.min())}..{int(index.max())}; raise num_labels"
+                )
+        else:
+            index = torch.zeros(reward.shape[0], dtype=torch.long, device=self.baseline.device)
+        r = reward.to(self.baseline.device, self.baseline.dtype)  # [N]
+        sums = torch.zeros_like(self.baseline).index_add_(0, index, r)
+        counts = torch.zeros_like(self.baseline).index_add_(0, index, torch.ones_like(r))
+        seen = counts > 0
+        batch_mean = sums / counts.clamp_min(1.0)
+        # First sighting: start from the batch mean; then advantages use the pre-update baseline.
+        fresh = seen & ~self.baseline_initialized
+        self.baseline[fresh] = batch_mean[fresh]
+        self.baseline_initialized |= seen
+        advantage = r - self.baseline[index]  # [N]
+        m = self.config.ema_momentum
+        self.baseline[seen] = m * self.baseline[seen] + (1.0 - m) * batch_mean[seen]
+        return advantage.to(reward.device, reward.dtype)
+
+    @torch.no_grad()
+    def compute_advantages(self, batch: TensorDict) -> TensorDict:
+        """Write ``advantage`` [N, T] = reward - baseline on every token (updates the EMA)."""
+        reward, tokens = self.require(batch, "reward", "tokens")
+        if self.config.baseline == "rloo":
+            check_group_ids(batch, self.config.group_size)
+            advantage = reward - leave_one_out_baseline(reward, self.config.group_size)  # [N]
+        else:
+            advantage = self._ema_advantages(batch, reward)  # [N]
+        batch.set("advantage", advantage.unsqueeze(1).expand(tokens.shape).contiguous())  # [N, T]
+        return batch
+
+    def _policy_loss(self, td: TensorDict, mask: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
+        log_prob, advantage = self.require(td, "log_prob", "advantage")
+        return -advantage * log_prob, {}
