@@ -25,7 +25,7 @@ from torch import nn
 
 from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean
 
-__all__ = ["Algorithm", "LossConfig", "check_range", "field_docs"]
+__all__ = ["Algorithm", "LossConfig", "check_group_ids", "check_range", "field_docs"]
 
 # Who is expected to write each key; used in the KeyError when a key is missing.
 _WRITERS = {
@@ -58,6 +58,19 @@ def check_range(
         raise ValueError(f"{name} must be in {left}{lo}, {hi}], got {value!r}")
 
 
+def check_group_ids(batch: TensorDict, group_size: int) -> None:
+    """Raise ValueError unless the batch's ``group_id`` (when present) is ``arange(N) // group_size``."""
+    if "group_id" not in batch.keys():
+        return
+    group_id = batch.get("group_id")  # [N]
+    expected = torch.arange(group_id.shape[0], device=group_id.device) // group_size
+    if not torch.equal(group_id.long(), expected):
+        raise ValueError(
+            f"group_id must be arange(N) // group_size with group_size={group_size} (contiguous groups); "
+            "set the algorithm's group_size to the collector's"
+        )
+
+
 def field_docs(config_class: type) -> dict[str, str]:
     """Map each dataclass field to the docstring written under it (base classes included).
 
@@ -69,7 +82,7 @@ def field_docs(config_class: type) -> dict[str, str]:
             continue
         tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
         body = tree.body[0].body  # type: ignore[attr-defined]
-        for stmt, nxt in zip(body, body[1:]):
+        for stmt, nxt in zip(body, body[1:], strict=False):
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict
 
-from vargym.algos.base import Algorithm, LossConfig, check_range
+from vargym.algos.base import Algorithm, LossConfig, check_group_ids, check_range
 from vargym.algos.functional import clipped_ratio_objective, group_advantages, masked_mean
 
-__all__ = ["GRPOConfig", "GRPOLoss", "check_group_ids"]
+__all__ = ["GRPOConfig", "GRPOLoss"]
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,6 @@ class GRPOConfig(LossConfig):
         check_range("eps", self.eps, 0.0, low_open=True)
 
 
-def check_group_ids(batch: TensorDict, group_size: int) -> None:
-    """Raise ValueError unless the batch's ``group_id`` (when present) is ``arange(N) // group_size``."""
-    if "group_id" not in batch.keys():
-        return
-    group_id = batch.get("group_id")  # [N]
-    expected = torch.arange(group_id.shape[0], device=group_id.device) // group_size
-    if not torch.equal(group_id.long(), expected):
-        raise ValueError(
-            f"group_id must be arange(N) // group_size with group_size={group_size} (contiguous groups); "
-            "set the algorithm's group_size to the collector's"
-        )
-
-
 class GRPOLoss(Algorithm):
     """Group-relative policy optimisation.
 
@@ -72,10 +59,9 @@ class GRPOLoss(Algorithm):
         """Write ``advantage`` [N, T]: the group-normalised ``reward`` [N] on every token."""
         reward, tokens = self.require(batch, "reward", "tokens")
         check_group_ids(batch, self.config.group_size)
-        adv = group_advantages(
-            reward.float(), self.config.group_size, self.config.normalize_std, self.config.eps
-        )
-        batch.set("advantage", adv.unsqueeze(1).expand(tokens.shape).to(reward.dtype).contiguous())  # [N, T]
+        reward = reward if reward.is_floating_point() else reward.float()
+        adv = group_advantages(reward, self.config.group_size, self.config.normalize_std, self.config.eps)
+        batch.set("advantage", adv.unsqueeze(1).expand(tokens.shape).contiguous())  # [N, T]
         return batch
 
     def _policy_loss(self, td: TensorDict, mask: torch.Tensor | None) -> tuple[torch.Tensor, dict]:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict
 
-from vargym.algos.base import Algorithm, LossConfig, check_range
-from vargym.algos.grpo import check_group_ids
+from vargym.algos.base import Algorithm, LossConfig, check_group_ids, check_range
 from vargym.algos.functional import leave_one_out_baseline
 
 __all__ = ["BASELINES", "ReinforceConfig", "ReinforceLoss"]
