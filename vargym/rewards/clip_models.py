@@ -1,0 +1,249 @@
+"""Shared OpenAI-CLIP backbones (through open_clip) and a small checked file downloader.
+
+`load_clip` returns one `ClipBackbone` per (model, weights, device, dtype), so several rewards on
+the same backbone (``"aesthetic+clip"``) share its weights; `ClipBackbone.encode_images` remembers
+the embedding of the last images tensor it saw, so they also share one image forward per call.
+
+Where weights come from:
+
+- ``weights_path=`` a local open_clip checkpoint (``.safetensors`` / ``.bin`` / ``.pt`` state dict);
+- otherwise the open_clip pretrained tag's Hugging Face repo, downloaded by huggingface_hub into
+  the user's HF cache (``openai`` for ``ViT-L-14-quickgelu`` is ``timm/vit_large_patch14_clip_224.openai``,
+  file ``open_clip_model.safetensors``).
+
+Offline (``HF_HUB_OFFLINE=1``) only cached files are used; a missing one raises
+`vargym.errors.WeightsNotAvailableError` at once, naming the repo and the ``weights_path=`` option.
+
+Use the ``-quickgelu`` model names with ``openai`` weights: open_clip builds plain ``ViT-L-14`` with
+GELU and would only warn about the mismatch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vargym.errors import CheckpointError, WeightsNotAvailableError
+
+__all__ = [
+    "OPENAI_MEAN",
+    "OPENAI_STD",
+    "ClipBackbone",
+    "clear_clip_cache",
+    "download_file",
+    "is_offline",
+    "load_clip",
+]
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+_HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_BACKBONES: dict[tuple, ClipBackbone] = {}
+
+
+def is_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` is set to a true value (vargym then downloads nothing)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def download_file(
+    url: str, filename: str, sha256: str, timeout: float = 15.0, cache_dir: str | None = None
+) -> Path:
+    """Return a cached copy of ``url`` (under ``$TORCH_HOME/hub/checkpoints/vargym``), downloading it once.
+
+    The file's SHA-256 must equal ``sha256``. Offline or on a network error, raises
+    `WeightsNotAvailableError` naming the URL and the expected local file.
+    """
+    folder = Path(cache_dir) if cache_dir else Path(torch.hub.get_dir()) / "checkpoints" / "vargym"
+    target = folder / filename
+    if target.is_file() and _sha256(target) == sha256:
+        return target
+    hint = f"download {url} to {target} (or pass the file's path)"
+    if is_offline():
+        raise WeightsNotAvailableError(f"{filename} is not cached and HF_HUB_OFFLINE=1 is set: {hint}")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".partial")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as source, open(partial, "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+    except OSError as e:  # URLError, timeouts and socket errors are all OSErrors
+        partial.unlink(missing_ok=True)
+        raise WeightsNotAvailableError(f"could not download {filename} ({e}): {hint}") from e
+    digest = _sha256(partial)
+    if digest != sha256:
+        partial.unlink(missing_ok=True)
+        raise WeightsNotAvailableError(f"{url} has sha256 {digest}, expected {sha256}")
+    partial.replace(target)
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> str:
+    """Path of the cached/downloaded open_clip checkpoint of a pretrained tag."""
+    import open_clip
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(model_name, pretrained)
+    if not cfg:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        raise ValueError(f"pretrained={pretrained!r} is not a tag of {model_name!r}; known tags: {tags}")
+    repo_id, filename = os.path.split(cfg.get("hf_hub", ""))  # "org/repo/" -> ("org/repo", "")
+    files = (filename,) if filename else _HUB_FILES
+    option = "pass weights_path=/path/to/open_clip_model.safetensors (CLI: --reward-weights)"
+    if not repo_id:
+        raise WeightsNotAvailableError(f"{model_name!r}/{pretrained!r} has no Hugging Face repo; {option}")
+    from huggingface_hub import hf_hub_download
+
+    offline, error = is_offline(), None
+    for name in files:
+        try:
+            return hf_hub_download(
+                repo_id, name, cache_dir=cache_dir, etag_timeout=10, local_files_only=offline
+            )
+        except Exception as e:  # noqa: BLE001 - any hub failure means "not available here"
+            error = e
+    why = "HF_HUB_OFFLINE=1 is set and they are not cached" if offline else f"download failed: {error}"
+    raise WeightsNotAvailableError(
+        f"CLIP weights for {model_name!r} (pretrained={pretrained!r}) are not available: hub repo "
+        f"{repo_id!r}, file {' or '.join(files)}; {why}. Download them once online, or {option}."
+    )
+
+
+class ClipBackbone(nn.Module):
+    """An open_clip CLIP model with on-device OpenAI preprocessing and embedding caches."""
+
+    def __init__(self, model: nn.Module, model_name: str, tokenizer) -> None:
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+        self.model_name = model_name
+        self.tokenizer = tokenizer
+        size = model.visual.image_size
+        self.image_size = int(size[0] if isinstance(size, (tuple, list)) else size)
+        self.embed_dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else None
+        self.register_buffer("mean", torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(OPENAI_STD).view(1, 3, 1, 1), persistent=False)
+        self._image_cache: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        self._text_cache: dict[str, torch.Tensor] = {}
+
+    def _apply(self, fn, recurse=True):  # moving the weights invalidates cached embeddings
+        self._image_cache, self._text_cache = None, {}
+        return super()._apply(fn, recurse)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """OpenAI CLIP transform in torch: shorter side to ``image_size`` (bicubic, antialias), centre crop, normalise.
+
+        Args:
+            images: float ``[N, 3, H, W]`` in [0, 1].
+
+        Returns:
+            ``[N, 3, S, S]`` normalised, in the model's dtype and device (S = ``image_size``).
+        """
+        size = self.image_size
+        x = images.to(self.mean.device, torch.float32)
+        height, width = x.shape[-2:]
+        if (height, width) != (size, size):
+            scale = size / min(height, width)
+            new_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
+            x = F.interpolate(x, size=new_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+            top, left = (new_hw[0] - size) // 2, (new_hw[1] - size) // 2
+            x = x[..., top : top + size, left : left + size]  # [N, 3, S, S]
+        x = (x - self.mean) / self.std
+        return x.to(next(self.model.parameters()).dtype)
+
+    @torch.no_grad()
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image embeddings ``[N, D]`` float32; reuses the result for the same tensor.
+
+        The cache holds the last images tensor itself (so its identity cannot be recycled) and its
+        version counter (so in-place edits invalidate it).
+        """
+        cached = self._image_cache
+        if cached is not None and cached[0] is images and cached[1] == images._version:
+            return cached[2]
+        emb = self.model.encode_image(self.preprocess(images)).float()  # [N, D]
+        emb = F.normalize(emb, dim=-1)
+        self._image_cache = (images, images._version, emb)
+        return emb
+
+    @torch.no_grad()
+    def encode_texts(self, prompts: list[str]) -> torch.Tensor:
+        """L2-normalised text embeddings ``[P, D]`` float32; each prompt is encoded once and cached."""
+        missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
+        if missing:
+            tokens = self.tokenizer(missing).to(self.mean.device)  # [P, context_length]
+            emb = F.normalize(self.model.encode_text(tokens).float(), dim=-1)  # [P, D]
+            self._text_cache.update(zip(missing, emb, strict=True))
+        return torch.stack([self._text_cache[p] for p in prompts])
+
+
+def load_clip(
+    model_name: str = "ViT-L-14-quickgelu",
+    pretrained: str = "openai",
+    weights_path: str | os.PathLike | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    cache_dir: str | None = None,
+) -> ClipBackbone:
+    """Load (or reuse) an open_clip CLIP backbone.
+
+    Args:
+        model_name: open_clip model name, e.g. ``"ViT-L-14-quickgelu"`` (aesthetic v2, default CLIP
+            score) or ``"ViT-B-32-quickgelu"`` (cheap on CPU).
+        pretrained: open_clip pretrained tag used when ``weights_path`` is None.
+        weights_path: a local checkpoint file; skips any download.
+        device: target device (None: CPU).
+        dtype: parameter dtype (None: float32).
+        cache_dir: huggingface_hub cache folder (None: the user's default).
+
+    Raises:
+        ValueError: unknown model name or tag.
+        WeightsNotAvailableError: no local file and nothing cached/downloadable.
+        CheckpointError: the file does not fit the model (strict load).
+    """
+    import open_clip
+
+    if open_clip.get_model_config(model_name) is None:
+        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=3)
+        raise ValueError(f"unknown open_clip model {model_name!r}; did you mean one of {close}?")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    dtype = dtype or torch.float32
+    path = Path(weights_path).expanduser().resolve() if weights_path is not None else None
+    key = (model_name, None if path else pretrained, str(path), str(device), dtype)
+    cached = _BACKBONES.get(key)
+    if cached is not None:
+        param = next(cached.model.parameters())
+        if param.device == device and param.dtype == dtype:
+            return cached
+    if path is not None and not path.is_file():
+        raise WeightsNotAvailableError(
+            f"CLIP weights file {path} does not exist (weights_path={weights_path!r})"
+        )
+    checkpoint = str(path) if path else _hub_checkpoint(model_name, pretrained, cache_dir)
+    try:
+        model = open_clip.create_model(model_name, pretrained=checkpoint)
+    except RuntimeError as e:
+        raise CheckpointError(f"cannot load {checkpoint} into open_clip {model_name!r}: {e}") from e
+    backbone = ClipBackbone(model, model_name, open_clip.get_tokenizer(model_name)).to(device, dtype)
+    backbone.mean, backbone.std = backbone.mean.float(), backbone.std.float()
+    _BACKBONES[key] = backbone
+    return backbone
+
+
+def clear_clip_cache() -> None:
+    """Forget all shared backbones (frees memory once no reward holds them)."""
+    _BACKBONES.clear()
