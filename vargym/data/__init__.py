@@ -1,1 +1,47 @@
-"""data"""
+"""Data: procedural class-conditional images, image folders, the tiny classifier, image grids.
+
+Names are imported lazily on first use (``from vargym.data import generate`` loads only what it needs).
+
+- `vargym.data.procedural`: ``CLASS_NAMES``, ``ProceduralConfig``, ``generate``, ``ProceduralDataset``,
+  ``procedural_batches``
+- `vargym.data.folder`: ``ImageFolderDataset``, ``load_image``
+- `vargym.data.classifier`: ``ClassifierConfig``, ``TinyClassifier``, ``train_classifier``,
+  ``classifier_accuracy``, ``save_classifier``, ``load_classifier``
+- `vargym.data.grid`: ``save_grid``, ``grid_image``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CLASS_NAMES": "procedural",
+    "NUM_CLASSES": "procedural",
+    "ProceduralConfig": "procedural",
+    "ProceduralDataset": "procedural",
+    "generate": "procedural",
+    "procedural_batches": "procedural",
+    "ImageFolderDataset": "folder",
+    "load_image": "folder",
+    "ClassifierConfig": "classifier",
+    "TinyClassifier": "classifier",
+    "classifier_accuracy": "classifier",
+    "load_classifier": "classifier",
+    "save_classifier": "classifier",
+    "train_classifier": "classifier",
+    "grid_image": "grid",
+    "save_grid": "grid",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vargym.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vargym.data.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

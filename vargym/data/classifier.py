@@ -218,7 +218,9 @@ def train_classifier(
     seconds = time.perf_counter() - start
     model.eval()
 
-    held_out = procedural_batches(eval_samples, image_size=image_size, seed=seed + 7_919_000_003, device=device)
+    held_out = procedural_batches(
+        eval_samples, image_size=image_size, seed=seed + 7_919_000_003, device=device
+    )
     images, labels = next(held_out)
     figures = {
         "steps": float(steps),
@@ -271,7 +273,9 @@ def load_classifier(path_dir: str | Path, device: torch.device | str | None = No
     try:
         meta = json.loads((path_dir / CONFIG_FILE).read_text())
         if meta.get("format") != _FORMAT:
-            raise CheckpointError(f"{path_dir / CONFIG_FILE} is not a {_FORMAT} config (format={meta.get('format')!r})")
+            raise CheckpointError(
+                f"{path_dir / CONFIG_FILE} is not a {_FORMAT} config (format={meta.get('format')!r})"
+            )
         config = ClassifierConfig(**meta["config"])
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, CheckpointError):
@@ -285,7 +289,9 @@ def load_classifier(path_dir: str | Path, device: torch.device | str | None = No
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        raise CheckpointError(f"classifier weights in {path_dir} do not match its config {config}: {e}") from e
+        raise CheckpointError(
+            f"classifier weights in {path_dir} do not match its config {config}: {e}"
+        ) from e
     model.eval()
     if device is not None:
         model.to(device)

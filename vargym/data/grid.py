@@ -64,7 +64,9 @@ def grid_image(
 
     cell_w, cell_h = width + padding, height + text_h + padding
     columns = min(nrow, n)
-    canvas = Image.new("RGB", (label_w + columns * cell_w + padding, rows * cell_h + padding), (background,) * 3)
+    canvas = Image.new(
+        "RGB", (label_w + columns * cell_w + padding, rows * cell_h + padding), (background,) * 3
+    )
     draw = ImageDraw.Draw(canvas)
     ink = (0, 0, 0) if background > 127 else (255, 255, 255)
     for i in range(n):

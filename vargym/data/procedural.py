@@ -257,10 +257,12 @@ def _colour(level: torch.Tensor, chroma: torch.Tensor, saturation: torch.Tensor)
     return (level[:, None] + 0.9 * saturation[:, None] * offset).clamp(0, 1)
 
 
-def _frame(p: torch.Tensor, grid_x: torch.Tensor, grid_y: torch.Tensor, config: ProceduralConfig, max_rot: float):
+def _frame(
+    p: torch.Tensor, grid_x: torch.Tensor, grid_y: torch.Tensor, config: ProceduralConfig, max_rot: float
+):
     """Radius ``[n, 1, 1]`` and coordinates ``u, v [n, H, W]`` centred on the shape and rotated."""
     radius = config.min_scale + (config.max_scale - config.min_scale) * p[:, _SIZE]  # [n]
-    room = 1.0 - radius  # keeps the whole shape inside the image
+    room = 1.0 - radius - 2.0 / grid_x.shape[-1]  # keeps the shape and a one-pixel margin inside
     cx = (2 * p[:, _CX] - 1) * room
     cy = (2 * p[:, _CY] - 1) * room
     angle = (2 * p[:, _ROT] - 1) * max_rot
@@ -279,7 +281,7 @@ def _circle(p, grid_x, grid_y, config):
 
 def _square(p, grid_x, grid_y, config):
     radius, u, v = _frame(p, grid_x, grid_y, config, max_rot=math.radians(20))
-    half = radius * 0.8
+    half = radius * 0.7  # corners stay within the radius at the largest rotation
     return torch.maximum(u.abs(), v.abs()) - half
 
 
@@ -305,20 +307,27 @@ def _ring(p, grid_x, grid_y, config):
 def _cross(p, grid_x, grid_y, config):
     radius, u, v = _frame(p, grid_x, grid_y, config, max_rot=math.pi / 4)
     half_width = radius * (0.18 + 0.12 * p[:, _AUX_A, None, None])
-    arm_h = torch.maximum(u.abs() - radius, v.abs() - half_width)
-    arm_v = torch.maximum(u.abs() - half_width, v.abs() - radius)
+    arm = radius * 0.95  # arm corners stay within the radius
+    arm_h = torch.maximum(u.abs() - arm, v.abs() - half_width)
+    arm_v = torch.maximum(u.abs() - half_width, v.abs() - arm)
     return torch.minimum(arm_h, arm_v)
 
 
 def _star(p, grid_x, grid_y, config):
-    # Five points: the boundary radius goes linearly from the tip radius to the inner radius and back.
+    # Exact signed distance of a five-pointed star (Inigo Quilez's sdStar5): fold into one half-arm.
     radius, u, v = _frame(p, grid_x, grid_y, config, max_rot=math.pi)
-    inner = 0.38 + 0.12 * p[:, _AUX_A, None, None]
-    sector = torch.remainder(torch.atan2(v, u), 2 * math.pi / 5) / (2 * math.pi / 5)  # [n, H, W] in [0, 1)
-    tip = (2 * sector - 1).abs()  # 1 at a tip, 0 between tips
-    boundary = radius * (inner + (1 - inner) * tip)
-    # Scale the radial gap by the inner ratio so the edge stays about one pixel wide near the tips too.
-    return (torch.sqrt(u * u + v * v) - boundary) * 0.7
+    inner = 0.4 + 0.15 * p[:, _AUX_A, None, None]  # valley depth as a fraction of the tip radius
+    k1x, k1y = 0.809016994375, -0.587785252292  # cos 36 deg, -sin 36 deg
+    x, y = u.abs(), v
+    fold = (k1x * x + k1y * y).clamp(min=0)
+    x, y = x - 2 * fold * k1x, y - 2 * fold * k1y
+    fold = (-k1x * x + k1y * y).clamp(min=0)
+    x, y = x + 2 * fold * k1x, y - 2 * fold * k1y
+    x, y = x.abs(), y - radius
+    edge_x, edge_y = -inner * k1y, inner * k1x - 1  # direction of the arm edge (unnormalised)
+    h = torch.minimum(((x * edge_x + y * edge_y) / (edge_x**2 + edge_y**2)).clamp(min=0), radius)
+    gap_x, gap_y = x - edge_x * h, y - edge_y * h
+    return torch.sqrt(gap_x * gap_x + gap_y * gap_y) * torch.sign(y * edge_x - x * edge_y)
 
 
 def _stripes(p, grid_x, grid_y, config, vertical: bool):
@@ -398,8 +407,10 @@ def _check_size(image_size: int) -> int:
 
 def _check_labels(labels: torch.Tensor) -> torch.Tensor:
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
-        raise ValueError(f"labels must be a 1-D int64 tensor [N], got {type(labels).__name__} "
-                         f"of shape {getattr(labels, 'shape', None)}")
+        raise ValueError(
+            f"labels must be a 1-D int64 tensor [N], got {type(labels).__name__} "
+            f"of shape {getattr(labels, 'shape', None)}"
+        )
     labels = labels.long()
     if labels.numel() and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         raise ValueError(
