@@ -1,0 +1,203 @@
+"""Loading: official VAR checkpoints (Hugging Face ``FoundationVision/var``), our own safetensors checkpoints,
+and the shipped tiny default.
+
+Official files are flat ``torch.save`` state dicts; they load with ``weights_only=True`` and ``strict=True``.
+Downloads go through huggingface_hub's cache. Offline (``HF_HUB_OFFLINE=1``, or the hub unreachable) an
+uncached file raises ``WeightsNotAvailableError`` at once, naming the file, the repo and the local-path option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from vargym.errors import CheckpointError, WeightsNotAvailableError
+from vargym.models.presets import PRESETS, build, preset_configs
+from vargym.models.var import VAR, VARConfig
+from vargym.models.vqvae import VQVAE, VQVAEConfig
+
+HF_REPO_ID = "FoundationVision/var"
+# The hub's main branch; the d16/d20/d30 files were last updated in April 2024 (commit 367386c for d20),
+# matching the current key names (`attn_l2_norm` era). Pin a full commit hash here once verified online.
+HF_REVISION = "main"
+VQVAE_FILE = "vae_ch160v4096z32.pth"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+TINY_DIR = ASSETS / "tiny"
+
+
+def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotAvailableError(f"checkpoint file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path), device="cpu")
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, wrong format, pickled code refused by weights_only
+        raise CheckpointError(f"could not read checkpoint {path}: {e}") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path} is not a flat state dict of tensors (got {type(state).__name__})")
+    return state
+
+
+def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict(strict=True)`` with one named conversion and errors that name the file."""
+    own = module.state_dict()
+    # The official VQVAE.load_state_dict keeps its own `ema_vocab_hit_SV` (training statistics only) when the
+    # number of scales differs; do the same, explicitly.
+    key = "quantize.ema_vocab_hit_SV"
+    if key in state and key in own and state[key].shape != own[key].shape:
+        state = {**state, key: own[key]}
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{source}: state dict does not match {type(module).__name__}: "
+                              f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
+                              f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
+    bad = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if state[k].shape != v.shape]
+    if bad:
+        raise CheckpointError(f"{source}: shape mismatch for {bad[:8]}")
+    module.load_state_dict(state, strict=True)  # copies into our float32 tensors (casts fp16/bf16 files)
+
+
+def _depth_of(state: dict[str, torch.Tensor]) -> int:
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("blocks.")}
+    if not blocks:
+        raise CheckpointError("VAR checkpoint has no `blocks.*` keys")
+    return max(blocks) + 1
+
+
+def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None = None,
+                  device: torch.device | str | None = None) -> tuple[VQVAE, VAR]:
+    """Load the official ``vae_ch160v4096z32.pth`` and ``var_d{depth}.pth`` state dicts (strict).
+
+    ``depth`` is read from the checkpoint when omitted. Returns (VQVAE, VAR) in eval mode on ``device``.
+    """
+    var_state = _read_state_dict(var_path)
+    vae_state = _read_state_dict(vae_path)
+    depth = depth or _depth_of(var_state)
+    name = f"var-d{depth}"
+    if name not in PRESETS:
+        raise ValueError(f"depth must be one of 16, 20, 24, 30 for official checkpoints, got {depth}")
+    with torch.device("meta"):
+        vqvae, var = build(*preset_configs(name))
+    vqvae.to_empty(device="cpu")
+    var.to_empty(device="cpu")
+    load_state_strict(vqvae, vae_state, str(vae_path))
+    load_state_strict(var, var_state, str(var_path))
+    vqvae.eval().requires_grad_(False)
+    var.eval()
+    return vqvae.to(device), var.to(device)
+
+
+def _hub_reachable(timeout: float = 4.0) -> bool:
+    # DNS lookups here can hang for ~45 s before failing; bound the whole probe with a thread.
+    result = []
+
+    def probe():
+        try:
+            socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    return bool(result and result[0])
+
+
+def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISION, option: str = "local paths",
+             cache_dir: str | None = None) -> Path:
+    """A file of a Hugging Face repo from the local cache, downloaded if needed and possible."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=cache_dir)
+    if isinstance(cached, str):
+        return Path(cached)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if offline or not _hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if offline else "huggingface.co is unreachable"
+        raise WeightsNotAvailableError(
+            f"{filename} from the Hugging Face repo {repo_id!r} is not cached and {why}. Download it on a machine "
+            f"with network access (https://huggingface.co/{repo_id}/resolve/{revision}/{filename}) and pass {option}."
+        )
+    return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir))
+
+
+def load_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, var_path: str | Path | None = None,
+                    device: torch.device | str | None = None, cache_dir: str | None = None) -> tuple[VQVAE, VAR]:
+    """The released VAR models: ``"var-d16" | "var-d20" | "var-d24" | "var-d30"`` (256 px, ImageNet classes).
+
+    Files come from ``vae_path`` / ``var_path`` when given, else from the Hugging Face cache (downloaded once).
+    """
+    preset_configs(name)  # validates the name
+    if name == "tiny":
+        raise ValueError("'tiny' is vargym's own model: use load_model('tiny')")
+    depth = int(name.removeprefix("var-d"))
+    option = "vae_path=/var_path= (CLI: --vae-path/--var-path)"
+    vae_path = Path(vae_path) if vae_path else hub_file(VQVAE_FILE, option=option, cache_dir=cache_dir)
+    var_path = Path(var_path) if var_path else hub_file(f"var_d{depth}.pth", option=option, cache_dir=cache_dir)
+    return load_official(vae_path, var_path, depth=depth, device=device)
+
+
+# ------------------------------------------------------------------------------------------- our checkpoints
+def save_checkpoint(directory: str | Path, vqvae: VQVAE, var: VAR, extra: dict | None = None) -> Path:
+    """Write ``vqvae.safetensors``, ``var.safetensors`` and ``model.json`` (configs + ``extra``) to ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in vqvae.state_dict().items()}, str(directory / "vqvae.safetensors"))
+    save_file({k: v.detach().contiguous().cpu() for k, v in var.state_dict().items()}, str(directory / "var.safetensors"))
+    meta = {"vqvae": asdict(vqvae.cfg), "var": asdict(var.cfg), **(extra or {})}
+    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def load_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> tuple[VQVAE, VAR]:
+    """Load a directory written by ``save_checkpoint`` (strict keys and shapes)."""
+    directory = Path(directory)
+    meta_path = directory / "model.json"
+    if not meta_path.is_file():
+        raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
+    try:
+        meta = json.loads(meta_path.read_text())
+        vqvae_cfg, var_cfg = VQVAEConfig(**meta["vqvae"]), VARConfig(**meta["var"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
+    vqvae, var = build(vqvae_cfg, var_cfg)
+    load_state_strict(vqvae, _read_state_dict(directory / "vqvae.safetensors"), str(directory / "vqvae.safetensors"))
+    load_state_strict(var, _read_state_dict(directory / "var.safetensors"), str(directory / "var.safetensors"))
+    vqvae.eval().requires_grad_(False)
+    var.eval()
+    return vqvae.to(device), var.to(device)
+
+
+def load_model(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs) -> tuple[VQVAE, VAR]:
+    """One entry point for ``--model``: ``"tiny"`` (shipped weights), ``"var-d16"``..``"var-d30"`` (official
+    release, downloaded or from ``vae_path``/``var_path``), ``"random:<preset>"`` (random init), or a
+    checkpoint directory written by vargym."""
+    spec = str(spec)
+    if spec == "tiny":
+        if not (TINY_DIR / "model.json").is_file():
+            raise WeightsNotAvailableError(f"the shipped tiny model is missing from {TINY_DIR}; reinstall vargym or "
+                                           f"run `vargym pretrain` and pass its output directory as --model")
+        return load_checkpoint(TINY_DIR, device=device)
+    if spec.startswith("random:"):
+        vqvae, var = build(*preset_configs(spec.removeprefix("random:")))
+        return vqvae.to(device), var.eval().to(device)
+    if spec in PRESETS:
+        return load_pretrained(spec, device=device, **kwargs)
+    if Path(spec).is_dir():
+        return load_checkpoint(spec, device=device)
+    raise ValueError(f"unknown model {spec!r}: use 'tiny', one of {sorted(p for p in PRESETS if p != 'tiny')}, "
+                     f"'random:<preset>', or a checkpoint directory")
