@@ -1,0 +1,53 @@
+"""Fixtures for reward tests: offline mode, a tiny open_clip model saved to disk, the LAION heads."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import shared_path
+
+TINY_CLIP = "vargym-tiny-clip-test"
+TINY_CLIP_CFG = {
+    "embed_dim": 768,  # so the real LAION v2 / v1-L14 heads fit
+    "quick_gelu": True,
+    "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, tmp_path_factory):
+    """No test here may touch the network or the user's caches."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.getbasetemp() / "torch_home"))
+    yield
+    from vargym.rewards.clip_models import clear_clip_cache
+
+    clear_clip_cache()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """(model name, weights path) of a tiny random open_clip model registered via add_model_config."""
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("tiny_clip")
+    config = folder / f"{TINY_CLIP}.json"
+    config.write_text(json.dumps(TINY_CLIP_CFG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_CLIP, pretrained=None)
+    path = folder / "tiny_clip.pt"
+    torch.save(model.state_dict(), path)
+    return TINY_CLIP, path
+
+
+@pytest.fixture
+def v2_head():
+    return shared_path("fixtures", "aesthetic", "laion_v2", "sac+logos+ava1-l14-linearMSE.pth")
+
+
+@pytest.fixture
+def v1_dir():
+    return shared_path("fixtures", "aesthetic", "laion_v1")

@@ -1,0 +1,254 @@
+"""Registry, expressions, validation, NaN policy, and a sweep over every registered reward."""
+
+import re
+
+import pytest
+import torch
+
+import vargym.rewards as rewards
+from vargym.rewards import (
+    NonFiniteRewardError,
+    Reward,
+    RewardContext,
+    RewardOutput,
+    list_rewards,
+    make,
+    parse_expression,
+    register,
+    resize_for,
+)
+from vargym.rewards import registry as registry_module
+
+
+@pytest.fixture
+def scratch_names():
+    """Names registered by a test are removed afterwards."""
+    before = set(registry_module._REGISTRY)
+    yield
+    for name in set(registry_module._REGISTRY) - before:
+        del registry_module._REGISTRY[name]
+
+
+def redness(images, context, gain=1.0):
+    """Module-level reward function, also used as a dotted entry point."""
+    return gain * images[:, 0].mean(dim=(1, 2))
+
+
+class Constant(Reward):
+    def __init__(self, value=1.0):
+        super().__init__()
+        self.value = value
+
+    def score(self, images, context):
+        return torch.full((images.shape[0],), self.value)
+
+
+def test_builtins_registered():
+    names = list_rewards()
+    for name in [
+        "brightness",
+        "luma",
+        "dark",
+        "colorfulness",
+        "contrast",
+        "saturation",
+        "sharpness",
+        "jpeg",
+        "aesthetic",
+        "aesthetic-v1",
+        "clip",
+        "loo-fid",
+    ]:
+        assert name in names
+    assert names == sorted(names)
+
+
+def test_register_function_with_defaults(scratch_names):
+    register("test-red", redness, gain=2.0)
+    images = torch.zeros(2, 3, 4, 4)
+    images[0, 0] = 1.0
+    out = make("test-red")(images)
+    assert isinstance(out, RewardOutput)
+    assert out.total.tolist() == [2.0, 0.0] and list(out.components) == ["test-red"]
+    assert make("test-red", gain=3.0)(images).total.tolist() == [3.0, 0.0]
+
+
+def test_register_decorator_class_and_factory(scratch_names):
+    @register("test-const", value=5.0)
+    class Five(Constant):
+        pass
+
+    @register("test-factory", factory=True)
+    def build(value=2.0):
+        return Constant(value)
+
+    assert make("test-const")(torch.rand(3, 3, 4, 4)).total.tolist() == [5.0] * 3
+    assert make("test-factory", value=7.0)(torch.rand(1, 3, 4, 4)).total.tolist() == [7.0]
+    assert make("test-const").name == "test-const"
+
+
+def test_register_duplicate_and_bad_name(scratch_names):
+    register("test-dup", redness)
+    with pytest.raises(ValueError, match="'test-dup' is already registered"):
+        register("test-dup", redness)
+    register("test-dup", redness, override=True, gain=4.0)
+    with pytest.raises(ValueError, match="reward name must match"):
+        register("2bad name", redness)
+
+
+def test_dotted_entry_points(scratch_names):
+    images = torch.rand(2, 3, 4, 4)
+    direct = make("tests.rewards.test_registry:redness", gain=2.0)(images).total
+    torch.testing.assert_close(direct, 2.0 * images[:, 0].mean(dim=(1, 2)))
+    assert make("tests.rewards.test_registry:Constant", value=3.0)(images).total.tolist() == [3.0, 3.0]
+    register("test-lazy", "tests.rewards.test_registry:redness")
+    torch.testing.assert_close(make("test-lazy")(images).total, images[:, 0].mean(dim=(1, 2)))
+    with pytest.raises(ValueError, match="has no attribute 'nope'"):
+        make("tests.rewards.test_registry:nope")
+    with pytest.raises(ValueError, match="cannot import module 'no_such_pkg.mod'"):
+        make("no_such_pkg.mod:fn")
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(ValueError, match=re.escape("unknown reward 'brightnes'. Did you mean 'brightness'?")):
+        make("brightnes")
+    with pytest.raises(ValueError, match="Registered rewards: .*aesthetic.*luma"):
+        make("zzz")
+
+
+def test_bad_kwargs_name_the_reward():
+    with pytest.raises(ValueError, match="bad arguments for reward 'clip'"):
+        make("clip", no_such_option=1)
+
+
+@pytest.mark.parametrize(
+    ("spec", "terms"),
+    [
+        ("aesthetic+0.5*clip", [(1.0, "aesthetic"), (0.5, "clip")]),
+        ("brightness-0.1*contrast", [(1.0, "brightness"), (-0.1, "contrast")]),
+        ("aesthetic-v1 - loo-fid", [(1.0, "aesthetic-v1"), (-1.0, "loo-fid")]),
+        (" -2*luma + 1e-1 * dark ", [(-2.0, "luma"), (0.1, "dark")]),
+        ("pkg.mod:fn+.5*luma", [(1.0, "pkg.mod:fn"), (0.5, "luma")]),
+    ],
+)
+def test_parse_expression(spec, terms):
+    assert parse_expression(spec) == terms
+
+
+@pytest.mark.parametrize("spec", ["luma +", "luma luma", "0.5*", "luma*0.5", ""])
+def test_parse_expression_errors(spec):
+    with pytest.raises(ValueError, match="cannot parse reward spec|empty reward spec"):
+        parse_expression(spec)
+
+
+def test_weighted_sum_matches_components():
+    images = torch.rand(4, 3, 8, 8)
+    out = make("brightness-0.1*contrast")(images)
+    assert set(out.components) == {"brightness", "contrast"}
+    torch.testing.assert_close(out.total, out.components["brightness"] - 0.1 * out.components["contrast"])
+    combined = make("luma + 2*luma")(images)
+    assert set(combined.components) == {"luma", "luma#2"}
+    torch.testing.assert_close(combined.total, 3 * make("luma")(images).total)
+
+
+def test_expression_kwargs_per_term():
+    images = torch.full((2, 3, 4, 4), 0.6)
+    out = make("luma+brightness", brightness={"threshold": 0.5})(images)
+    assert out.components["brightness"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"arguments \['threshold'\] match no term"):
+        make("luma+brightness", threshold=0.5)
+
+
+def test_normalize_standardises_each_term():
+    torch.manual_seed(0)
+    images = torch.rand(8, 3, 8, 8)
+    out = make("colorfulness+0.5*luma", normalize=True)(images)
+    raw = out.components
+    z = lambda x: (x.double() - x.double().mean()) / x.double().var(unbiased=False).sqrt()  # noqa: E731
+    expected = (z(raw["colorfulness"]) + 0.5 * z(raw["luma"])).float()
+    torch.testing.assert_close(out.total, expected, atol=1e-4, rtol=1e-4)
+    assert raw["colorfulness"].mean() > 50  # components stay raw
+
+
+class _Bad(Reward):
+    def __init__(self, result):
+        super().__init__(name="bad")
+        self.result = result
+
+    def score(self, images, context):
+        return self.result
+
+
+def test_wrong_shape_names_reward_and_shape():
+    with pytest.raises(
+        ValueError, match=re.escape("reward 'bad' returned shape (2, 1) for 'total', expected (2,)")
+    ):
+        _Bad(torch.zeros(2, 1))(torch.rand(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="expects images"):
+        make("luma")(torch.rand(2, 4, 4))
+
+
+def test_nan_policies():
+    values = torch.tensor([1.0, float("nan"), -2.0, float("inf")])
+    images = torch.rand(4, 3, 4, 4)
+    with pytest.raises(NonFiniteRewardError, match="reward 'bad' .* 2 non-finite value"):
+        _Bad(values)(images)
+    zero = _Bad(values)
+    zero.nan_policy = "zero"
+    assert zero(images).total.tolist() == [1.0, 0.0, -2.0, 0.0]
+    low = make(_Bad(values), nan_policy="min")
+    assert low(images).total.tolist() == [1.0, -2.0, -2.0, -2.0]
+    with pytest.raises(ValueError, match="nan_policy must be one of"):
+        make("luma", nan_policy="ignore")
+
+
+def test_nan_policy_reaches_expression_terms():
+    reward = make("luma+luma", nan_policy="zero")
+    assert all(r.nan_policy == "zero" for r in reward.modules() if isinstance(r, Reward))
+
+
+def test_dict_rewards_sum_components():
+    def parts(images, context):
+        return {"a": images.new_ones(images.shape[0]), "b": images.new_full((images.shape[0],), 2.0)}
+
+    out = make(parts)(torch.rand(3, 3, 4, 4))
+    assert out.total.tolist() == [3.0] * 3 and set(out.components) == {"a", "b"}
+
+
+def test_rewards_stay_in_eval_mode():
+    reward = make("luma")
+    reward.train()
+    assert not reward.training
+
+
+def test_resize_for():
+    images = torch.rand(2, 3, 32, 48)
+    out = resize_for(images, 16)
+    assert out.shape == (2, 3, 16, 16)
+    assert resize_for(images, None) is images
+    square = torch.rand(1, 3, 16, 16)
+    assert resize_for(square, 16) is square
+    flat = torch.full((1, 3, 40, 40), 0.25)
+    torch.testing.assert_close(resize_for(flat, 24), torch.full((1, 3, 24, 24), 0.25))
+
+
+def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir):
+    model, path = tiny_clip
+    clip = {"clip_model": model, "weights_path": path}
+    return {
+        "aesthetic": {**clip, "head_path": v2_head},
+        "aesthetic-v1": {**clip, "head_path": v1_dir / "sa_0_4_vit_l_14_linear.pth"},
+        "clip": clip,
+    }.get(name, {})
+
+
+@pytest.mark.parametrize("name", rewards.list_rewards())
+def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir):
+    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir))
+    images = torch.rand(3, 3, 32, 32)
+    out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2])))
+    assert out.total.shape == (3,) and out.total.dtype == torch.float32
+    assert torch.isfinite(out.total).all()
+    for value in out.components.values():
+        assert value.shape == (3,)
+    assert reward.input_size is None or isinstance(reward.input_size, int)
