@@ -76,19 +76,23 @@ def _depth_of(state: dict[str, torch.Tensor]) -> int:
 
 
 def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None = None,
-                  device: torch.device | str | None = None) -> tuple[VQVAE, VAR]:
-    """Load the official ``vae_ch160v4096z32.pth`` and ``var_d{depth}.pth`` state dicts (strict).
+                  device: torch.device | str | None = None,
+                  configs: tuple[VQVAEConfig, VARConfig] | None = None) -> tuple[VQVAE, VAR]:
+    """Load official-format ``vae_ch160v4096z32.pth`` and ``var_d{depth}.pth`` state dicts (strict).
 
-    ``depth`` is read from the checkpoint when omitted. Returns (VQVAE, VAR) in eval mode on ``device``.
+    ``depth`` is read from the checkpoint when omitted; ``configs`` overrides the preset for models of other
+    shapes saved in the same format. Returns (VQVAE, VAR) in eval mode on ``device``.
     """
     var_state = _read_state_dict(var_path)
     vae_state = _read_state_dict(vae_path)
-    depth = depth or _depth_of(var_state)
-    name = f"var-d{depth}"
-    if name not in PRESETS:
-        raise ValueError(f"depth must be one of 16, 20, 24, 30 for official checkpoints, got {depth}")
-    with torch.device("meta"):
-        vqvae, var = build(*preset_configs(name))
+    if configs is None:
+        depth = depth or _depth_of(var_state)
+        name = f"var-d{depth}"
+        if name not in PRESETS or name == "tiny":
+            raise ValueError(f"depth must be one of 16, 20, 24, 30 for official checkpoints, got {depth}")
+        configs = preset_configs(name)
+    with torch.device("meta"):  # no random init of ~1 GB that is overwritten at once
+        vqvae, var = build(*configs)
     vqvae.to_empty(device="cpu")
     var.to_empty(device="cpu")
     load_state_strict(vqvae, vae_state, str(vae_path))

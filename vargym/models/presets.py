@@ -16,14 +16,16 @@ OFFICIAL_VQVAE = VQVAEConfig(vocab_size=4096, z_channels=32, ch=160, share_quant
 TINY_VQVAE = VQVAEConfig(vocab_size=512, z_channels=16, ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1,
                          share_quant_resi=4, v_patch_nums=(1, 2, 3, 4, 6, 8), test_mode=True)
 TINY_VAR = VARConfig(num_classes=10, depth=4, embed_dim=128, num_heads=4, drop_path_rate=0.0, cond_drop_rate=0.1,
-                     patch_nums=TINY_VQVAE.v_patch_nums)
+                     patch_nums=TINY_VQVAE.v_patch_nums, Cvae=TINY_VQVAE.z_channels,
+                     vocab_size=TINY_VQVAE.vocab_size)
 
 
 def official_var_config(depth: int, num_classes: int = 1000) -> VARConfig:
     """``build_vae_var``'s rule: width 64*depth, heads = depth, drop-path 0.1*depth/24."""
     return VARConfig(num_classes=num_classes, depth=depth, embed_dim=64 * depth, num_heads=depth, mlp_ratio=4.0,
                      drop_path_rate=0.1 * depth / 24, norm_eps=1e-6, shared_aln=False, cond_drop_rate=0.1,
-                     attn_l2_norm=True, patch_nums=OFFICIAL_VQVAE.v_patch_nums)
+                     attn_l2_norm=True, patch_nums=OFFICIAL_VQVAE.v_patch_nums, Cvae=OFFICIAL_VQVAE.z_channels,
+                     vocab_size=OFFICIAL_VQVAE.vocab_size)
 
 
 PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {
@@ -86,6 +88,8 @@ def from_official_kwargs(vae_kwargs: dict, var_kwargs: dict) -> tuple[VQVAE, VAR
         raise ValueError(f"downsample_ratio={ratio} disagrees with ch_mult={vqvae_cfg.ch_mult} "
                          f"(gives {vqvae_cfg.downsample})")
     var_kwargs = {k: v for k, v in var_kwargs.items() if k not in _IGNORED_VAR_KWARGS}
+    var_kwargs.setdefault("Cvae", vqvae_cfg.z_channels)
+    var_kwargs.setdefault("vocab_size", vqvae_cfg.vocab_size)
     var_cfg = VARConfig(**_take(var_kwargs, {f.name for f in fields(VARConfig)}, "VAR"))
     if tuple(var_cfg.patch_nums) != vqvae_cfg.v_patch_nums:
         raise ValueError(f"VAR patch_nums {var_cfg.patch_nums} differ from VQVAE v_patch_nums {vqvae_cfg.v_patch_nums}")

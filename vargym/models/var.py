@@ -56,6 +56,10 @@ class VARConfig:
     """L2-normalise q and k with a learned per-head scale (the released models)."""
     patch_nums: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
     """Side pn_k of each scale's token map."""
+    Cvae: int = 32
+    """Latent channels of the paired VQ-VAE (official: read from ``vae_local``)."""
+    vocab_size: int = 4096
+    """Codebook size V of the paired VQ-VAE (official: read from ``vae_local``)."""
 
     def __post_init__(self):
         object.__setattr__(self, "patch_nums", tuple(int(p) for p in self.patch_nums))
@@ -226,8 +230,7 @@ class VAR(nn.Module):
         self.patch_nums, self.L = cfg.patch_nums, cfg.L
         self.first_l = cfg.patch_nums[0] ** 2
         self.begin_ends = cfg.begin_ends
-        self._vqvae: tuple[VQVAE, ...] = ()
-        self.Cvae = self.V = 0
+        self._vqvae: tuple[VQVAE, ...] = ()  # a tuple, so the VQ-VAE is not a submodule (official layout)
         init_std = math.sqrt(1 / self.C / 3)
         self.pos_start = nn.Parameter(torch.empty(1, self.first_l, self.C))
         self.pos_1LC = nn.Parameter(torch.empty(1, self.L, self.C))
@@ -237,15 +240,8 @@ class VAR(nn.Module):
         self.register_buffer("lvl_1L", levels.view(1, self.L).contiguous())
         mask = torch.where(levels.view(-1, 1) >= levels.view(1, -1), 0.0, -torch.inf)  # block-causal
         self.register_buffer("attn_bias_for_masking", mask.view(1, 1, self.L, self.L).contiguous())
-        if vqvae is not None:
-            self._build_io(vqvae.Cvae, vqvae.vocab_size)
-            self.attach(vqvae)
-
-    def _build_io(self, Cvae: int, V: int) -> None:
-        cfg, C = self.cfg, self.C
-        self.Cvae, self.V = Cvae, V
-        init_std = math.sqrt(1 / C / 3)
-        self.word_embed = nn.Linear(Cvae, C)
+        C, self.Cvae, self.V = self.C, cfg.Cvae, cfg.vocab_size
+        self.word_embed = nn.Linear(self.Cvae, self.C)
         self.class_emb = nn.Embedding(cfg.num_classes + 1, C)
         self.lvl_embed = nn.Embedding(len(self.patch_nums), C)
         nn.init.trunc_normal_(self.class_emb.weight, std=init_std)
@@ -254,13 +250,13 @@ class VAR(nn.Module):
         dpr = [cfg.drop_path_rate * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]  # python: meta-safe
         self.blocks = nn.ModuleList([AdaLNSelfAttn(cfg, dpr[i]) for i in range(cfg.depth)])
         self.head_nm = AdaLNBeforeHead(C, cfg.norm_eps)
-        self.head = nn.Linear(C, V)
+        self.head = nn.Linear(C, self.V)
         self.init_weights()
+        if vqvae is not None:
+            self.attach(vqvae)
 
     def attach(self, vqvae: VQVAE) -> VAR:
         """Link the VQ-VAE whose codebook and Phi build the next-scale inputs (held by reference)."""
-        if not self._vqvae and not self.V:
-            self._build_io(vqvae.Cvae, vqvae.vocab_size)
         if (vqvae.Cvae, vqvae.vocab_size) != (self.Cvae, self.V) or tuple(vqvae.v_patch_nums) != self.patch_nums:
             raise ValueError(
                 f"VQ-VAE (Cvae={vqvae.Cvae}, V={vqvae.vocab_size}, patch_nums={vqvae.v_patch_nums}) does not match "
