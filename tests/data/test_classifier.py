@@ -140,3 +140,16 @@ def test_load_corrupt_files_raise_checkpoint_error(trained, tmp_path):
     (path / CONFIG_FILE).write_text(json.dumps({"format": "something-else", "config": {}}))
     with pytest.raises(CheckpointError, match="is not a vargym-classifier config"):
         load_classifier(path)
+
+
+def test_training_is_deterministic_per_seed_and_leaves_global_rng_alone():
+    config = ClassifierConfig(input_size=16, widths=(8, 16))
+    torch.manual_seed(123)
+    expected_draw = torch.rand(1)
+    torch.manual_seed(123)
+    first, _ = train_classifier(config, steps=2, batch_size=8, seed=5, eval_samples=10)
+    assert torch.equal(torch.rand(1), expected_draw)
+    again, _ = train_classifier(config, steps=2, batch_size=8, seed=5, eval_samples=10)
+    other, _ = train_classifier(config, steps=2, batch_size=8, seed=6, eval_samples=10)
+    assert torch.equal(first.head.weight, again.head.weight)
+    assert not torch.equal(first.head.weight, other.head.weight)

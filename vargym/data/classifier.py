@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -195,8 +194,9 @@ def train_classifier(
     if steps < 1 or batch_size < 2:
         raise ValueError(f"need steps >= 1 and batch_size >= 2, got steps={steps}, batch_size={batch_size}")
     device = torch.device(device) if device is not None else torch.device("cpu")
-    torch.manual_seed(seed)
-    model = TinyClassifier(config).to(device)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
+        torch.manual_seed(seed)
+        model = TinyClassifier(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.15)
     batches = procedural_batches(batch_size, image_size=image_size, seed=seed, device=device)
@@ -296,7 +296,3 @@ def load_classifier(path_dir: str | Path, device: torch.device | str | None = No
     if device is not None:
         model.to(device)
     return model
-
-
-def _count_parameters(model: nn.Module) -> int:
-    return sum(math.prod(p.shape) for p in model.parameters())
