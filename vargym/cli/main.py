@@ -1,0 +1,25 @@
+"""The ``vargym`` command line. Each command lives in its own module; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from vargym.cli import info, sample
+
+app = typer.Typer(
+    name="vargym",
+    help="Fine-tune next-scale visual autoregressive (VAR) image generators with reinforcement learning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.command("sample")(sample.sample)
+app.command("info")(info.info)
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

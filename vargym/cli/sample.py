@@ -1,0 +1,47 @@
+"""``vargym sample``: draw images from a model and save them as a PNG grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vargym.cli.common import load_model_or_exit, parse_labels, pick_device
+
+
+def sample(
+    model: str = typer.Option("tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a checkpoint dir."),
+    checkpoint: Path | None = typer.Option(None, help="A training run's checkpoint dir (overrides --model's weights)."),
+    labels: str | None = typer.Option(None, help="Class labels, e.g. '0,1,2' or '0-9' (default: one per class, up to 16)."),
+    per_label: int = typer.Option(1, min=1, help="Samples per label."),
+    cfg: float = typer.Option(0.0, help="Guidance (official schedule t_k = cfg*k/(K-1); 0 = unguided)."),
+    top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
+    top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
+    temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
+    more_smooth: bool = typer.Option(False, help="The official Gumbel 'more_smooth' visualisation trick."),
+    seed: int = typer.Option(0, help="Seed of the sampling generator."),
+    out: Path = typer.Option(Path("samples.png"), help="Output PNG path."),
+    device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
+    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
+    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
+) -> None:
+    """Sample a grid of images (one row per label) and write it as a PNG."""
+    import torch
+
+    from vargym.data.grid import save_grid
+
+    dev = pick_device(device)
+    vqvae, var = load_model_or_exit(str(checkpoint or model), dev, vae_path, var_path)
+    try:
+        label_list = parse_labels(labels, var.num_classes) or list(range(min(var.num_classes, 16)))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--labels") from e
+    label_tensor = torch.tensor(label_list, device=dev).repeat_interleave(per_label)
+    generator = torch.Generator(device=dev).manual_seed(seed)
+    with torch.no_grad():
+        tokens = var.sample(label_tensor, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
+                            more_smooth=more_smooth, generator=generator)
+        images = vqvae.tokens_to_img(tokens)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(images.cpu(), out, nrow=per_label)
+    typer.echo(f"wrote {len(label_list) * per_label} samples to {out}")
