@@ -1,0 +1,184 @@
+"""gymnasium adapters over `VARCore`: `VAREnv` (one episode, numpy) and `VARVectorEnv` (batched, torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from vargym.envs.core import VARCore, make_core
+
+__all__ = ["VAREnv", "VARVectorEnv"]
+
+
+def _single_spaces(core: VARCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
+    observation = spaces.Dict({
+        "class_label": spaces.Discrete(core.num_classes),
+        "scale": spaces.Discrete(core.num_scales),
+        "canvas": spaces.MultiDiscrete(np.full(core.L, core.V + 1, dtype=np.int64)),
+    })
+    return observation, spaces.MultiDiscrete(np.full(core.max_tokens, core.V, dtype=np.int64))
+
+
+def _components(core: VARCore) -> dict[str, torch.Tensor]:
+    return dict(core.last_output.components) if core.last_output is not None else {}
+
+
+class VAREnv(gymnasium.Env):
+    """Generate one image with a VAR, one scale per step; the reward scores the finished image.
+
+    ## Description
+    Next-scale visual autoregressive generation as an MDP. An episode is one class-conditional image made of
+    K token maps (``pn_k x pn_k`` tokens at scale k, coarse to fine). The agent (the VAR transformer, see
+    `vargym.envs.VARPolicy`) chooses all tokens of the current scale in one action. After the last scale the
+    env decodes the tokens with its frozen VQ-VAE and scores the image with the reward.
+
+    ## Spaces
+    - Observation ``Dict``: ``class_label`` ``Discrete(C)``; ``scale`` ``Discrete(K)``, the index of the scale
+      to generate next (it stays K-1 after the last step); ``canvas`` ``MultiDiscrete([V+1] * L)``, the
+      tokens of all scales concatenated, ``0`` = not yet generated, ``token + 1`` otherwise.
+    - Action ``MultiDiscrete([V] * max_tokens)`` with ``max_tokens = pn_{K-1}^2``: the token map of the
+      current scale, row-major, padded to the largest scale; entries past ``pn_k^2`` are ignored.
+
+    ## Reward
+    0 for every step but the last; at the last step the reward of the decoded image (``reward=``), resized
+    once to the reward's ``input_size``. NaN/inf scores follow the reward's ``nan_policy``.
+
+    ## Episode End
+    Terminates after exactly K steps; never truncates. The final ``info`` holds ``"image"`` (float
+    ``[3, H, W]`` in [0, 1]) and ``"reward_components"`` (name -> float).
+
+    ## Arguments
+    - ``model``: ``(vqvae, var)`` tuple, a ``VQVAE``/``VAR``, or a `vargym.models.load_model` spec
+      (default ``"tiny"``). Only the VQ-VAE is used by the env.
+    - ``reward``: a reward name, expression, `vargym.rewards.Reward` or callable (default ``"brightness"``).
+    - ``labels``: classes `reset` may draw from (default: all). ``reset(options={"class_label": c})``
+      fixes the class of one episode.
+    - ``group_size``: must be 1 for this single env (use `VARVectorEnv` for groups).
+    - ``device``: where the VQ-VAE and reward run (default: the model's device).
+    - ``num_classes``: needed only when ``model`` is a bare VQ-VAE.
+
+    Example:
+        >>> env = gymnasium.make("vargym/VAR-v0", model=build_preset("tiny"), reward="luma")
+        >>> obs, info = env.reset(seed=0)
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+
+    def __init__(self, model: Any = "tiny", reward: Any = "brightness", labels: Sequence[int] | None = None,
+                 group_size: int = 1, device: torch.device | str | None = None, num_classes: int | None = None,
+                 render_mode: str | None = None):
+        if group_size != 1:
+            raise ValueError(f"VAREnv runs one episode, so group_size must be 1, got {group_size}; "
+                             f"use VARVectorEnv (gymnasium.make_vec) for groups")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.core = make_core(model, reward, 1, labels, 1, device, num_classes)
+        self.observation_space, self.action_space = _single_spaces(self.core)
+        self.render_mode = render_mode
+        self._allowed = (np.arange(self.core.num_classes) if self.core.allowed is None
+                         else self.core.allowed.cpu().numpy())
+
+    def _obs(self) -> dict[str, Any]:
+        core = self.core
+        return {"class_label": np.int64(core.labels[0].item()),
+                "scale": np.int64(min(core.scale, core.num_scales - 1)),
+                "canvas": (core.canvas[0] + 1).cpu().numpy()}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "class_label" in options:
+            label = int(options["class_label"])
+        else:
+            label = int(self.np_random.choice(self._allowed))
+        self.core.reset(torch.tensor([label]))
+        return self._obs(), {}
+
+    def step(self, action: Any):
+        action = np.asarray(action)
+        if action.shape != (self.core.max_tokens,) or not np.issubdtype(action.dtype, np.integer):
+            raise ValueError(f"action must be an integer array of shape ({self.core.max_tokens},) (the token map of "
+                             f"scale k padded to the largest scale), got {action.dtype} {action.shape}")
+        n = self.core.scale_sizes[min(self.core.scale, self.core.num_scales - 1)]
+        tokens = torch.as_tensor(action[:n].astype(np.int64), device=self.core.device).view(1, n)
+        reward, terminated = self.core.step(tokens)
+        info: dict[str, Any] = {}
+        if terminated:
+            info["image"] = self.core.last_images[0].cpu().numpy()
+            info["reward_components"] = {k: float(v[0]) for k, v in _components(self.core).items()}
+        return self._obs(), float(reward[0]), terminated, False, info
+
+    def render(self) -> np.ndarray | None:
+        """The last finished image as uint8 ``[H, W, 3]`` (None before the first episode ends)."""
+        if self.core.last_images is None:
+            return None
+        return (self.core.last_images[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
+
+
+class VARVectorEnv(VectorEnv):
+    """``num_envs`` lockstep `VAREnv` episodes in one batch, with torch tensors on the model's device.
+
+    Same spaces, reward and episode end as `VAREnv`, batched: observations are a dict of tensors
+    (``class_label`` [N], ``scale`` [N], ``canvas`` [N, L]), actions an int64 tensor [N, max_tokens],
+    rewards float [N], terminated/truncated bool [N]. Autoreset is DISABLED: call `reset` after the episodes
+    end (they all end together). ``group_size=G`` draws N / G labels and repeats each G times, so group i
+    is envs ``[i*G, (i+1)*G)``. ``reset(seed=s)`` seeds the label draws; ``options={"labels": [N]}`` fixes
+    them. The final info holds ``"image"`` [N, 3, H, W] and ``"reward_components"`` (name -> [N]).
+
+    Example:
+        >>> venv = gymnasium.make_vec("vargym/VAR-v0", num_envs=8, vectorization_mode="vector_entry_point",
+        ...                           model=build_preset("tiny"), reward="luma", group_size=4)
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.DISABLED, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, model: Any = "tiny", reward: Any = "brightness",
+                 labels: Sequence[int] | None = None, group_size: int = 1, device: torch.device | str | None = None,
+                 num_classes: int | None = None, render_mode: str | None = None,
+                 max_episode_steps: int | None = None):
+        if render_mode is not None:
+            raise ValueError(f"VARVectorEnv does not render, got render_mode={render_mode!r}")
+        self.core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
+        if max_episode_steps is not None and max_episode_steps < self.core.num_scales:
+            raise ValueError(f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_scales} "
+                             f"scales; leave it unset")
+        self.num_envs, self.group_size, self.device = self.core.num_envs, self.core.group_size, self.core.device
+        self.autoreset_mode = AutoresetMode.DISABLED
+        self.render_mode = None
+        self.single_observation_space, self.single_action_space = _single_spaces(self.core)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def _obs(self) -> dict[str, torch.Tensor]:
+        core = self.core
+        return {"class_label": core.labels.clone(),
+                "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
+                "canvas": core.canvas + 1}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Start all episodes (a torchrl ``reset_mask`` option is accepted: lockstep envs reset all)."""
+        if seed is not None:
+            self.core.seed(seed)
+        self.core.reset((options or {}).get("labels"))
+        return self._obs(), {}
+
+    def step(self, actions: Any):
+        core = self.core
+        actions = torch.as_tensor(actions, device=core.device)
+        if tuple(actions.shape) != (core.num_envs, core.max_tokens):
+            raise ValueError(f"actions must have shape ({core.num_envs}, {core.max_tokens}) (the token maps of "
+                             f"scale k padded to the largest scale), got {tuple(actions.shape)}")
+        n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
+        reward, terminated = core.step(actions[:, :n])
+        done = torch.full((core.num_envs,), terminated, dtype=torch.bool, device=core.device)
+        info: dict[str, Any] = {}
+        if terminated:
+            info = {"image": core.last_images, "reward_components": _components(core)}
+        return self._obs(), reward, done, torch.zeros_like(done), info

@@ -1,0 +1,90 @@
+"""`VARTorchRLEnv`: the torchrl ``EnvBase`` face of `VARCore` (batch_size=[N], lockstep episodes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tensordict import TensorDict, TensorDictBase
+from torchrl.data import Categorical, Composite, Unbounded
+from torchrl.envs import EnvBase
+
+from vargym.envs.core import make_core
+
+__all__ = ["VARTorchRLEnv"]
+
+
+class VARTorchRLEnv(EnvBase):
+    """N lockstep VAR episodes as a torchrl env; one step = one scale.
+
+    Specs (N = ``num_envs``): observation ``class_label`` Categorical(C) [N], ``scale`` Categorical(K) [N]
+    (stays K-1 after the last step), ``canvas`` Categorical(V+1) [N, L] (0 = not yet generated,
+    ``token + 1`` otherwise); action Categorical(V) [N, max_tokens], the scale's tokens padded to the largest
+    scale (entries past ``pn_k^2`` are ignored); reward [N, 1], 0 until the last step. Every episode
+    terminates after K steps, so done arrives for the whole batch at once and `_reset` resets everything
+    (a partial ``"_reset"`` mask is not supported).
+
+    The kwargs are those of `vargym.envs.VAREnv` plus ``num_envs``. ``set_seed`` seeds the label draws;
+    `pin_labels` fixes the labels of every following reset. The decoded images and reward components of the
+    last finished batch are ``env.core.last_images`` / ``env.core.last_output``.
+
+    Example:
+        >>> env = VARTorchRLEnv(num_envs=8, model=build_preset("tiny"), reward="luma", group_size=4)
+        >>> check_env_specs(env)
+    """
+
+    def __init__(self, num_envs: int = 1, model: Any = "tiny", reward: Any = "brightness",
+                 labels: Sequence[int] | None = None, group_size: int = 1, device: torch.device | str | None = None,
+                 num_classes: int | None = None):
+        core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
+        super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
+        self.core = core
+        self._pinned: torch.Tensor | None = None
+        N = core.num_envs
+        self.observation_spec = Composite(
+            class_label=Categorical(core.num_classes, shape=(N,), dtype=torch.long, device=core.device),
+            scale=Categorical(core.num_scales, shape=(N,), dtype=torch.long, device=core.device),
+            canvas=Categorical(core.V + 1, shape=(N, core.L), dtype=torch.long, device=core.device),
+            shape=(N,), device=core.device,
+        )
+        self.action_spec = Categorical(core.V, shape=(N, core.max_tokens), dtype=torch.long, device=core.device)
+        self.reward_spec = Unbounded(shape=(N, 1), dtype=torch.float32, device=core.device)
+
+    def pin_labels(self, labels: torch.Tensor | None) -> None:
+        """Use ``labels`` [N] at every following reset (None: draw them again)."""
+        self._pinned = None if labels is None else torch.as_tensor(labels, device=self.core.device).long()
+
+    def _obs(self) -> TensorDict:
+        core = self.core
+        return TensorDict({
+            "class_label": core.labels.clone(),  # [N]
+            "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
+            "canvas": core.canvas + 1,  # [N, L], a fresh tensor
+        }, batch_size=self.batch_size, device=core.device)
+
+    def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
+        self.core.reset(self._pinned)
+        out = self._obs()
+        false = torch.zeros(self.core.num_envs, 1, dtype=torch.bool, device=self.core.device)
+        out.set("done", false)
+        out.set("terminated", false.clone())
+        return out
+
+    def _step(self, tensordict: TensorDictBase) -> TensorDictBase:
+        core = self.core
+        action = tensordict.get("action")  # [N, max_tokens]
+        if tuple(action.shape) != (core.num_envs, core.max_tokens):
+            raise ValueError(f"action must have shape ({core.num_envs}, {core.max_tokens}), got {tuple(action.shape)}")
+        n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
+        reward, terminated = core.step(action[:, :n])
+        out = self._obs()
+        done = torch.full((core.num_envs, 1), terminated, dtype=torch.bool, device=core.device)
+        out.set("reward", reward.unsqueeze(-1))  # [N, 1]
+        out.set("done", done)
+        out.set("terminated", done.clone())
+        return out
+
+    def _set_seed(self, seed: int | None) -> None:
+        if seed is not None:
+            self.core.seed(seed)
