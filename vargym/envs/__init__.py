@@ -1,1 +1,49 @@
-"""envs"""
+"""VAR generation as an environment: the batched core, gymnasium / torchrl adapters, policy and collectors.
+
+Importing this package registers ``"vargym/VAR-v0"`` with gymnasium (string entry points: nothing heavy is
+imported until an env is made)::
+
+    env = gymnasium.make("vargym/VAR-v0", model=build_preset("tiny"), reward="luma")
+    venv = gymnasium.make_vec("vargym/VAR-v0", num_envs=64, vectorization_mode="vector_entry_point",
+                              model="tiny", reward="luma", group_size=8)
+
+The classes below load lazily on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium
+
+ENV_ID = "vargym/VAR-v0"
+
+if ENV_ID not in gymnasium.registry:
+    gymnasium.register(ENV_ID, entry_point="vargym.envs.gym_env:VAREnv",
+                       vector_entry_point="vargym.envs.gym_env:VARVectorEnv")
+
+_LAZY = {
+    "VARCore": "vargym.envs.core",
+    "EpisodeEndedError": "vargym.envs.core",
+    "make_core": "vargym.envs.core",
+    "VAREnv": "vargym.envs.gym_env",
+    "VARVectorEnv": "vargym.envs.gym_env",
+    "VARTorchRLEnv": "vargym.envs.torchrl_env",
+    "VARPolicy": "vargym.envs.policy",
+    "GroupedCollector": "vargym.envs.collector",
+    "TorchRLGroupedCollector": "vargym.envs.collector",
+    "episode_tensordict": "vargym.envs.collector",
+}
+
+__all__ = ["ENV_ID", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vargym.envs' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,162 @@
+"""Grouped rollout collection: the fast plain loop (`GroupedCollector`) and a torchrl ``Collector`` twin.
+
+Both return the episode-level rollout TensorDict of ``docs/architecture.md`` (batch [N], N = num_labels *
+group_size, groups contiguous). Seeds map the same way in both, and in the env adapters, so equal seeds give
+equal tokens: labels come from a generator seeded ``seed`` (as ``VARVectorEnv.reset(seed=seed)`` does), and
+tokens from a second generator seeded ``seed`` (as ``VARPolicy(seed=seed)`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from tensordict import TensorDict
+
+from vargym.envs.core import VARCore
+from vargym.envs.policy import VARPolicy
+
+__all__ = ["GroupedCollector", "TorchRLGroupedCollector", "episode_tensordict"]
+
+
+def episode_tensordict(core: VARCore, labels: torch.Tensor, tokens: torch.Tensor, log_probs: torch.Tensor,
+                       step_reward: torch.Tensor, keep_images: bool = True) -> TensorDict:
+    """Pack one finished lockstep batch into the rollout TensorDict.
+
+    Args:
+        core: the core that just finished the episodes (images and reward components are read from it).
+        labels: int64 [N]; tokens: int64 [N, L]; log_probs: float [N, L]; step_reward: float [N, K].
+        keep_images: include ``images`` [N, 3, H, W].
+    """
+    N, K = core.num_envs, core.num_scales
+    device = tokens.device
+    step_index = torch.repeat_interleave(torch.arange(K, device=device), torch.tensor(core.scale_sizes, device=device))
+    done = torch.zeros(N, K, dtype=torch.bool, device=device)
+    done[:, -1] = True
+    data = {
+        "labels": labels,
+        "group_id": torch.arange(N, device=device) // core.group_size,  # [N]
+        "tokens": tokens,
+        "step_index": step_index.expand(N, -1).clone(),  # [N, L]
+        "sample_log_prob": log_probs,
+        "reward": step_reward[:, -1].clone(),  # [N]
+        "step_reward": step_reward,
+        "done": done,
+    }
+    if keep_images:
+        data["images"] = core.last_images
+    if core.last_output is not None:
+        data["reward_components"] = TensorDict(dict(core.last_output.components), batch_size=[N], device=device)
+    return TensorDict(data, batch_size=[N], device=device)
+
+
+class GroupedCollector:
+    """Rolls out ``num_labels * group_size`` episodes in lockstep: the VAR samples, the core scores.
+
+    Args:
+        vqvae, var: the frozen VQ-VAE (decoding) and the VAR (behaviour policy, sampled without grad).
+        reward: a `vargym.rewards.Reward` or anything ``vargym.rewards.make`` accepts.
+        num_labels: distinct label draws per batch; group_size: episodes per label (G).
+        labels: the classes to draw from (None = all).
+        temperature, cfg, top_k, top_p: the sampling distribution; ``var.forward_rl`` with the same values
+            reproduces ``sample_log_prob``.
+        seed: seeds both the label generator and the sampling generator.
+        keep_images: put the decoded ``images`` into the batch.
+
+    Example:
+        >>> collector = GroupedCollector(vqvae, var, "luma", num_labels=4, group_size=8)
+        >>> batch = collector.collect()  # TensorDict [32]: labels, group_id, tokens, sample_log_prob, reward, ...
+    """
+
+    def __init__(self, vqvae: Any, var: Any, reward: Any, num_labels: int = 32, group_size: int = 16,
+                 labels: Sequence[int] | None = None, temperature: float = 0.7, cfg: float = 0.0, top_k: int = 0,
+                 top_p: float = 0.0, seed: int = 0, keep_images: bool = True):
+        if int(num_labels) < 1:
+            raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+        self.num_labels, self.group_size = int(num_labels), int(group_size)
+        self.keep_images = keep_images
+        self.core = VARCore(vqvae, reward, num_envs=self.num_labels * self.group_size, labels=labels,
+                            group_size=self.group_size, num_classes=var.num_classes)
+        self.reward = self.core.reward
+        self.policy = VARPolicy(var, temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, seed=seed)
+        self.label_generator = torch.Generator(device=self.core.device)
+        self.label_generator.manual_seed(int(seed))
+
+    @property
+    def num_envs(self) -> int:
+        """N = num_labels * group_size."""
+        return self.core.num_envs
+
+    def collect(self) -> TensorDict:
+        """Sample one batch of N complete episodes; returns the rollout TensorDict [N] on the VAR's device."""
+        core = self.core
+        labels = core.reset(generator=self.label_generator)  # [N]
+        sampler = self.policy.make_sampler(labels)
+        log_probs, rewards = [], []
+        for _ in range(core.num_scales):
+            tokens_k, log_probs_k = sampler.step()  # [N, pn_k^2] each
+            reward, _ = core.step(tokens_k, validate=False)
+            log_probs.append(log_probs_k)
+            rewards.append(reward)
+        tokens = core.canvas.clone()  # [N, L]
+        return episode_tensordict(core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1),
+                                  self.keep_images)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The states of the label and sampling generators, for exact resume."""
+        return {"label_generator": self.label_generator.get_state(), "sample_generator": self.policy.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Restore what `state_dict` returned."""
+        missing = {"label_generator", "sample_generator"} - set(state_dict)
+        if missing:
+            raise KeyError(f"collector state_dict lacks {sorted(missing)}")
+        self.label_generator.set_state(state_dict["label_generator"])
+        self.policy.generator.set_state(state_dict["sample_generator"])
+
+
+class TorchRLGroupedCollector(GroupedCollector):
+    """`GroupedCollector`'s API and output, collected by torchrl's ``Collector`` over `VARTorchRLEnv`.
+
+    The interoperable path: each `collect` runs one ``Collector`` iteration (``frames_per_batch = N * K``,
+    ``reset_at_each_iter=True``, lean settings) with a `VARPolicy`, then turns the [N, K] step layout into the
+    episode TensorDict. Same seeds give the same tokens as `GroupedCollector`. Slower (torchrl bookkeeping).
+    """
+
+    def __init__(self, vqvae: Any, var: Any, reward: Any, num_labels: int = 32, group_size: int = 16,
+                 labels: Sequence[int] | None = None, temperature: float = 0.7, cfg: float = 0.0, top_k: int = 0,
+                 top_p: float = 0.0, seed: int = 0, keep_images: bool = True):
+        from torchrl.collectors import Collector
+
+        from vargym.envs.torchrl_env import VARTorchRLEnv
+
+        super().__init__(vqvae, var, reward, num_labels, group_size, labels, temperature, cfg, top_k, top_p, seed,
+                         keep_images)
+        self.env = VARTorchRLEnv(self.num_envs, model=(vqvae, var), reward=self.reward, labels=labels,
+                                 group_size=self.group_size)
+        self.core = self.env.core
+        self.collector = Collector(self.env, self.policy, frames_per_batch=self.num_envs * self.core.num_scales,
+                                   total_frames=-1, reset_at_each_iter=True, auto_register_policy_transforms=False,
+                                   track_traj_ids=False, compact_obs=True)
+        self.policy.manual_seed(seed)  # the Collector probed the policy once while being built
+        self._iterator = iter(self.collector)
+
+    def collect(self) -> TensorDict:
+        """One torchrl Collector iteration, converted to the rollout TensorDict [N]."""
+        core = self.core
+        labels = core.draw_labels(self.label_generator)  # [N]
+        self.env.pin_labels(labels)
+        rollout = next(self._iterator)  # [N, K]
+        N, K = rollout.shape
+        if K != core.num_scales or not bool((rollout["class_label"] == labels.unsqueeze(1)).all()):
+            raise RuntimeError("the torchrl Collector did not return whole lockstep episodes of the pinned labels")
+        mask = rollout["token_mask"]  # [N, K, max_tokens]
+        tokens = rollout["action"][mask].view(N, core.L)
+        log_probs = rollout["action_log_prob"][mask].view(N, core.L)
+        step_reward = rollout["next", "reward"].reshape(N, K)
+        return episode_tensordict(core, labels, tokens, log_probs, step_reward, self.keep_images)
+
+    def close(self) -> None:
+        """Shut the torchrl collector down."""
+        self.collector.shutdown()
