@@ -20,8 +20,11 @@ import gymnasium
 ENV_ID = "vargym/VAR-v0"
 
 if ENV_ID not in gymnasium.registry:
-    gymnasium.register(ENV_ID, entry_point="vargym.envs.gym_env:VAREnv",
-                       vector_entry_point="vargym.envs.gym_env:VARVectorEnv")
+    gymnasium.register(
+        ENV_ID,
+        entry_point="vargym.envs.gym_env:VAREnv",
+        vector_entry_point="vargym.envs.gym_env:VARVectorEnv",
+    )
 
 _LAZY = {
     "VARCore": "vargym.envs.core",

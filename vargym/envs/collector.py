@@ -20,8 +20,14 @@ from vargym.envs.policy import VARPolicy
 __all__ = ["GroupedCollector", "TorchRLGroupedCollector", "episode_tensordict"]
 
 
-def episode_tensordict(core: VARCore, labels: torch.Tensor, tokens: torch.Tensor, log_probs: torch.Tensor,
-                       step_reward: torch.Tensor, keep_images: bool = True) -> TensorDict:
+def episode_tensordict(
+    core: VARCore,
+    labels: torch.Tensor,
+    tokens: torch.Tensor,
+    log_probs: torch.Tensor,
+    step_reward: torch.Tensor,
+    keep_images: bool = True,
+) -> TensorDict:
     """Pack one finished lockstep batch into the rollout TensorDict.
 
     Args:
@@ -31,7 +37,9 @@ def episode_tensordict(core: VARCore, labels: torch.Tensor, tokens: torch.Tensor
     """
     N, K = core.num_envs, core.num_scales
     device = tokens.device
-    step_index = torch.repeat_interleave(torch.arange(K, device=device), torch.tensor(core.scale_sizes, device=device))
+    step_index = torch.repeat_interleave(
+        torch.arange(K, device=device), torch.tensor(core.scale_sizes, device=device)
+    )
     done = torch.zeros(N, K, dtype=torch.bool, device=device)
     done[:, -1] = True
     data = {
@@ -47,7 +55,9 @@ def episode_tensordict(core: VARCore, labels: torch.Tensor, tokens: torch.Tensor
     if keep_images:
         data["images"] = core.last_images
     if core.last_output is not None:
-        data["reward_components"] = TensorDict(dict(core.last_output.components), batch_size=[N], device=device)
+        data["reward_components"] = TensorDict(
+            dict(core.last_output.components), batch_size=[N], device=device
+        )
     return TensorDict(data, batch_size=[N], device=device)
 
 
@@ -69,15 +79,33 @@ class GroupedCollector:
         >>> batch = collector.collect()  # TensorDict [32]: labels, group_id, tokens, sample_log_prob, reward, ...
     """
 
-    def __init__(self, vqvae: Any, var: Any, reward: Any, num_labels: int = 32, group_size: int = 16,
-                 labels: Sequence[int] | None = None, temperature: float = 0.7, cfg: float = 0.0, top_k: int = 0,
-                 top_p: float = 0.0, seed: int = 0, keep_images: bool = True):
+    def __init__(
+        self,
+        vqvae: Any,
+        var: Any,
+        reward: Any,
+        num_labels: int = 32,
+        group_size: int = 16,
+        labels: Sequence[int] | None = None,
+        temperature: float = 0.7,
+        cfg: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 0.0,
+        seed: int = 0,
+        keep_images: bool = True,
+    ):
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         self.num_labels, self.group_size = int(num_labels), int(group_size)
         self.keep_images = keep_images
-        self.core = VARCore(vqvae, reward, num_envs=self.num_labels * self.group_size, labels=labels,
-                            group_size=self.group_size, num_classes=var.num_classes)
+        self.core = VARCore(
+            vqvae,
+            reward,
+            num_envs=self.num_labels * self.group_size,
+            labels=labels,
+            group_size=self.group_size,
+            num_classes=var.num_classes,
+        )
         self.reward = self.core.reward
         self.policy = VARPolicy(var, temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, seed=seed)
         self.label_generator = torch.Generator(device=self.core.device)
@@ -100,12 +128,16 @@ class GroupedCollector:
             log_probs.append(log_probs_k)
             rewards.append(reward)
         tokens = core.canvas.clone()  # [N, L]
-        return episode_tensordict(core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1),
-                                  self.keep_images)
+        return episode_tensordict(
+            core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
+        )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The states of the label and sampling generators, for exact resume."""
-        return {"label_generator": self.label_generator.get_state(), "sample_generator": self.policy.generator.get_state()}
+        return {
+            "label_generator": self.label_generator.get_state(),
+            "sample_generator": self.policy.generator.get_state(),
+        }
 
     def load_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Restore what `state_dict` returned."""
@@ -124,21 +156,53 @@ class TorchRLGroupedCollector(GroupedCollector):
     episode TensorDict. Same seeds give the same tokens as `GroupedCollector`. Slower (torchrl bookkeeping).
     """
 
-    def __init__(self, vqvae: Any, var: Any, reward: Any, num_labels: int = 32, group_size: int = 16,
-                 labels: Sequence[int] | None = None, temperature: float = 0.7, cfg: float = 0.0, top_k: int = 0,
-                 top_p: float = 0.0, seed: int = 0, keep_images: bool = True):
+    def __init__(
+        self,
+        vqvae: Any,
+        var: Any,
+        reward: Any,
+        num_labels: int = 32,
+        group_size: int = 16,
+        labels: Sequence[int] | None = None,
+        temperature: float = 0.7,
+        cfg: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 0.0,
+        seed: int = 0,
+        keep_images: bool = True,
+    ):
         from torchrl.collectors import Collector
 
         from vargym.envs.torchrl_env import VARTorchRLEnv
 
-        super().__init__(vqvae, var, reward, num_labels, group_size, labels, temperature, cfg, top_k, top_p, seed,
-                         keep_images)
-        self.env = VARTorchRLEnv(self.num_envs, model=(vqvae, var), reward=self.reward, labels=labels,
-                                 group_size=self.group_size)
+        super().__init__(
+            vqvae,
+            var,
+            reward,
+            num_labels,
+            group_size,
+            labels,
+            temperature,
+            cfg,
+            top_k,
+            top_p,
+            seed,
+            keep_images,
+        )
+        self.env = VARTorchRLEnv(
+            self.num_envs, model=(vqvae, var), reward=self.reward, labels=labels, group_size=self.group_size
+        )
         self.core = self.env.core
-        self.collector = Collector(self.env, self.policy, frames_per_batch=self.num_envs * self.core.num_scales,
-                                   total_frames=-1, reset_at_each_iter=True, auto_register_policy_transforms=False,
-                                   track_traj_ids=False, compact_obs=True)
+        self.collector = Collector(
+            self.env,
+            self.policy,
+            frames_per_batch=self.num_envs * self.core.num_scales,
+            total_frames=-1,
+            reset_at_each_iter=True,
+            auto_register_policy_transforms=False,
+            track_traj_ids=False,
+            compact_obs=True,
+        )
         self.policy.manual_seed(seed)  # the Collector probed the policy once while being built
         self._iterator = iter(self.collector)
 
@@ -150,7 +214,9 @@ class TorchRLGroupedCollector(GroupedCollector):
         rollout = next(self._iterator)  # [N, K]
         N, K = rollout.shape
         if K != core.num_scales or not bool((rollout["class_label"] == labels.unsqueeze(1)).all()):
-            raise RuntimeError("the torchrl Collector did not return whole lockstep episodes of the pinned labels")
+            raise RuntimeError(
+                "the torchrl Collector did not return whole lockstep episodes of the pinned labels"
+            )
         mask = rollout["token_mask"]  # [N, K, max_tokens]
         tokens = rollout["action"][mask].view(N, core.L)
         log_probs = rollout["action_log_prob"][mask].view(N, core.L)

@@ -43,8 +43,10 @@ def resolve_model(model: Any, device: torch.device | str | None = None) -> tuple
     elif isinstance(model, VAR):
         vqvae, var = model.vqvae, model
     else:
-        raise TypeError(f"model must be a (vqvae, var) tuple, a VQVAE, a VAR or a load_model spec string, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a (vqvae, var) tuple, a VQVAE, a VAR or a load_model spec string, "
+            f"got {type(model).__name__}"
+        )
     if device is not None:
         vqvae = vqvae.to(device)
         var = var.to(device) if var is not None else None
@@ -75,12 +77,21 @@ class VARCore:
         ...     reward, terminated = core.step(torch.zeros(4, core.scale_sizes[k], dtype=torch.long))
     """
 
-    def __init__(self, vqvae: VQVAE, reward: Any, num_envs: int = 1, labels: Sequence[int] | None = None,
-                 group_size: int = 1, num_classes: int | None = None):
+    def __init__(
+        self,
+        vqvae: VQVAE,
+        reward: Any,
+        num_envs: int = 1,
+        labels: Sequence[int] | None = None,
+        group_size: int = 1,
+        num_classes: int | None = None,
+    ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         if int(group_size) < 1 or int(num_envs) % int(group_size):
-            raise ValueError(f"group_size must be >= 1 and divide num_envs={num_envs}, got group_size={group_size}")
+            raise ValueError(
+                f"group_size must be >= 1 and divide num_envs={num_envs}, got group_size={group_size}"
+            )
         self.vqvae = vqvae
         self.device = next(vqvae.parameters()).device
         self.reward = resolve_reward(reward, device=self.device)
@@ -107,7 +118,9 @@ class VARCore:
             if self.num_classes is None:
                 raise ValueError("labels=None needs num_classes (pass the VAR's num_classes)")
             return None
-        allowed = torch.as_tensor(list(labels) if not isinstance(labels, torch.Tensor) else labels).long().flatten()
+        allowed = (
+            torch.as_tensor(list(labels) if not isinstance(labels, torch.Tensor) else labels).long().flatten()
+        )
         if allowed.numel() == 0:
             raise ValueError("labels must name at least one class (or be None for all classes)")
         self._check_range(allowed, "labels")
@@ -115,8 +128,10 @@ class VARCore:
 
     def _check_range(self, labels: torch.Tensor, what: str) -> None:
         if self.num_classes is not None and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
-            raise ValueError(f"{what} must lie in [0, {self.num_classes}) (num_classes={self.num_classes}), "
-                             f"got min {int(labels.min())} max {int(labels.max())}")
+            raise ValueError(
+                f"{what} must lie in [0, {self.num_classes}) (num_classes={self.num_classes}), "
+                f"got min {int(labels.min())} max {int(labels.max())}"
+            )
         if self.num_classes is None and int(labels.min()) < 0:
             raise ValueError(f"{what} must be >= 0, got min {int(labels.min())}")
 
@@ -139,16 +154,19 @@ class VARCore:
         drawn = idx if self.allowed is None else self.allowed[idx]
         return drawn.repeat_interleave(self.group_size)  # [B]
 
-    def reset(self, labels: torch.Tensor | Sequence[int] | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+    def reset(
+        self, labels: torch.Tensor | Sequence[int] | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Start B new episodes; draw labels (``labels=None``) or take the given [B] labels. Returns labels [B]."""
         if labels is None:
             labels = self.draw_labels(generator)
         else:
             labels = torch.as_tensor(labels, device=self.device)
             if labels.dtype.is_floating_point or tuple(labels.shape) != (self.num_envs,):
-                raise ValueError(f"labels must be integers of shape ({self.num_envs},), "
-                                 f"got {labels.dtype} {tuple(labels.shape)}")
+                raise ValueError(
+                    f"labels must be integers of shape ({self.num_envs},), "
+                    f"got {labels.dtype} {tuple(labels.shape)}"
+                )
             labels = labels.long()
             self._check_range(labels, "labels")
         self.labels = labels
@@ -180,12 +198,20 @@ class VARCore:
         if validate:
             tokens = torch.as_tensor(tokens, device=self.device)
             expected = (self.num_envs, end - begin)
-            if tokens.dtype.is_floating_point or tokens.dtype == torch.bool or tuple(tokens.shape) != expected:
-                raise ValueError(f"tokens for scale {k} must be an integer tensor of shape {expected}, "
-                                 f"got {tokens.dtype} {tuple(tokens.shape)}")
+            if (
+                tokens.dtype.is_floating_point
+                or tokens.dtype == torch.bool
+                or tuple(tokens.shape) != expected
+            ):
+                raise ValueError(
+                    f"tokens for scale {k} must be an integer tensor of shape {expected}, "
+                    f"got {tokens.dtype} {tuple(tokens.shape)}"
+                )
             if bool(((tokens < 0) | (tokens >= self.V)).any()):
-                raise ValueError(f"tokens for scale {k} must lie in [0, {self.V}) (vocab size {self.V}), "
-                                 f"got min {int(tokens.min())} max {int(tokens.max())}")
+                raise ValueError(
+                    f"tokens for scale {k} must lie in [0, {self.V}) (vocab size {self.V}), "
+                    f"got min {int(tokens.min())} max {int(tokens.max())}"
+                )
         self.canvas[:, begin:end] = tokens
         self.scale += 1
         if not self.done:
@@ -196,17 +222,27 @@ class VARCore:
         from vargym.rewards import RewardContext, resize_for
 
         with torch.no_grad():
-            images = self.vqvae.fhat_to_img(self.vqvae.quantize.tokens_to_fhat(self.token_maps()))  # [B, 3, H, W]
+            images = self.vqvae.fhat_to_img(
+                self.vqvae.quantize.tokens_to_fhat(self.token_maps())
+            )  # [B, 3, H, W]
         out = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=self.labels))
         self.last_images, self.last_output = images, out
         return out.total.float()  # [B]
 
 
-def make_core(model: Any = "tiny", reward: Any = "brightness", num_envs: int = 1,
-              labels: Sequence[int] | None = None, group_size: int = 1, device: torch.device | str | None = None,
-              num_classes: int | None = None) -> VARCore:
+def make_core(
+    model: Any = "tiny",
+    reward: Any = "brightness",
+    num_envs: int = 1,
+    labels: Sequence[int] | None = None,
+    group_size: int = 1,
+    device: torch.device | str | None = None,
+    num_classes: int | None = None,
+) -> VARCore:
     """Build a `VARCore` from the kwargs every adapter shares (``model=`` as in `resolve_model`)."""
     vqvae, var = resolve_model(model, device)
     if num_classes is None and var is not None:
         num_classes = var.num_classes
-    return VARCore(vqvae, reward, num_envs=num_envs, labels=labels, group_size=group_size, num_classes=num_classes)
+    return VARCore(
+        vqvae, reward, num_envs=num_envs, labels=labels, group_size=group_size, num_classes=num_classes
+    )

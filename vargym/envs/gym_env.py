@@ -18,11 +18,13 @@ __all__ = ["VAREnv", "VARVectorEnv"]
 
 
 def _single_spaces(core: VARCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
-    observation = spaces.Dict({
-        "class_label": spaces.Discrete(core.num_classes),
-        "scale": spaces.Discrete(core.num_scales),
-        "canvas": spaces.MultiDiscrete(np.full(core.L, core.V + 1, dtype=np.int64)),
-    })
+    observation = spaces.Dict(
+        {
+            "class_label": spaces.Discrete(core.num_classes),
+            "scale": spaces.Discrete(core.num_scales),
+            "canvas": spaces.MultiDiscrete(np.full(core.L, core.V + 1, dtype=np.int64)),
+        }
+    )
     return observation, spaces.MultiDiscrete(np.full(core.max_tokens, core.V, dtype=np.int64))
 
 
@@ -71,25 +73,37 @@ class VAREnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
-    def __init__(self, model: Any = "tiny", reward: Any = "brightness", labels: Sequence[int] | None = None,
-                 group_size: int = 1, device: torch.device | str | None = None, num_classes: int | None = None,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        model: Any = "tiny",
+        reward: Any = "brightness",
+        labels: Sequence[int] | None = None,
+        group_size: int = 1,
+        device: torch.device | str | None = None,
+        num_classes: int | None = None,
+        render_mode: str | None = None,
+    ):
         if group_size != 1:
-            raise ValueError(f"VAREnv runs one episode, so group_size must be 1, got {group_size}; "
-                             f"use VARVectorEnv (gymnasium.make_vec) for groups")
+            raise ValueError(
+                f"VAREnv runs one episode, so group_size must be 1, got {group_size}; "
+                f"use VARVectorEnv (gymnasium.make_vec) for groups"
+            )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.core = make_core(model, reward, 1, labels, 1, device, num_classes)
         self.observation_space, self.action_space = _single_spaces(self.core)
         self.render_mode = render_mode
-        self._allowed = (np.arange(self.core.num_classes) if self.core.allowed is None
-                         else self.core.allowed.cpu().numpy())
+        self._allowed = (
+            np.arange(self.core.num_classes) if self.core.allowed is None else self.core.allowed.cpu().numpy()
+        )
 
     def _obs(self) -> dict[str, Any]:
         core = self.core
-        return {"class_label": np.int64(core.labels[0].item()),
-                "scale": np.int64(min(core.scale, core.num_scales - 1)),
-                "canvas": (core.canvas[0] + 1).cpu().numpy()}
+        return {
+            "class_label": np.int64(core.labels[0].item()),
+            "scale": np.int64(min(core.scale, core.num_scales - 1)),
+            "canvas": (core.canvas[0] + 1).cpu().numpy(),
+        }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -104,8 +118,10 @@ class VAREnv(gymnasium.Env):
     def step(self, action: Any):
         action = np.asarray(action)
         if action.shape != (self.core.max_tokens,) or not np.issubdtype(action.dtype, np.integer):
-            raise ValueError(f"action must be an integer array of shape ({self.core.max_tokens},) (the token map of "
-                             f"scale k padded to the largest scale), got {action.dtype} {action.shape}")
+            raise ValueError(
+                f"action must be an integer array of shape ({self.core.max_tokens},) (the token map of "
+                f"scale k padded to the largest scale), got {action.dtype} {action.shape}"
+            )
         n = self.core.scale_sizes[min(self.core.scale, self.core.num_scales - 1)]
         tokens = torch.as_tensor(action[:n].astype(np.int64), device=self.core.device).view(1, n)
         reward, terminated = self.core.step(tokens)
@@ -139,17 +155,31 @@ class VARVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.DISABLED, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, model: Any = "tiny", reward: Any = "brightness",
-                 labels: Sequence[int] | None = None, group_size: int = 1, device: torch.device | str | None = None,
-                 num_classes: int | None = None, render_mode: str | None = None,
-                 max_episode_steps: int | None = None):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        model: Any = "tiny",
+        reward: Any = "brightness",
+        labels: Sequence[int] | None = None,
+        group_size: int = 1,
+        device: torch.device | str | None = None,
+        num_classes: int | None = None,
+        render_mode: str | None = None,
+        max_episode_steps: int | None = None,
+    ):
         if render_mode is not None:
             raise ValueError(f"VARVectorEnv does not render, got render_mode={render_mode!r}")
         self.core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
         if max_episode_steps is not None and max_episode_steps < self.core.num_scales:
-            raise ValueError(f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_scales} "
-                             f"scales; leave it unset")
-        self.num_envs, self.group_size, self.device = self.core.num_envs, self.core.group_size, self.core.device
+            raise ValueError(
+                f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_scales} "
+                f"scales; leave it unset"
+            )
+        self.num_envs, self.group_size, self.device = (
+            self.core.num_envs,
+            self.core.group_size,
+            self.core.device,
+        )
         self.autoreset_mode = AutoresetMode.DISABLED
         self.render_mode = None
         self.single_observation_space, self.single_action_space = _single_spaces(self.core)
@@ -158,9 +188,11 @@ class VARVectorEnv(VectorEnv):
 
     def _obs(self) -> dict[str, torch.Tensor]:
         core = self.core
-        return {"class_label": core.labels.clone(),
-                "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
-                "canvas": core.canvas + 1}
+        return {
+            "class_label": core.labels.clone(),
+            "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
+            "canvas": core.canvas + 1,
+        }
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start all episodes (a torchrl ``reset_mask`` option is accepted: lockstep envs reset all)."""
@@ -173,8 +205,10 @@ class VARVectorEnv(VectorEnv):
         core = self.core
         actions = torch.as_tensor(actions, device=core.device)
         if tuple(actions.shape) != (core.num_envs, core.max_tokens):
-            raise ValueError(f"actions must have shape ({core.num_envs}, {core.max_tokens}) (the token maps of "
-                             f"scale k padded to the largest scale), got {tuple(actions.shape)}")
+            raise ValueError(
+                f"actions must have shape ({core.num_envs}, {core.max_tokens}) (the token maps of "
+                f"scale k padded to the largest scale), got {tuple(actions.shape)}"
+            )
         n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
         reward, terminated = core.step(actions[:, :n])
         done = torch.full((core.num_envs,), terminated, dtype=torch.bool, device=core.device)

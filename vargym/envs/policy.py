@@ -43,15 +43,27 @@ class VARPolicy(TensorDictModuleBase):
     in_keys = ["class_label", "scale"]
     out_keys = ["action", "action_log_prob", "token_mask"]
 
-    def __init__(self, var: VAR, temperature: float = 1.0, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        var: VAR,
+        temperature: float = 1.0,
+        cfg: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 0.0,
+        seed: int = 0,
+    ):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if top_k < 0 or not 0.0 <= top_p <= 1.0:
             raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
         self.var = var
-        self.temperature, self.cfg, self.top_k, self.top_p = float(temperature), float(cfg), int(top_k), float(top_p)
+        self.temperature, self.cfg, self.top_k, self.top_p = (
+            float(temperature),
+            float(cfg),
+            int(top_k),
+            float(top_p),
+        )
         self.scale_sizes = [pn * pn for pn in var.patch_nums]
         self.max_tokens = max(self.scale_sizes)
         self.generator = torch.Generator(device=var.pos_1LC.device)
@@ -65,8 +77,14 @@ class VARPolicy(TensorDictModuleBase):
 
     def make_sampler(self, labels: torch.Tensor) -> ScaleSampler:
         """A fresh `ScaleSampler` for ``labels`` [N] with this policy's distribution and generator."""
-        return self.var.make_sampler(labels, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                                     temperature=self.temperature, generator=self.generator)
+        return self.var.make_sampler(
+            labels,
+            cfg=self.cfg,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            temperature=self.temperature,
+            generator=self.generator,
+        )
 
     @torch.no_grad()
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
@@ -77,10 +95,14 @@ class VARPolicy(TensorDictModuleBase):
             self.sampler = self.make_sampler(labels)
         elif self.sampler is None or self.sampler.scale != k:
             have = None if self.sampler is None else self.sampler.scale
-            raise RuntimeError(f"VARPolicy got scale {k} but its sampler is at scale {have}: call it once per scale "
-                               f"in order, starting at scale 0, with one policy per env batch")
+            raise RuntimeError(
+                f"VARPolicy got scale {k} but its sampler is at scale {have}: call it once per scale "
+                f"in order, starting at scale 0, with one policy per env batch"
+            )
         elif self.sampler.B != labels.shape[0]:
-            raise RuntimeError(f"VARPolicy got {labels.shape[0]} episodes at scale {k} but started {self.sampler.B}")
+            raise RuntimeError(
+                f"VARPolicy got {labels.shape[0]} episodes at scale {k} but started {self.sampler.B}"
+            )
         tokens, log_probs = self.sampler.step()  # [N, pn_k^2] each
         n = tokens.shape[1]
         pad = self.max_tokens - n

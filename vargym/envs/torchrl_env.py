@@ -34,9 +34,16 @@ class VARTorchRLEnv(EnvBase):
         >>> check_env_specs(env)
     """
 
-    def __init__(self, num_envs: int = 1, model: Any = "tiny", reward: Any = "brightness",
-                 labels: Sequence[int] | None = None, group_size: int = 1, device: torch.device | str | None = None,
-                 num_classes: int | None = None):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        model: Any = "tiny",
+        reward: Any = "brightness",
+        labels: Sequence[int] | None = None,
+        group_size: int = 1,
+        device: torch.device | str | None = None,
+        num_classes: int | None = None,
+    ):
         core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
         super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
         self.core = core
@@ -46,9 +53,12 @@ class VARTorchRLEnv(EnvBase):
             class_label=Categorical(core.num_classes, shape=(N,), dtype=torch.long, device=core.device),
             scale=Categorical(core.num_scales, shape=(N,), dtype=torch.long, device=core.device),
             canvas=Categorical(core.V + 1, shape=(N, core.L), dtype=torch.long, device=core.device),
-            shape=(N,), device=core.device,
+            shape=(N,),
+            device=core.device,
         )
-        self.action_spec = Categorical(core.V, shape=(N, core.max_tokens), dtype=torch.long, device=core.device)
+        self.action_spec = Categorical(
+            core.V, shape=(N, core.max_tokens), dtype=torch.long, device=core.device
+        )
         self.reward_spec = Unbounded(shape=(N, 1), dtype=torch.float32, device=core.device)
 
     def pin_labels(self, labels: torch.Tensor | None) -> None:
@@ -57,11 +67,17 @@ class VARTorchRLEnv(EnvBase):
 
     def _obs(self) -> TensorDict:
         core = self.core
-        return TensorDict({
-            "class_label": core.labels.clone(),  # [N]
-            "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
-            "canvas": core.canvas + 1,  # [N, L], a fresh tensor
-        }, batch_size=self.batch_size, device=core.device)
+        return TensorDict(
+            {
+                "class_label": core.labels.clone(),  # [N]
+                "scale": torch.full(
+                    (core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device
+                ),
+                "canvas": core.canvas + 1,  # [N, L], a fresh tensor
+            },
+            batch_size=self.batch_size,
+            device=core.device,
+        )
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
         self.core.reset(self._pinned)
@@ -75,7 +91,9 @@ class VARTorchRLEnv(EnvBase):
         core = self.core
         action = tensordict.get("action")  # [N, max_tokens]
         if tuple(action.shape) != (core.num_envs, core.max_tokens):
-            raise ValueError(f"action must have shape ({core.num_envs}, {core.max_tokens}), got {tuple(action.shape)}")
+            raise ValueError(
+                f"action must have shape ({core.num_envs}, {core.max_tokens}), got {tuple(action.shape)}"
+            )
         n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
         reward, terminated = core.step(action[:, :n])
         out = self._obs()
