@@ -123,3 +123,13 @@ def test_clip_label_prompts(tiny_clip):
     assert out.total.shape == (2,)
     with pytest.raises(ValueError, match="uses \\{label\\} but the context has no labels"):
         reward(images)
+
+
+def test_explicit_backbone_argument(tiny_clip, v2_head):
+    name, path = tiny_clip
+    backbone = load_clip(name, weights_path=path)
+    aesthetic = make("aesthetic", backbone=backbone, head_path=v2_head)
+    clip = make("clip", backbone=backbone)
+    assert aesthetic.backbone is backbone and clip.backbone is backbone
+    with pytest.raises(ValueError, match=f"needs a ViT-L-14 backbone, got '{name}'"):
+        make("aesthetic", backbone=backbone)  # default head chosen from the backbone's name

@@ -20,7 +20,7 @@ from torch import nn
 
 from vargym.errors import CheckpointError
 from vargym.rewards.base import Reward, RewardContext
-from vargym.rewards.clip_models import download_file, load_clip
+from vargym.rewards.clip_models import ClipBackbone, download_file, load_clip
 from vargym.rewards.registry import register
 
 __all__ = ["AestheticReward", "AestheticV1Reward", "AestheticV2Head", "load_aesthetic_head"]
@@ -109,6 +109,8 @@ class AestheticReward(Reward):
         pretrained: open_clip pretrained tag of the backbone.
         weights_path: local CLIP checkpoint (skips the hub).
         device: where to load; dtype: backbone dtype (the head stays float32).
+        backbone: a ready `ClipBackbone` to use instead of loading one (``clip_model`` still picks
+            the default head from its ``model_name``).
     """
 
     version = "v2"
@@ -121,17 +123,20 @@ class AestheticReward(Reward):
         weights_path: str | os.PathLike | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        backbone: ClipBackbone | None = None,
     ) -> None:
         super().__init__(name="aesthetic")
-        self.backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
+        if backbone is None:
+            backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
+        self.backbone = backbone
         if head_path is None:
-            url, filename, sha256 = self._default_head(clip_model)
+            url, filename, sha256 = self._default_head(backbone.model_name)
             head_path = download_file(url, filename, sha256)
         self.head = load_aesthetic_head(head_path, self.version).to(self.backbone.mean.device)
         head_dim = self.head.layers[0].in_features if self.version == "v2" else self.head.in_features
         if head_dim != self.backbone.embed_dim:
             raise ValueError(
-                f"aesthetic head {head_path} expects {head_dim}-d embeddings, but {clip_model!r} gives "
+                f"aesthetic head {head_path} expects {head_dim}-d embeddings, but {backbone.model_name!r} gives "
                 f"{self.backbone.embed_dim}-d"
             )
         self.input_size = self.backbone.image_size

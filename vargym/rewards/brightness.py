@@ -24,8 +24,8 @@ def to_luma(images: torch.Tensor) -> torch.Tensor:
     Returns:
         float ``[N, H, W]`` in [0, 1].
     """
-    weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device)
-    return torch.einsum("nchw,c->nhw", images, weights)  # [N, H, W]
+    red, green, blue = LUMA_WEIGHTS
+    return images[:, 0] * red + images[:, 1] * green + images[:, 2] * blue  # [N, H, W]
 
 
 def mean_luma(images: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ import os
 import torch
 
 from vargym.rewards.base import Reward, RewardContext
-from vargym.rewards.clip_models import load_clip
+from vargym.rewards.clip_models import ClipBackbone, load_clip
 from vargym.rewards.registry import register
 
 __all__ = ["ClipScoreReward"]
@@ -30,6 +30,7 @@ class ClipScoreReward(Reward):
         clip_model: ``"ViT-L-14-quickgelu"`` (default, OpenAI) or ``"ViT-B-32-quickgelu"`` (cheap on CPU).
         pretrained: open_clip pretrained tag; weights_path: local CLIP checkpoint.
         device, dtype: where/how to load the backbone.
+        backbone: a ready `ClipBackbone` to use instead of loading one.
     """
 
     def __init__(
@@ -40,12 +41,15 @@ class ClipScoreReward(Reward):
         weights_path: str | os.PathLike | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        backbone: ClipBackbone | None = None,
     ) -> None:
         super().__init__(name="clip")
         if not isinstance(prompt, str) or not prompt:
             raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
         self.prompt = prompt
-        self.backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
+        if backbone is None:
+            backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
+        self.backbone = backbone
         self.input_size = self.backbone.image_size
 
     def _prompts(self, batch: int, context: RewardContext) -> list[str]:
