@@ -1,1 +1,38 @@
-"""train"""
+"""RL fine-tuning of VAR: `TrainConfig`, `Trainer` (rollout -> advantages -> update), logging, resume.
+
+Example:
+    >>> from vargym.train import TrainConfig, Trainer
+    >>> trainer = Trainer(TrainConfig(algo="grpo", reward="luma", model="random:tiny", num_labels=2,
+    ...                               group_size=4, minibatch_size=4, steps=3, out="runs/demo"))
+    >>> history = trainer.train()
+    >>> trainer = Trainer.from_checkpoint("runs/demo", steps=6)   # resume and train longer
+    >>> trainer.train()
+
+Names load lazily on first access, so ``import vargym.train`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "TrainConfig": "vargym.train.config",
+    "load_config_file": "vargym.train.config",
+    "resolve_config": "vargym.train.config",
+    "Trainer": "vargym.train.trainer",
+    "train": "vargym.train.trainer",
+    "PolicyMismatchError": "vargym.train.rollout",
+    "check_policy_consistency": "vargym.train.rollout",
+    "MetricsLogger": "vargym.train.metrics",
+    "read_metrics": "vargym.train.metrics",
+    "find_checkpoint": "vargym.train.checkpoint",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vargym.train' has no attribute {name!r}")

@@ -1,0 +1,145 @@
+"""Resumable training checkpoints: safetensors for every tensor, JSON for the rest, never pickle.
+
+Layout of ``<out>/checkpoints/iter_000010/``:
+
+- ``vqvae.safetensors``, ``var.safetensors``, ``model.json``: the policy (`vargym.models.save_checkpoint`),
+  so ``vargym sample --checkpoint`` and ``load_model(dir)`` read it directly;
+- ``trainer.safetensors``: optimizer tensors, value head, algorithm buffers, reference VAR, RNG states;
+- ``trainer.json``: iteration, config, optimizer/scheduler scalars, counters.
+
+A checkpoint is written to a temporary sibling directory and renamed into place, so an interrupted
+write never leaves a half checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vargym.errors import CheckpointError
+
+__all__ = [
+    "checkpoint_dirs",
+    "find_checkpoint",
+    "flatten_optimizer_state",
+    "read_checkpoint",
+    "unflatten_optimizer_state",
+    "write_checkpoint",
+]
+
+PREFIX = "iter_"
+
+
+def flatten_optimizer_state(state: dict[str, Any], prefix: str = "optimizer") -> tuple[dict, dict]:
+    """Split ``optimizer.state_dict()`` into ``{name: tensor}`` and a JSON-ready rest.
+
+    Tensor ``state[i][key]`` becomes ``f"{prefix}.state.{i}.{key}"``; other per-parameter values and
+    ``param_groups`` go to the JSON part.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.state.{index}.{key}"] = value
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer_state(
+    tensors: dict[str, torch.Tensor], meta: dict[str, Any], prefix: str = "optimizer"
+) -> dict[str, Any]:
+    """Inverse of `flatten_optimizer_state`."""
+    state: dict[int, dict[str, Any]] = {}
+    head = f"{prefix}.state."
+    for name, value in tensors.items():
+        if name.startswith(head):
+            index, key = name[len(head) :].split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+    for index, entry in meta.get("scalars", {}).items():
+        state.setdefault(int(index), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def write_checkpoint(
+    directory: str | Path, vqvae: Any, var: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
+    """Write a checkpoint atomically (temp dir + rename) and return its final path.
+
+    Args:
+        directory: final checkpoint directory (replaced when it exists).
+        vqvae, var: the policy, saved with `vargym.models.save_checkpoint`.
+        tensors: flat ``{name: tensor}`` of trainer state (moved to CPU, made contiguous).
+        meta: JSON-ready trainer state.
+    """
+    from safetensors.torch import save_file
+
+    from vargym.models import save_checkpoint
+
+    final = Path(directory)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp_{final.name}_{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    save_checkpoint(tmp, vqvae, var, extra={"iteration": meta.get("iteration")})
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "trainer.safetensors")
+    )
+    (tmp / "trainer.json").write_text(json.dumps(meta, indent=2))
+    if final.exists():  # re-saving the same iteration: swap the old one out first
+        old = final.parent / f".old_{final.name}_{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    return final
+
+
+def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read ``trainer.safetensors`` and ``trainer.json`` of a checkpoint (the model is read separately)."""
+    from safetensors.torch import load_file
+
+    directory = Path(directory)
+    tensor_path, meta_path = directory / "trainer.safetensors", directory / "trainer.json"
+    if not tensor_path.is_file() or not meta_path.is_file():
+        raise CheckpointError(
+            f"{directory} is not a vargym training checkpoint (no trainer.safetensors/json)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{meta_path} is corrupt: {e}") from e
+    return load_file(str(tensor_path)), meta
+
+
+def checkpoint_dirs(run_dir: str | Path) -> list[Path]:
+    """Finished checkpoints of a run directory, oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(PREFIX) and (p / "trainer.json").is_file()
+    ]
+    return sorted(found, key=lambda p: int(p.name[len(PREFIX) :]))
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory itself, or the newest checkpoint of a run directory."""
+    path = Path(path)
+    if (path / "trainer.json").is_file():
+        return path
+    found = checkpoint_dirs(path)
+    if not found:
+        raise CheckpointError(
+            f"no training checkpoint in {path} (expected {path}/checkpoints/{PREFIX}NNNNNN/)"
+        )
+    return found[-1]

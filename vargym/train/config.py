@@ -1,0 +1,240 @@
+"""`TrainConfig`: every knob of an RL fine-tuning run, with the VAR-GRPO seed paper's defaults.
+
+A run's config is resolved once (defaults < config file < CLI flags), checked in ``__post_init__``, and
+written to ``config.json`` in the run directory; a checkpoint stores it and resume rebuilds from it.
+
+Example:
+    >>> config = TrainConfig(algo="grpo", reward="luma", model="random:tiny", num_labels=2, group_size=4,
+    ...                      minibatch_size=4, steps=3, out="runs/demo")
+    >>> config.batch_size
+    8
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "load_config_file", "resolve_config"]
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Configuration of `vargym.train.Trainer` (defaults: GRPO as in the VAR-GRPO seed paper)."""
+
+    algo: str = "grpo"
+    """RL algorithm: "grpo", "ppo" or "reinforce"."""
+    reward: str = "brightness"
+    """Reward name, expression ("aesthetic+0.5*clip") or entry point ("pkg.module:fn")."""
+    prompt: str | None = None
+    """Text prompt handed to prompt-based rewards (e.g. "clip") through the reward context."""
+    reward_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Constructor arguments of the reward (for an expression: one dict per term name)."""
+    model: str = "tiny"
+    """Policy to fine-tune: "tiny" (shipped), "var-d16".."var-d30", "random:<preset>" or a checkpoint dir."""
+    device: str | None = None
+    """torch device ("cpu", "cuda", "cuda:1"); None picks CUDA when available, else CPU."""
+    seed: int = 0
+    """Seed of label drawing, sampling, minibatch shuffling and any random model init."""
+    steps: int = 100
+    """Number of training iterations (one rollout batch and its update each)."""
+    num_labels: int = 32
+    """Class labels drawn per iteration (groups per batch)."""
+    group_size: int = 16
+    """Samples per label (GRPO/RLOO normalise rewards within a group)."""
+    labels: tuple[int, ...] | None = None
+    """Restrict training to these class labels (None: all classes)."""
+    minibatch_size: int = 32
+    """Episodes per gradient step; must divide num_labels * group_size."""
+    epochs: int = 1
+    """Passes over each rollout batch (REINFORCE is on-policy: 1)."""
+    lr: float = 1e-4
+    """AdamW learning rate."""
+    weight_decay: float = 0.0
+    """AdamW weight decay (decoupled)."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule over the iterations: "constant" or "cosine" (decays to 10% of lr)."""
+    warmup_steps: int = 0
+    """Iterations of linear learning-rate warm-up."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value (0: no clipping; the norm is logged either way)."""
+    temperature: float = 0.7
+    """Sampling temperature during training (the policy's distribution is the tempered one)."""
+    cfg: float = 0.0
+    """Classifier-free guidance during training (0: unguided, as in the paper)."""
+    top_k: int = 0
+    """Top-k filtering during training (0: off)."""
+    top_p: float = 0.0
+    """Top-p filtering during training (0: off)."""
+    beta: float | None = None
+    """KL-to-reference weight; None keeps the algorithm's default (GRPO 0.2, PPO/REINFORCE 0)."""
+    clip_epsilon: float | None = None
+    """Ratio clipping for GRPO/PPO; None keeps the algorithm's default (0.2)."""
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Further fields of the algorithm's config (e.g. {"baseline": "rloo"} for REINFORCE)."""
+    log_kl_ref: bool = True
+    """Keep a frozen reference even when beta = 0, to log kl_ref (one extra no-grad pass per iteration)."""
+    ratio_check_tol: float = 1e-3
+    """Start-up check: max |teacher-forced - sampled log-prob| allowed on the first batch (0: skip)."""
+    eval_every: int = 0
+    """Evaluate the reward on the fixed eval labels every N iterations (0: never)."""
+    sample_every: int = 10
+    """Write a PNG grid of fixed-label, fixed-seed samples every N iterations (0: never)."""
+    eval_labels: tuple[int, ...] | None = None
+    """Labels for evaluation and sample grids (None: the first 8 training classes)."""
+    eval_per_label: int = 4
+    """Samples per eval label (one grid row each)."""
+    eval_seed: int = 1234
+    """Seed of evaluation / grid sampling (fixed, so grids are comparable over iterations)."""
+    checkpoint_every: int = 50
+    """Write a resumable checkpoint every N iterations (0: only at the end)."""
+    keep_checkpoints: int = 0
+    """Keep only the newest N checkpoints (0: keep all)."""
+    out: str = "runs/train"
+    """Run directory: config.json, metrics.jsonl, samples/, checkpoints/, TensorBoard events."""
+    tensorboard: bool = True
+    """Also log to TensorBoard when the tensorboard package is installed."""
+
+    def __post_init__(self) -> None:
+        from vargym.algos import ALGORITHMS, config_class
+
+        if self.algo not in ALGORITHMS:
+            config_class(self.algo)  # raises with the allowed names and a suggestion
+        positive = ("steps", "num_labels", "group_size", "minibatch_size", "epochs", "eval_per_label")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        for name in (
+            "warmup_steps",
+            "eval_every",
+            "sample_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "top_k",
+        ):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(
+                f"minibatch_size ({self.minibatch_size}) must divide num_labels * group_size "
+                f"({self.num_labels} * {self.group_size} = {self.batch_size})"
+            )
+        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.ratio_check_tol < 0:
+            raise ValueError(
+                f"lr must be > 0 and weight_decay, grad_clip, ratio_check_tol >= 0; got lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, grad_clip={self.grad_clip}, ratio_check_tol={self.ratio_check_tol}"
+            )
+        if self.temperature <= 0 or not 0.0 <= self.top_p <= 1.0:
+            raise ValueError(
+                f"temperature must be > 0 and top_p in [0, 1], got {self.temperature}, {self.top_p}"
+            )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.algo == "reinforce" and self.epochs != 1:
+            raise ValueError(
+                f"epochs must be 1 for reinforce (it has no importance ratio, so later epochs would be "
+                f"off-policy), got {self.epochs}"
+            )
+        needs_groups = self.algo == "grpo" or self.algo_kwargs.get("baseline") == "rloo"
+        if needs_groups and self.group_size < 2:
+            raise ValueError(
+                f"group_size must be >= 2 for {self.algo} (group baselines compare samples of one label), "
+                f"got {self.group_size}"
+            )
+        for name in ("labels", "eval_labels"):
+            value = getattr(self, name)
+            if value is not None and (len(value) == 0 or min(value) < 0):
+                raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
+        config_class(self.algo)(**self.algo_overrides(num_classes=None))  # range checks of the algorithm
+
+    @property
+    def batch_size(self) -> int:
+        """N = num_labels * group_size episodes per iteration."""
+        return self.num_labels * self.group_size
+
+    def algo_overrides(self, num_classes: int | None) -> dict[str, Any]:
+        """The algorithm config fields this run sets (group_size, beta, clip_epsilon, then algo_kwargs)."""
+        from vargym.algos import config_class
+
+        names = {f.name for f in dataclasses.fields(config_class(self.algo))}
+        unknown = sorted(set(self.algo_kwargs) - names)
+        if unknown:
+            raise ValueError(f"algo_kwargs {unknown} are not fields of {self.algo}; allowed: {sorted(names)}")
+        out: dict[str, Any] = {}
+        if "group_size" in names:
+            out["group_size"] = self.group_size
+        if self.beta is not None:
+            out["beta"] = self.beta
+        if self.clip_epsilon is not None:
+            if "clip_epsilon" not in names:
+                raise ValueError(
+                    f"clip_epsilon does not apply to {self.algo} (it has no ratio); leave it unset"
+                )
+            out["clip_epsilon"] = self.clip_epsilon
+        if num_classes is not None and "num_labels" in names:  # REINFORCE's per-label EMA table
+            out["num_labels"] = num_classes
+        out.update(self.algo_kwargs)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from a dict (e.g. ``config.json``); unknown keys raise a ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            import difflib
+
+            hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
+            hint = "; ".join(f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in hints.items())
+            raise ValueError(f"unknown TrainConfig keys: {hint}")
+        data = dict(data)
+        for name in ("labels", "eval_labels"):
+            if data.get(name) is not None:
+                data[name] = tuple(int(x) for x in data[name])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file of TrainConfig fields into a dict.
+
+    A ``[train]`` table (or ``train:`` mapping) is used when present, else the top level.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        import tomllib
+
+        data = tomllib.loads(path.read_text())
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(path.read_text()) or {}
+    elif suffix == ".json":
+        data = json.loads(path.read_text())
+    else:
+        raise ValueError(f"config file must end in .toml, .yaml, .yml or .json, got {path.name!r}")
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {path} must hold a table of TrainConfig fields")
+    return dict(data.get("train", data))
+
+
+def resolve_config(file: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults < ``file`` values < ``overrides`` (None values in ``overrides`` mean "not given")."""
+    data = load_config_file(file) if file is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(data)
