@@ -1,0 +1,165 @@
+"""Pretraining: a shortened run writes a loadable model, resume is exact, the shipped tiny model is good."""
+
+import json
+import re
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vargym.data.classifier import classifier_accuracy, load_classifier
+from vargym.models import load_checkpoint, load_model
+from vargym.models.loading import TINY_DIR
+from vargym.train.pretrain import PretrainConfig, _lr_at, run_pretrain
+from vargym.train.pretrain_eval import sample_per_class, within_class_distances
+
+TINY_RUN = dict(
+    vqvae_steps=4,
+    vqvae_batch_size=2,
+    var_steps=4,
+    var_batch_size=4,
+    classifier_steps=0,
+    eval_per_class=0,
+    checkpoint_every=2,
+    log_every=1,
+    device="cpu",
+)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_run_pretrain_writes_loadable_model_dir(tmp_path):
+    cfg = PretrainConfig(
+        out_dir=str(tmp_path / "run"),
+        **{
+            **TINY_RUN,
+            "classifier_steps": 2,
+            "classifier_batch_size": 4,
+            "eval_per_class": 2,
+            "eval_cfgs": (0.0, 1.5),
+        },
+    )
+    seen = []
+    result = run_pretrain(cfg, progress=lambda stage, step, total, metrics: seen.append((stage, step, total)))
+    out = result.out_dir
+    vqvae, var = load_checkpoint(out)
+    assert var.num_classes == 10 and var.vqvae is vqvae
+    tokens = var.sample(torch.arange(2), cfg=0.0, generator=torch.Generator().manual_seed(0))
+    assert vqvae.tokens_to_img(tokens).shape == (2, 3, 64, 64)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["pretrain"]["var_steps"] == 4 and len(meta["class_names"]) == 10
+    for key in (
+        "vqvae_final_loss",
+        "var_final_loss",
+        "samples_cfg0_classifier_top1",
+        "samples_cfg1.5_min_pair_rms",
+        "recon_psnr",
+        "classifier_top1",
+    ):
+        assert key in meta["figures"] and meta["figures"][key] == meta["figures"][key], (
+            key
+        )  # present, not NaN
+    load_classifier(out)
+    assert (out / "samples.png").stat().st_size > 0
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "run_pretrain(" in card and "var_final_loss" in card
+    assert ("vqvae", 4, 4) in seen and ("var", 1, 4) in seen and ("classifier", 2, 2) in seen
+    lines = [json.loads(line) for line in (out / "pretrain_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines if r["stage"] == "var"] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("stage", ["vqvae", "var"])
+def test_resume_matches_uninterrupted_run(tmp_path, stage):
+    full = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "full"), **TINY_RUN)).out_dir
+
+    def interrupt(s, step, total, metrics):
+        if (s, step) == (stage, 2):  # right after the step-2 checkpoint, as a kill would
+            raise _Interrupt
+
+    cfg = PretrainConfig(out_dir=str(tmp_path / "cut"), **TINY_RUN)
+    with pytest.raises(_Interrupt):
+        run_pretrain(cfg, progress=interrupt)
+    assert json.loads((tmp_path / "cut/checkpoints" / stage / "state.json").read_text())["step"] == 2
+    with pytest.raises(ValueError, match="already holds a checkpoint; pass resume=True"):
+        run_pretrain(cfg)
+    seen = []
+    cut = run_pretrain(
+        PretrainConfig(out_dir=str(tmp_path / "cut"), resume=True, **TINY_RUN),
+        progress=lambda s, step, total, m: seen.append((s, step)),
+    ).out_dir
+    assert (stage, 3) == next(x for x in seen if x[0] == stage)  # continued at step 3, not from scratch
+    if stage == "var":
+        assert not any(s == "vqvae" for s, _ in seen)  # the finished stage was not retrained
+    for name in ("vqvae.safetensors", "var.safetensors"):
+        a, b = load_file(str(full / name)), load_file(str(cut / name))
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name} {key}")
+
+
+def test_folder_data_source(tmp_path):
+    from PIL import Image
+
+    for i, name in enumerate(["dark", "light"]):
+        (tmp_path / "images" / name).mkdir(parents=True)
+        for j in range(3):
+            Image.new("RGB", (70, 64), (40 * i + 30 * j, 100, 200 - 50 * i)).save(
+                tmp_path / "images" / name / f"{j}.png"
+            )
+    cfg = PretrainConfig(
+        out_dir=str(tmp_path / "run"),
+        data=str(tmp_path / "images"),
+        **{**TINY_RUN, "vqvae_steps": 1, "var_steps": 1, "classifier_steps": 5},
+    )
+    out = run_pretrain(cfg).out_dir
+    _, var = load_checkpoint(out)
+    assert var.num_classes == 2
+    assert json.loads((out / "model.json").read_text())["class_names"] == ["dark", "light"]
+    assert not (out / "classifier.json").exists()  # the classifier is for the procedural classes only
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(image_size=32), "image_size=32 does not match preset 'tiny', whose VQ-VAE takes 64 px"),
+        (dict(preset="tiyn"), "Did you mean 'tiny'?"),
+        (dict(data="/no/such/folder"), "data must be 'procedural' or an existing image folder"),
+        (dict(var_steps=-1), "var_steps must be >= 0, got -1"),
+        (dict(cond_drop_rate=1.0), "cond_drop_rate must be in [0, 1), got 1.0"),
+    ],
+)
+def test_config_errors(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        PretrainConfig(**kwargs)
+
+
+def test_lr_schedule_warms_up_then_decays_to_a_tenth():
+    lrs = [_lr_at(step, 100, 1.0, 0.1) for step in range(101)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    assert lrs[100] == pytest.approx(0.1)
+
+
+def test_within_class_distances():
+    images = torch.zeros(4, 3, 2, 2)
+    images[1] = 0.5  # class 0: RMS distance 0.5
+    images[3] = 1.0  # class 1: RMS distance 1.0
+    low, mean = within_class_distances(images, torch.tensor([0, 0, 1, 1]))
+    assert low == pytest.approx(0.5) and mean == pytest.approx(0.75)
+    low, _ = within_class_distances(torch.ones(2, 3, 2, 2), torch.tensor([0, 0]))
+    assert low == pytest.approx(0.0, abs=1e-6)
+
+
+def test_shipped_tiny_model_samples_are_recognised():
+    vqvae, var = load_model("tiny")
+    classifier = load_classifier(TINY_DIR)
+    meta = json.loads((TINY_DIR / "model.json").read_text())
+    assert meta["figures"]["classifier_top1"] >= 0.98
+    images, labels = sample_per_class(var, var.num_classes, per_class=2, cfg=0.0, seed=123)
+    assert images.shape == (20, 3, 64, 64)
+    top1 = classifier_accuracy(classifier, images, labels, topk=(1,))["top1"]
+    assert top1 > 0.5, f"shipped samples classified at {top1:.2f} (chance 0.10)"
+    low, _ = within_class_distances(images, labels)
+    assert low > 0.01  # two samples of one class are not copies

@@ -1,0 +1,604 @@
+"""Pretraining from scratch: VQ-VAE, then the VAR on its tokens, then the tiny classifier.
+
+This is how the embedded default ``vargym/assets/tiny`` was made (see its MODEL_CARD.md). Every stage
+draws batch ``step`` from its own generator seeded by ``(seed, stage, step)`` and reseeds torch's RNG per
+step (label dropout), so a run resumed from a checkpoint ends with the same weights as an uninterrupted one.
+
+Output directory layout::
+
+    out_dir/
+      model.json, vqvae.safetensors, var.safetensors   # `load_model(out_dir)` / `load_checkpoint(out_dir)`
+      classifier.json, classifier.safetensors          # `vargym.data.classifier.load_classifier(out_dir)`
+      MODEL_CARD.md, samples.png, pretrain_log.jsonl
+      checkpoints/{vqvae,var}/                         # weights, optimizer state, step (for resume)
+
+Example:
+    >>> from vargym.train.pretrain import PretrainConfig, rich_progress, run_pretrain
+    >>> with rich_progress() as progress:
+    ...     result = run_pretrain(PretrainConfig(out_dir="runs/tiny"), progress=progress)
+    >>> result.figures["var_final_loss"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from vargym.models.presets import build, preset_configs
+from vargym.models.var import VAR
+from vargym.models.vqvae import VQVAE
+
+__all__ = [
+    "PretrainConfig",
+    "PretrainResult",
+    "ProgressCallback",
+    "rich_progress",
+    "run_pretrain",
+    "train_var",
+    "train_vqvae",
+]
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int, dict], None]
+"""``progress(stage, step, total, metrics)`` after every optimiser step (``step`` counts from 1)."""
+
+_STAGES = ("vqvae", "var", "classifier")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Everything one pretraining run depends on (stored in ``model.json`` and the model card)."""
+
+    out_dir: str = "runs/pretrain"
+    """Directory the model, classifier, checkpoints, log and model card are written to."""
+    data: str = "procedural"
+    """``"procedural"`` (the 10 built-in classes, generated on the fly) or a folder ``root/<class>/*.png``."""
+    preset: str = "tiny"
+    """Architecture preset of ``vargym.models.presets`` (the VAR's class count follows the data)."""
+    image_size: int = 64
+    """Image side in pixels; must equal the preset VQ-VAE's image size."""
+    seed: int = 0
+    """Seeds the initial weights and every batch."""
+    device: str | None = None
+    """Torch device; ``None`` picks CUDA when available, else the CPU."""
+    vqvae_steps: int = 500
+    """VQ-VAE optimiser steps (0 skips the stage; the VQ-VAE then stays random)."""
+    vqvae_batch_size: int = 24
+    """Images per VQ-VAE step."""
+    vqvae_lr: float = 1e-3
+    """Peak VQ-VAE learning rate (AdamW, linear warm-up then cosine to a tenth)."""
+    edge_weight: float = 0.5
+    """Weight of the L1 loss on image gradients (a perceptual-free sharpness aid); 0 disables it."""
+    codebook_restart_every: int = 25
+    """Every this many steps (in the first 70% of training) unused codes are re-seeded from used ones; 0 never."""
+    var_steps: int = 1200
+    """VAR optimiser steps (0 skips the stage)."""
+    var_batch_size: int = 64
+    """Images per VAR step (tokenised on the fly by the frozen VQ-VAE)."""
+    var_lr: float = 1e-3
+    """Peak VAR learning rate (AdamW, betas (0.9, 0.95), linear warm-up then cosine to a tenth)."""
+    var_weight_decay: float = 0.05
+    """AdamW weight decay of the VAR's matrices (biases, gains and embeddings get none)."""
+    cond_drop_rate: float = 0.1
+    """Class-label dropout of the VAR, so classifier-free guidance has an unconditional branch."""
+    grad_clip: float = 2.0
+    """Gradient-norm clip of both stages (0 disables it)."""
+    warmup_fraction: float = 0.05
+    """Fraction of each stage's steps spent warming up the learning rate."""
+    classifier_steps: int = 400
+    """Steps of the tiny classifier (procedural data only; 0 skips it and the sample evaluation)."""
+    classifier_batch_size: int = 128
+    """Images per classifier step."""
+    checkpoint_every: int = 100
+    """Write a resumable checkpoint every this many steps (and always at the end of a stage)."""
+    log_every: int = 10
+    """Append a line to ``pretrain_log.jsonl`` every this many steps."""
+    resume: bool = False
+    """Continue from the checkpoints in ``out_dir``; finished stages are not retrained."""
+    eval_per_class: int = 16
+    """Samples per class for the quality figures and the grid (0 skips the evaluation)."""
+    eval_cfgs: tuple[float, ...] = (0.0, 1.5)
+    """Guidance scales evaluated (official convention; 0 is unguided)."""
+    grid_path: str | None = None
+    """Where the per-class sample grid PNG goes; ``None`` means ``out_dir/samples.png``."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "eval_cfgs", tuple(float(c) for c in self.eval_cfgs))
+        vq_cfg, _ = preset_configs(self.preset)  # raises on an unknown preset, with a suggestion
+        if self.image_size != vq_cfg.image_size:
+            raise ValueError(
+                f"image_size={self.image_size} does not match preset {self.preset!r}, "
+                f"whose VQ-VAE takes {vq_cfg.image_size} px images"
+            )
+        for name in ("vqvae_steps", "var_steps", "classifier_steps", "eval_per_class"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in (
+            "vqvae_batch_size",
+            "var_batch_size",
+            "classifier_batch_size",
+            "checkpoint_every",
+            "log_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.classifier_steps and self.classifier_batch_size < 2:
+            raise ValueError(f"classifier_batch_size must be >= 2, got {self.classifier_batch_size}")
+        if not 0.0 <= self.cond_drop_rate < 1.0:
+            raise ValueError(f"cond_drop_rate must be in [0, 1), got {self.cond_drop_rate}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        if self.data != "procedural" and not Path(self.data).is_dir():
+            raise ValueError(f"data must be 'procedural' or an existing image folder, got {self.data!r}")
+
+    @property
+    def procedural(self) -> bool:
+        return self.data == "procedural"
+
+
+@dataclass
+class PretrainResult:
+    """What ``run_pretrain`` produced."""
+
+    out_dir: Path
+    """The model directory (load it with ``vargym.models.load_model(out_dir)``)."""
+    figures: dict[str, float] = field(default_factory=dict)
+    """Final losses, wall times per stage and quality figures (also in ``model.json`` and the card)."""
+
+
+# ------------------------------------------------------------------------------------------------ data
+BatchFn = Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def _step_seed(seed: int, stage: int, step: int) -> int:
+    return (seed * 1_000_003 + stage * 7_919 + step * 104_729) % (2**63 - 1)
+
+
+def make_batches(cfg: PretrainConfig, device: torch.device) -> tuple[BatchFn, list[str]]:
+    """``(batch(stage, step, batch_size) -> (images [B, 3, H, W] in [0, 1], labels [B]), class names)``.
+
+    A batch depends only on ``(cfg.seed, stage, step)``, which is what makes resume exact.
+    """
+    if cfg.procedural:
+        from vargym.data.procedural import CLASS_NAMES, NUM_CLASSES, generate
+
+        def procedural(stage: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+            generator = torch.Generator().manual_seed(_step_seed(cfg.seed, stage, step))
+            labels = torch.randint(0, NUM_CLASSES, (batch_size,), generator=generator).to(device)  # [B]
+            return generate(labels, generator, image_size=cfg.image_size), labels
+
+        return procedural, list(CLASS_NAMES)
+
+    from vargym.data.folder import ImageFolderDataset
+
+    dataset = ImageFolderDataset(cfg.data, image_size=cfg.image_size)
+    cache: dict[int, torch.Tensor] = {}
+
+    def folder(stage: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(_step_seed(cfg.seed, stage, step))
+        index = torch.randint(0, len(dataset), (batch_size,), generator=generator).tolist()
+        for i in index:
+            if i not in cache:
+                cache[i] = dataset[i][0]
+        images = torch.stack([cache[i] for i in index]).to(device)  # [B, 3, H, W]
+        return images, dataset.labels[index].to(device)
+
+    return folder, list(dataset.classes)
+
+
+# ------------------------------------------------------------------------------------------ utilities
+def _lr_at(step: int, total: int, peak: float, warmup_fraction: float) -> float:
+    """Linear warm-up to ``peak``, then cosine down to ``peak / 10`` at ``total``."""
+    warmup = max(1, round(total * warmup_fraction))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _adamw(module: torch.nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]):
+    decay = [p for n, p in module.named_parameters() if p.requires_grad and p.ndim >= 2 and "emb" not in n]
+    rest = [
+        p for n, p in module.named_parameters() if p.requires_grad and not (p.ndim >= 2 and "emb" not in n)
+    ]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+class _StageCheckpoint:
+    """``checkpoints/<stage>/``: weights (safetensors), optimizer state (torch.save of tensors and numbers
+    only, read back with ``weights_only=True``), and ``state.json`` (step, wall time, recent losses)."""
+
+    def __init__(self, out_dir: Path, stage: str):
+        self.dir = out_dir / "checkpoints" / stage
+
+    def exists(self) -> bool:
+        return (self.dir / "state.json").is_file()
+
+    def save(
+        self,
+        module: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        state: dict,
+        extra_tensors: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        from safetensors.torch import save_file
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        weights = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        save_file(weights, str(self.dir / "weights.safetensors.tmp"))
+        torch.save(
+            {"optimizer": optimizer.state_dict(), **(extra_tensors or {})}, self.dir / "optimizer.pt.tmp"
+        )
+        (self.dir / "state.json.tmp").write_text(json.dumps(state, indent=2))
+        for name in (
+            "weights.safetensors",
+            "optimizer.pt",
+            "state.json",
+        ):  # state.json last: it marks completion
+            os.replace(self.dir / f"{name}.tmp", self.dir / name)
+
+    def load(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> tuple[dict, dict]:
+        from safetensors.torch import load_file
+
+        from vargym.models.loading import load_state_strict
+
+        state = json.loads((self.dir / "state.json").read_text())
+        device = next(module.parameters()).device
+        load_state_strict(
+            module, load_file(str(self.dir / "weights.safetensors"), device="cpu"), str(self.dir)
+        )
+        saved = torch.load(self.dir / "optimizer.pt", map_location=device, weights_only=True)
+        if optimizer is not None:
+            optimizer.load_state_dict(saved.pop("optimizer"))
+        return state, saved
+
+
+class _JsonlLog:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _clip(module: torch.nn.Module, max_norm: float) -> float:
+    if max_norm <= 0:
+        return float("nan")
+    return float(torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm))
+
+
+# ----------------------------------------------------------------------------------------------- VQ-VAE
+def _edge_l1(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical image differences (penalises blurred edges)."""
+    dx = (recon[..., :, 1:] - recon[..., :, :-1]) - (
+        target[..., :, 1:] - target[..., :, :-1]
+    )  # [B, 3, H, W-1]
+    dy = (recon[..., 1:, :] - recon[..., :-1, :]) - (
+        target[..., 1:, :] - target[..., :-1, :]
+    )  # [B, 3, H-1, W]
+    return dx.abs().mean() + dy.abs().mean()
+
+
+@torch.no_grad()
+def _restart_dead_codes(vqvae: VQVAE, hits: torch.Tensor, generator: torch.Generator) -> int:
+    """Re-seed codes unused since the last restart as noisy copies of used codes (drawn by usage)."""
+    dead = (hits == 0).nonzero().squeeze(1)  # [D]
+    if dead.numel() == 0 or int((hits > 0).sum()) == 0:
+        return 0
+    weight = vqvae.quantize.embedding.weight  # [V, Cv]
+    source = torch.multinomial(hits.float().cpu(), dead.numel(), replacement=True, generator=generator)  # [D]
+    noise = (
+        torch.randn(dead.numel(), weight.shape[1], generator=generator) * 0.1 * weight[hits > 0].std().item()
+    )
+    weight[dead] = weight[source.to(weight.device)] + noise.to(weight.device)
+    return int(dead.numel())
+
+
+def train_vqvae(
+    cfg: PretrainConfig,
+    vqvae: VQVAE,
+    batches: BatchFn,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> dict[str, float]:
+    """Train ``vqvae`` (built with ``test_mode=False``) in place on L1 + MSE + edge + VQ loss.
+
+    Args:
+        cfg: run settings (``vqvae_*``, ``edge_weight``, ``codebook_restart_every``, ``checkpoint_every``).
+        vqvae: the model to train, on the training device.
+        batches: ``batches(stage, step, batch_size)`` -> images ``[B, 3, H, W]`` in [0, 1] and labels ``[B]``.
+        out_dir: run directory (checkpoints under ``checkpoints/vqvae``, log in ``pretrain_log.jsonl``).
+        progress: optional callback ``progress("vqvae", step, total, metrics)``.
+
+    Returns:
+        figures ``vqvae_final_loss``, ``vqvae_final_recon_l1``, ``vqvae_codes_used`` (fraction of the codebook
+        hit in the last window), ``vqvae_wall_s`` (including earlier sessions when resumed).
+    """
+    total = cfg.vqvae_steps
+    ckpt = _StageCheckpoint(out_dir, "vqvae")
+    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
+    optimizer = _adamw(vqvae, cfg.vqvae_lr, 0.0, (0.9, 0.99))
+    V = vqvae.vocab_size
+    hits = torch.zeros(V, dtype=torch.long)
+    state = {"step": 0, "wall_s": 0.0, "recent": []}
+    if cfg.resume and ckpt.exists():
+        state, saved = ckpt.load(vqvae, optimizer)
+        hits = saved["code_hits"].cpu()
+        logger.info("vqvae: resumed at step %d", state["step"])
+    restart_rng = torch.Generator().manual_seed(_step_seed(cfg.seed, 10, 0))
+    if "restart_rng" in state:
+        restart_rng.set_state(torch.tensor(state["restart_rng"], dtype=torch.uint8))
+    codes_used = state.get("codes_used", float("nan"))
+    vqvae.train()
+    start, wall0 = time.perf_counter(), state["wall_s"]
+    recent: list[list[float]] = state["recent"]
+    for step in range(state["step"], total):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, total, cfg.vqvae_lr, cfg.warmup_fraction)
+        images, _ = batches(0, step, cfg.vqvae_batch_size)
+        out = vqvae(images)
+        l1 = (out.recon - images).abs().mean()
+        loss = l1 + F.mse_loss(out.recon, images) + out.vq_loss
+        if cfg.edge_weight > 0:
+            loss = loss + cfg.edge_weight * _edge_l1(out.recon, images)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = _clip(vqvae, cfg.grad_clip)
+        optimizer.step()
+        hits += torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V)
+        metrics = {
+            "loss": loss.item(),
+            "recon_l1": l1.item(),
+            "vq_loss": out.vq_loss.item(),
+            "grad_norm": grad_norm,
+        }
+        every = cfg.codebook_restart_every
+        if every and (step + 1) % every == 0:
+            codes_used = float((hits > 0).float().mean())
+            restarted = _restart_dead_codes(vqvae, hits, restart_rng) if step + 1 < 0.7 * total else 0
+            hits.zero_()
+            metrics.update(codes_used=codes_used, codes_restarted=restarted)
+        recent = (recent + [[loss.item(), l1.item()]])[-20:]
+        done = step + 1
+        wall = wall0 + time.perf_counter() - start
+        if done % cfg.log_every == 0 or done == total:
+            log.write({"stage": "vqvae", "step": done, "wall_s": round(wall, 2), **metrics})
+        if done % cfg.checkpoint_every == 0 or done == total:
+            state = {
+                "step": done,
+                "total": total,
+                "wall_s": wall,
+                "recent": recent,
+                "codes_used": codes_used,
+                "restart_rng": restart_rng.get_state().tolist(),
+            }
+            ckpt.save(vqvae, optimizer, state, {"code_hits": hits})
+        if progress is not None:
+            progress("vqvae", done, total, metrics)
+    vqvae.eval()
+    wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
+    final = [sum(col) / len(col) for col in zip(*recent)] if recent else [float("nan")] * 2
+    return {
+        "vqvae_final_loss": final[0],
+        "vqvae_final_recon_l1": final[1],
+        "vqvae_codes_used": codes_used,
+        "vqvae_wall_s": wall,
+    }
+
+
+# -------------------------------------------------------------------------------------------------- VAR
+def train_var(
+    cfg: PretrainConfig, var: VAR, batches: BatchFn, out_dir: Path, progress: ProgressCallback | None = None
+) -> dict[str, float]:
+    """Train ``var`` in place with teacher-forced next-scale cross-entropy on tokens of its frozen VQ-VAE.
+
+    Images are tokenised on the fly (``var.vqvae.img_to_tokens``); labels are dropped to the null class
+    with ``cfg.cond_drop_rate`` so classifier-free guidance works. AdamW betas (0.9, 0.95), gradient clip.
+
+    Args:
+        cfg: run settings (``var_*``, ``cond_drop_rate``, ``grad_clip``, ``checkpoint_every``).
+        var: the transformer, attached to a trained VQ-VAE, on the training device.
+        batches: ``batches(stage, step, batch_size)`` -> images ``[B, 3, H, W]`` in [0, 1] and labels ``[B]``.
+        out_dir: run directory (checkpoints under ``checkpoints/var``).
+        progress: optional callback ``progress("var", step, total, metrics)``.
+
+    Returns:
+        figures ``var_final_loss`` (mean of the last 20 steps) and ``var_wall_s``.
+    """
+    total = cfg.var_steps
+    ckpt = _StageCheckpoint(out_dir, "var")
+    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
+    optimizer = _adamw(var, cfg.var_lr, cfg.var_weight_decay, (0.9, 0.95))
+    state = {"step": 0, "wall_s": 0.0, "recent": []}
+    if cfg.resume and ckpt.exists():
+        state, _ = ckpt.load(var, optimizer)
+        logger.info("var: resumed at step %d", state["step"])
+    vqvae = var.vqvae
+    var.train()
+    start, wall0 = time.perf_counter(), state["wall_s"]
+    recent: list[float] = state["recent"]
+    devices = [var.pos_1LC.device] if var.pos_1LC.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):  # per-step reseeding must not leak into the caller's RNG
+        for step in range(state["step"], total):
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, total, cfg.var_lr, cfg.warmup_fraction)
+            images, labels = batches(1, step, cfg.var_batch_size)
+            tokens = vqvae.img_to_tokens(images)  # K maps [B, pn_k^2]
+            torch.manual_seed(_step_seed(cfg.seed, 11, step))  # label dropout of this step
+            loss = var.teacher_forcing_loss(labels, tokens, cond_drop_rate=cfg.cond_drop_rate)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = _clip(var, cfg.grad_clip)
+            optimizer.step()
+            recent = (recent + [loss.item()])[-20:]
+            metrics = {"loss": loss.item(), "grad_norm": grad_norm}
+            done = step + 1
+            wall = wall0 + time.perf_counter() - start
+            if done % cfg.log_every == 0 or done == total:
+                log.write({"stage": "var", "step": done, "wall_s": round(wall, 2), **metrics})
+            if done % cfg.checkpoint_every == 0 or done == total:
+                state = {"step": done, "total": total, "wall_s": wall, "recent": recent}
+                ckpt.save(var, optimizer, state)
+            if progress is not None:
+                progress("var", done, total, metrics)
+    var.eval()
+    wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
+    final = sum(recent) / len(recent) if recent else float("nan")
+    return {"var_final_loss": final, "var_wall_s": wall}
+
+
+# ---------------------------------------------------------------------------------------------- driver
+def _resolve_device(device: str | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _train_or_load_classifier(
+    cfg: PretrainConfig, out_dir: Path, device: torch.device, progress: ProgressCallback | None
+) -> tuple[torch.nn.Module | None, dict[str, float]]:
+    from vargym.data.classifier import load_classifier, save_classifier, train_classifier
+
+    if not (cfg.procedural and cfg.classifier_steps):
+        return None, {}
+    if cfg.resume and (out_dir / "classifier.json").is_file():
+        meta = json.loads((out_dir / "model.json").read_text()) if (out_dir / "model.json").is_file() else {}
+        old = {k: v for k, v in meta.get("figures", {}).items() if k.startswith("classifier_")}
+        return load_classifier(out_dir, device=device), old
+    callback = None
+    if progress is not None:
+
+        def callback(step: int, loss: float) -> None:
+            progress("classifier", step + 1, cfg.classifier_steps, {"loss": loss})
+
+    model, figures = train_classifier(
+        steps=cfg.classifier_steps,
+        batch_size=cfg.classifier_batch_size,
+        seed=cfg.seed,
+        device=device,
+        progress=callback,
+        image_size=cfg.image_size,
+    )
+    save_classifier(model, out_dir)
+    return model, {
+        "classifier_top1": figures["top1"],
+        "classifier_final_loss": figures["final_loss"],
+        "classifier_wall_s": figures["seconds"],
+    }
+
+
+def run_pretrain(
+    cfg: PretrainConfig, progress: ProgressCallback | None = None, command: str | None = None
+) -> PretrainResult:
+    """Run all stages and write a loadable model directory with a classifier and MODEL_CARD.md.
+
+    Stages: VQ-VAE (``train_vqvae``), VAR (``train_var``), classifier (``vargym.data.train_classifier``,
+    procedural data only), then the quality figures (``vargym.train.pretrain_eval``) and the model card.
+    With ``cfg.resume`` each stage continues from its last checkpoint; a finished stage is not rerun.
+
+    Args:
+        cfg: the run configuration.
+        progress: optional ``progress(stage, step, total, metrics)`` callback (see ``rich_progress``).
+        command: the command line to record in the model card (defaults to the config's repr).
+
+    Returns:
+        ``PretrainResult(out_dir, figures)``; ``vargym.models.load_model(out_dir)`` loads the model.
+
+    Example:
+        >>> result = run_pretrain(PretrainConfig(out_dir="runs/tiny", vqvae_steps=500, var_steps=1200))
+    """
+    from vargym.models.loading import save_checkpoint
+    from vargym.train.pretrain_eval import evaluate, write_model_card
+
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        for stage in ("vqvae", "var"):
+            ckpt = _StageCheckpoint(out_dir, stage)
+            if ckpt.exists():
+                raise ValueError(
+                    f"{ckpt.dir} already holds a checkpoint; pass resume=True to continue it "
+                    f"or choose another out_dir"
+                )
+        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
+    device = _resolve_device(cfg.device)
+    batches, class_names = make_batches(cfg, device)
+    vq_cfg, var_cfg = preset_configs(cfg.preset)
+    var_cfg = dataclasses.replace(var_cfg, num_classes=len(class_names), cond_drop_rate=cfg.cond_drop_rate)
+    torch.manual_seed(cfg.seed)
+    train_vq, _ = build(dataclasses.replace(vq_cfg, test_mode=False), var_cfg)
+    train_vq.to(device)
+    figures: dict[str, float] = {}
+    figures.update(train_vqvae(cfg, train_vq, batches, out_dir, progress))
+
+    vqvae = VQVAE(dataclasses.replace(vq_cfg, test_mode=True)).to(device)
+    vqvae.load_state_dict(train_vq.state_dict())
+    torch.manual_seed(cfg.seed + 1)
+    var = VAR(var_cfg, vqvae).to(device)
+    figures.update(train_var(cfg, var, batches, out_dir, progress))
+
+    classifier, classifier_figures = _train_or_load_classifier(cfg, out_dir, device, progress)
+    figures.update(classifier_figures)
+    extra = {"class_names": class_names, "pretrain": dataclasses.asdict(cfg), "figures": figures}
+    save_checkpoint(out_dir, vqvae, var, extra)
+    start = time.perf_counter()
+    figures.update(evaluate(cfg, vqvae, var, classifier, batches, class_names, out_dir))
+    figures["eval_wall_s"] = time.perf_counter() - start
+    extra["figures"] = figures
+    save_checkpoint(out_dir, vqvae, var, extra)
+    write_model_card(
+        out_dir / "MODEL_CARD.md", cfg, figures, class_names, vqvae, var, command or f"run_pretrain({cfg!r})"
+    )
+    return PretrainResult(out_dir, figures)
+
+
+@contextlib.contextmanager
+def rich_progress() -> Iterator[ProgressCallback]:
+    """A ``rich.progress`` bar per stage, as a ``ProgressCallback`` (for the CLI and scripts).
+
+    Example:
+        >>> with rich_progress() as progress:
+        ...     run_pretrain(PretrainConfig(), progress=progress)
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns) as bar:
+        tasks: dict[str, int] = {}
+
+        def callback(stage: str, step: int, total: int, metrics: dict) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, completed=step - 1)
+            shown = " ".join(
+                f"{k}={v:.4g}" for k, v in metrics.items() if k in ("loss", "recon_l1", "codes_used")
+            )
+            bar.update(tasks[stage], completed=step, description=f"{stage:<10} {shown}")
+
+        yield callback
