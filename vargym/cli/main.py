@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from vargym.cli import eval as eval_cmd
 from vargym.cli import info, sample
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.command("sample")(sample.sample)
 app.command("info")(info.info)
+app.command("eval")(eval_cmd.eval_command)
 
 
 def main() -> None:  # pragma: no cover - entry point

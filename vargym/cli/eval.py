@@ -1,0 +1,110 @@
+"""``vargym eval``: score a model (and optionally a trained checkpoint beside it) and write JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from vargym.cli.common import load_model_or_exit, parse_labels, pick_device
+
+
+def _fail(error: Exception) -> typer.Exit:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _format(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.4g}"
+
+
+def _table(results: dict[str, dict]):
+    from rich.table import Table
+
+    from vargym.evaluation.evaluate import summary
+
+    flats = {name: summary(result) for name, result in results.items()}
+    table = Table(title="vargym eval")
+    table.add_column("metric")
+    for name in flats:
+        table.add_column(name, justify="right")
+    if len(flats) == 2:
+        table.add_column("delta", justify="right")
+    keys = list(dict.fromkeys(k for flat in flats.values() for k in flat))
+    for key in keys:
+        values = [flat.get(key, float("nan")) for flat in flats.values()]
+        row = [key, *(_format(v) for v in values)]
+        if len(values) == 2:
+            row.append(f"{values[1] - values[0]:+.4g}")
+        table.add_row(*row)
+    return table
+
+
+def eval_command(
+    model: str = typer.Option("tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."),
+    checkpoint: Path | None = typer.Option(None, help="A trained model dir or training run dir, evaluated beside --model."),
+    labels_per_class: int = typer.Option(10, min=1, help="Samples per class."),
+    classes: str | None = typer.Option(None, help="Classes to sample, e.g. '0-9' or '1,5' (default: all)."),
+    reward: list[str] | None = typer.Option(None, help="Reward spec (repeatable); default brightness (+ aesthetic for ImageNet)."),
+    suite: str = typer.Option("auto", help="Fidelity suite: auto | tiny | imagenet | none."),
+    classifier: Path | None = typer.Option(None, help="Tiny suite: a classifier dir (default: the shipped one)."),
+    resnet_weights: Path | None = typer.Option(None, help="ImageNet suite: local ResNet-50 IMAGENET1K_V2 state dict."),
+    fid_reference: Path | None = typer.Option(None, help="FID reference statistics (.npz with mu, sigma)."),
+    inception_weights: Path | None = typer.Option(None, help="Local Inception-v3 IMAGENET1K_V1 state dict for FID."),
+    cfg: float = typer.Option(0.0, min=0.0, help="Guidance (official schedule; 0 = unguided)."),
+    top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
+    top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
+    temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
+    seed: int = typer.Option(0, help="Seed of the sampling generator (the same for both models)."),
+    batch_size: int = typer.Option(64, min=1, help="Images per sampling batch."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the full results (per class too) here."),
+    device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
+    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
+    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
+) -> None:
+    """Evaluate --model (and --checkpoint) on rewards, classifier accuracy, diversity, FID and speed."""
+    from rich.console import Console
+
+    from vargym.errors import VargymError
+    from vargym.evaluation.evaluate import EvalConfig, build_suite, evaluate_model, load_trained
+
+    dev = pick_device(device)
+    models = {"base": load_model_or_exit(model, dev, vae_path, var_path)}
+    if checkpoint is not None:
+        try:
+            models["checkpoint"] = load_trained(checkpoint, device=dev)
+        except (VargymError, ValueError) as e:
+            raise _fail(e) from e
+    num_classes = models["base"][1].num_classes
+    try:
+        config = EvalConfig(
+            labels_per_class=labels_per_class, classes=parse_labels(classes, num_classes),
+            rewards=tuple(reward) if reward else None, suite=suite, classifier=classifier,
+            resnet_weights=resnet_weights, fid_reference=fid_reference, inception_weights=inception_weights,
+            cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature, seed=seed, batch_size=batch_size)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    console = Console(stderr=True)
+    try:
+        with console.status("loading scoring models"):
+            shared = build_suite(config, num_classes, dev)  # built once, shared by both models
+        results = {}
+        for name, (vqvae, var) in models.items():
+            if var.num_classes != num_classes:
+                raise ValueError(f"--checkpoint has {var.num_classes} classes but --model has {num_classes}")
+            with console.status(f"evaluating {name}"):
+                results[name] = evaluate_model(vqvae, var, config, suite=shared)
+    except (VargymError, ValueError) as e:
+        raise _fail(e) from e
+    for note in shared.notes:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
+    Console().print(_table(results))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
+        payload = {"model": model, "checkpoint": str(checkpoint) if checkpoint else None, "config": settings,
+                   "results": results}
+        json_path.write_text(json.dumps(payload, indent=2) + "\n")
+        typer.echo(f"wrote {json_path}")

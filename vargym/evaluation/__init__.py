@@ -1,0 +1,51 @@
+"""Evaluation of generators: rewards, classifier fidelity (tiny classifier or ImageNet ResNet-50),
+within-class diversity, FID, sampling speed.
+
+Names are imported lazily on first use (``from vargym.evaluation import evaluate_model``).
+
+- `vargym.evaluation.evaluate`: ``EvalConfig``, ``EvalSuite``, ``build_suite``, ``evaluate_model``,
+  ``load_trained``
+- `vargym.evaluation.metrics`: ``MetricAccumulator``, ``evaluate_images``, ``topk_accuracy``
+- `vargym.evaluation.diversity`: ``pairwise_diversity``, ``downsample_pixels``
+- `vargym.evaluation.fid`: ``feature_statistics``, ``fid_from_features``, ``load_statistics``,
+  ``save_statistics``, ``load_inception``
+- `vargym.evaluation.imagenet`: ``ImageNetClassifier``, ``load_resnet50``, ``imagenet_preprocess``
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EvalConfig": "evaluate",
+    "EvalSuite": "evaluate",
+    "build_suite": "evaluate",
+    "evaluate_model": "evaluate",
+    "load_trained": "evaluate",
+    "MetricAccumulator": "metrics",
+    "evaluate_images": "metrics",
+    "topk_accuracy": "metrics",
+    "downsample_pixels": "diversity",
+    "pairwise_diversity": "diversity",
+    "feature_statistics": "fid",
+    "fid_from_features": "fid",
+    "load_inception": "fid",
+    "load_statistics": "fid",
+    "save_statistics": "fid",
+    "ImageNetClassifier": "imagenet",
+    "imagenet_preprocess": "imagenet",
+    "load_resnet50": "imagenet",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vargym.evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"vargym.evaluation.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
