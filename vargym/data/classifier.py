@@ -157,7 +157,7 @@ def classifier_accuracy(
 
 def train_classifier(
     config: ClassifierConfig | None = None,
-    steps: int = 400,
+    steps: int = 300,
     batch_size: int = 128,
     lr: float = 3e-3,
     seed: int = 0,
