@@ -18,6 +18,7 @@ import json
 import resource
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -91,13 +92,14 @@ def main() -> None:
     for B in args.batches:
         labels = torch.arange(B) % var.num_classes
         gen = torch.Generator().manual_seed(0)
+        k, p = args.top_k, args.top_p
         contenders = {
-            "official-loop cfg=1.5": lambda: official_loop(var, labels, 1.5, args.top_k, args.top_p, gen),
-            "vargym cfg=1.5": lambda: vargym_sample(var, labels, 1.5, args.top_k, args.top_p, gen),
-            "vargym cfg=1.0": lambda: vargym_sample(var, labels, 1.0, args.top_k, args.top_p, gen),
-            "vargym cfg=0 (unguided)": lambda: vargym_sample(var, labels, 0.0, args.top_k, args.top_p, gen),
-            "vargym cfg=1.5 no decode": lambda: vargym_sample(var, labels, 1.5, args.top_k, args.top_p, gen, False),
-            "vargym cfg=0 no decode": lambda: vargym_sample(var, labels, 0.0, args.top_k, args.top_p, gen, False),
+            "official-loop cfg=1.5": partial(official_loop, var, labels, 1.5, k, p, gen),
+            "vargym cfg=1.5": partial(vargym_sample, var, labels, 1.5, k, p, gen),
+            "vargym cfg=1.0": partial(vargym_sample, var, labels, 1.0, k, p, gen),
+            "vargym cfg=0 (unguided)": partial(vargym_sample, var, labels, 0.0, k, p, gen),
+            "vargym cfg=1.5 no decode": partial(vargym_sample, var, labels, 1.5, k, p, gen, False),
+            "vargym cfg=0 no decode": partial(vargym_sample, var, labels, 0.0, k, p, gen, False),
         }
         timed(contenders["vargym cfg=0 (unguided)"])  # warm-up
         times = {name: [] for name in contenders}
@@ -109,7 +111,8 @@ def main() -> None:
             row = {"batch": B, "contender": name, "median_s_per_call": med, "s_per_image": med / B,
                    "tokens_per_s": B * L / med, "runs_s": ts}
             results.append(row)
-            print(f"B={B:<3} {name:<28} {med / B:8.2f} s/image  {B * L / med:9.1f} tokens/s  runs {['%.2f' % t for t in ts]}")
+            runs = ", ".join(f"{t:.2f}" for t in ts)
+            print(f"B={B:<3} {name:<28} {med / B:8.2f} s/image  {B * L / med:9.1f} tokens/s  runs [{runs}]")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mib:.0f} MiB")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
