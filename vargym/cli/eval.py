@@ -68,7 +68,7 @@ def eval_command(
     from rich.console import Console
 
     from vargym.errors import VargymError
-    from vargym.evaluation.evaluate import EvalConfig, build_suite, evaluate_model, load_trained
+    from vargym.evaluation.evaluate import EvalConfig, build_scorers, evaluate_model, load_trained
 
     dev = pick_device(device)
     models = {"base": load_model_or_exit(model, dev, vae_path, var_path)}
@@ -89,13 +89,13 @@ def eval_command(
     console = Console(stderr=True)
     try:
         with console.status("loading scoring models"):
-            shared = build_suite(config, num_classes, dev)  # built once, shared by both models
+            shared = build_scorers(config, num_classes, dev)  # built once, shared by both models
         results = {}
         for name, (vqvae, var) in models.items():
             if var.num_classes != num_classes:
                 raise ValueError(f"--checkpoint has {var.num_classes} classes but --model has {num_classes}")
             with console.status(f"evaluating {name}"):
-                results[name] = evaluate_model(vqvae, var, config, suite=shared)
+                results[name] = evaluate_model(vqvae, var, config, scorers=shared)
     except (VargymError, ValueError) as e:
         raise _fail(e) from e
     for note in shared.notes:

@@ -3,7 +3,7 @@ within-class diversity, FID, sampling speed.
 
 Names are imported lazily on first use (``from vargym.evaluation import evaluate_model``).
 
-- `vargym.evaluation.evaluate`: ``EvalConfig``, ``EvalSuite``, ``build_suite``, ``evaluate_model``,
+- `vargym.evaluation.evaluate`: ``EvalConfig``, ``Scorers``, ``build_scorers``, ``evaluate_model``,
   ``load_trained``
 - `vargym.evaluation.metrics`: ``MetricAccumulator``, ``evaluate_images``, ``topk_accuracy``
 - `vargym.evaluation.diversity`: ``pairwise_diversity``, ``downsample_pixels``
@@ -19,8 +19,8 @@ from typing import Any
 
 _EXPORTS = {
     "EvalConfig": "evaluate",
-    "EvalSuite": "evaluate",
-    "build_suite": "evaluate",
+    "Scorers": "evaluate",
+    "build_scorers": "evaluate",
     "evaluate_model": "evaluate",
     "load_trained": "evaluate",
     "MetricAccumulator": "metrics",

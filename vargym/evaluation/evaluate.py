@@ -29,7 +29,7 @@ from vargym.errors import WeightsNotAvailableError
 from vargym.evaluation.metrics import MetricAccumulator
 from vargym.rewards.base import Reward
 
-__all__ = ["SUITES", "EvalConfig", "EvalSuite", "build_suite", "evaluate_model", "generate_batches",
+__all__ = ["SUITES", "EvalConfig", "Scorers", "build_scorers", "evaluate_model", "generate_batches",
            "load_trained", "resolve_suite", "summary"]
 
 logger = logging.getLogger(__name__)
@@ -96,8 +96,8 @@ class EvalConfig:
 
 
 @dataclass
-class EvalSuite:
-    """The built scoring models, shared between the models compared (see `build_suite`)."""
+class Scorers:
+    """The built scoring models, shared between the models compared (see `build_scorers`)."""
 
     name: str
     """The resolved suite: ``"tiny"``, ``"imagenet"`` or ``"none"``."""
@@ -140,39 +140,39 @@ def _tiny_classifier(spec: Any, suite: str, notes: list[str], device) -> nn.Modu
         return None
 
 
-def build_suite(config: EvalConfig, num_classes: int, device: torch.device | str | None = None) -> EvalSuite:
+def build_scorers(config: EvalConfig, num_classes: int, device: torch.device | str | None = None) -> Scorers:
     """Build rewards, the fidelity classifier and the FID extractor of ``config`` for a model of
     ``num_classes`` classes (raises `WeightsNotAvailableError` when a needed file is missing offline)."""
     from vargym.rewards import make
 
     name = resolve_suite(config.suite, num_classes)
-    suite = EvalSuite(name=name)
+    scorers = Scorers(name=name)
     specs = config.rewards if config.rewards is not None else (
         ("brightness", "aesthetic") if name == "imagenet" else ("brightness",))
     for spec in specs:
         reward = make(spec, device=device)
-        suite.rewards[spec if isinstance(spec, str) else reward.name] = reward
+        scorers.rewards[spec if isinstance(spec, str) else reward.name] = reward
     if name == "tiny":
-        suite.classifier = _tiny_classifier(config.classifier, config.suite, suite.notes, device)
+        scorers.classifier = _tiny_classifier(config.classifier, config.suite, scorers.notes, device)
     elif name == "imagenet":
         if isinstance(config.classifier, nn.Module):
-            suite.classifier = config.classifier
+            scorers.classifier = config.classifier
         else:
             from vargym.evaluation.imagenet import load_resnet50
 
-            suite.classifier = load_resnet50(config.resnet_weights, device=device)
-    if suite.classifier is not None:
-        suite.classifier.eval().to(device)
-        out_classes = suite.classifier(torch.zeros(1, 3, 32, 32, device=device)).shape[1]
+            scorers.classifier = load_resnet50(config.resnet_weights, device=device)
+    if scorers.classifier is not None:
+        scorers.classifier.eval().to(device)
+        out_classes = scorers.classifier(torch.zeros(1, 3, 32, 32, device=device)).shape[1]
         if out_classes != num_classes:
             raise ValueError(f"the {name} classifier has {out_classes} classes but the model has {num_classes}; "
                              f"pass a matching classifier or suite='none'")
     if config.fid_reference is not None:
         from vargym.evaluation.fid import load_inception, load_statistics
 
-        suite.fid_reference = load_statistics(config.fid_reference)
-        suite.fid_extractor = load_inception(config.inception_weights).to(device)
-    return suite
+        scorers.fid_reference = load_statistics(config.fid_reference)
+        scorers.fid_extractor = load_inception(config.inception_weights).to(device)
+    return scorers
 
 
 def generate_batches(vqvae: nn.Module, var: nn.Module, labels: torch.Tensor, config: EvalConfig):
@@ -187,13 +187,13 @@ def generate_batches(vqvae: nn.Module, var: nn.Module, labels: torch.Tensor, con
 
 
 def evaluate_model(vqvae: nn.Module, var: nn.Module, config: EvalConfig | None = None,
-                   suite: EvalSuite | None = None, **overrides: Any) -> dict:
+                   scorers: Scorers | None = None, **overrides: Any) -> dict:
     """Sample ``labels_per_class`` images of each class and score them.
 
     Args:
         vqvae, var: the model (sampling runs on ``var``'s device).
         config: `EvalConfig`; keyword ``overrides`` replace its fields (``labels_per_class=2``, ...).
-        suite: prebuilt scoring models (`build_suite`), to share them between models; built when None.
+        scorers: prebuilt scoring models (`build_scorers`), to share them between models; built when None.
 
     Returns:
         ``{"suite", "num_samples", "labels_per_class", "classes", "sampling", "samples_per_s",
@@ -212,9 +212,9 @@ def evaluate_model(vqvae: nn.Module, var: nn.Module, config: EvalConfig | None =
     bad = [c for c in classes if not 0 <= c < var.num_classes]
     if bad:
         raise ValueError(f"classes {bad} are outside [0, {var.num_classes})")
-    suite = suite or build_suite(config, var.num_classes, device)
+    scorers = scorers or build_scorers(config, var.num_classes, device)
     labels = torch.tensor(classes, device=device).repeat_interleave(config.labels_per_class)  # [N] class-major
-    accumulator = MetricAccumulator(suite.rewards, suite.classifier, suite.fid_extractor,
+    accumulator = MetricAccumulator(scorers.rewards, scorers.classifier, scorers.fid_extractor,
                                     pixel_size=config.pixel_size)
     sample_s, start = 0.0, time.perf_counter()
     batches = generate_batches(vqvae, var, labels, config)
@@ -227,12 +227,12 @@ def evaluate_model(vqvae: nn.Module, var: nn.Module, config: EvalConfig | None =
             torch.cuda.synchronize(images.device)
         sample_s += time.perf_counter() - tick
         accumulator.add(images, chunk)
-    result = accumulator.result(suite.fid_reference, config.duplicate_threshold)
+    result = accumulator.result(scorers.fid_reference, config.duplicate_threshold)
     sampling = {k: getattr(config, k) for k in ("cfg", "top_k", "top_p", "temperature", "seed")}
-    return {"suite": suite.name, "num_samples": result.pop("num_samples"),
+    return {"suite": scorers.name, "num_samples": result.pop("num_samples"),
             "labels_per_class": config.labels_per_class, "classes": list(classes), "sampling": sampling,
             "samples_per_s": labels.numel() / max(sample_s, 1e-9), "sample_wall_s": sample_s,
-            "eval_wall_s": time.perf_counter() - start, **result, "notes": list(suite.notes)}
+            "eval_wall_s": time.perf_counter() - start, **result, "notes": list(scorers.notes)}
 
 
 def summary(result: dict) -> dict[str, float]:

@@ -1,0 +1,96 @@
+import math
+
+import pytest
+import torch
+
+from vargym.data.classifier import TinyClassifier, save_classifier
+from vargym.errors import WeightsNotAvailableError
+from vargym.evaluation.evaluate import EvalConfig, build_scorers, evaluate_model, load_trained, summary
+from vargym.models import load_model, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return load_model("random:tiny")
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    torch.manual_seed(1)
+    return TinyClassifier().eval()
+
+
+def _without_timings(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("samples_per_s", "sample_wall_s", "eval_wall_s")}
+
+
+def test_structure_and_ranges(model, classifier):
+    result = evaluate_model(*model, labels_per_class=3, classes=(0, 4, 9), rewards=("brightness", "luma"),
+                            classifier=classifier, batch_size=4)
+    assert result["suite"] == "tiny" and result["num_samples"] == 9 and result["classes"] == [0, 4, 9]
+    assert set(result["rewards"]) == {"brightness", "luma"}
+    for entry in result["rewards"].values():
+        assert 0.0 <= entry["mean"] <= 1.0 and entry["std"] >= 0.0
+    acc = result["classifier"]
+    assert 0.0 <= acc["top1"] <= acc["top5"] <= 1.0 and set(acc["per_class"]) == {"0", "4", "9"}
+    assert all(row["count"] == 3 for row in acc["per_class"].values())
+    div = result["diversity"]
+    assert div["pairs"] == 9 and 0.0 <= div["near_duplicate_fraction"] <= 1.0
+    assert div["pixel_distance"] >= 0.0 and div["feature_distance"] >= 0.0
+    assert result["samples_per_s"] > 0 and result["notes"] == []
+    flat = summary(result)
+    assert {"reward/luma/mean", "classifier/top1", "diversity/pixel_distance", "perf/samples_per_s"} <= set(flat)
+    assert all(isinstance(v, float) and not math.isnan(v) for v in flat.values())
+
+
+def test_deterministic_given_seed(model, classifier):
+    kwargs = dict(labels_per_class=2, classes=(1, 2), rewards=("luma",), classifier=classifier, batch_size=3)
+    first = evaluate_model(*model, seed=5, **kwargs)
+    assert _without_timings(first) == _without_timings(evaluate_model(*model, seed=5, **kwargs))
+    other = evaluate_model(*model, seed=6, **kwargs)
+    assert other["rewards"]["luma"]["mean"] != first["rewards"]["luma"]["mean"]
+
+
+def test_suite_none_has_no_classifier(model):
+    result = evaluate_model(*model, labels_per_class=2, classes=(0,), suite="none", rewards=("luma",))
+    assert "classifier" not in result and "feature_distance" not in result["diversity"]
+
+
+def test_missing_shipped_classifier(model, tmp_path, monkeypatch):
+    import vargym.models.loading as loading
+
+    monkeypatch.setattr(loading, "TINY_DIR", tmp_path)
+    result = evaluate_model(*model, labels_per_class=1, classes=(0,), rewards=("luma",))
+    assert "classifier" not in result and "shipped classifier is missing" in result["notes"][0]
+    with pytest.raises(WeightsNotAvailableError, match="pass classifier="):
+        evaluate_model(*model, labels_per_class=1, classes=(0,), rewards=("luma",), suite="tiny")
+    save_classifier(TinyClassifier(), tmp_path)  # a classifier dir passed by path is loaded
+    assert "classifier" in evaluate_model(*model, labels_per_class=1, classes=(0,), classifier=str(tmp_path))
+
+
+def test_bad_arguments(model, classifier):
+    with pytest.raises(TypeError, match="did you mean 'labels_per_class'"):
+        evaluate_model(*model, label_per_class=2)
+    with pytest.raises(ValueError, match=r"classes \[10\] are outside \[0, 10\)"):
+        evaluate_model(*model, classes=(10,), suite="none")
+    with pytest.raises(ValueError, match="Did you mean 'imagenet'"):
+        EvalConfig(suite="imagenett")
+    with pytest.raises(ValueError, match="need temperature > 0"):
+        EvalConfig(temperature=0.0)
+    small = TinyClassifier(type(classifier.config)(num_classes=3))
+    with pytest.raises(ValueError, match="classifier has 3 classes but the model has 10"):
+        build_scorers(EvalConfig(classifier=small, rewards=()), num_classes=10)
+
+
+def test_load_trained_model_dir_and_run_dir(model, tmp_path):
+    vqvae, var = model
+    save_checkpoint(tmp_path / "direct", vqvae, var)
+    assert load_trained(tmp_path / "direct")[1].num_classes == 10
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "20" / "model", vqvae, var)
+    (tmp_path / "run" / "checkpoints" / "3").mkdir()  # older iterations and other folders are ignored
+    (tmp_path / "run" / "checkpoints" / "latest-notes").mkdir()
+    loaded = load_trained(tmp_path / "run")[1]
+    torch.testing.assert_close(loaded.state_dict(), var.state_dict())
+    with pytest.raises(WeightsNotAvailableError, match="neither a model dir"):
+        load_trained(tmp_path / "run" / "checkpoints" / "3")
