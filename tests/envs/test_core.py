@@ -101,6 +101,7 @@ def test_model_kwarg_forms(tiny):
     assert make_core(vqvae, "luma", num_classes=4).num_classes == 4
     with pytest.raises(ValueError, match="labels=None needs num_classes"):
         make_core(vqvae, "luma")
+    assert make_core("random:tiny", "luma").num_classes == 10  # a load_model spec
     with pytest.raises(TypeError, match="model must be a"):
         make_core(42, "luma")
     with pytest.raises(ValueError, match="unknown reward 'lumaa'"):

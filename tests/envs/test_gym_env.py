@@ -47,6 +47,14 @@ def test_single_env_errors(tiny):
 
 def test_registration_is_cheap_and_idempotent():
     import importlib
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium, vargym.envs; gymnasium.spec('vargym/VAR-v0'); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # registering imports no torch
 
     importlib.reload(vargym.envs)
     spec = gymnasium.spec("vargym/VAR-v0")
