@@ -16,10 +16,30 @@ def test_eval_base_and_checkpoint_writes_json(tmp_path):
     save_checkpoint(tmp_path / "run" / "checkpoints" / "7" / "model", vqvae, var)
     save_classifier(TinyClassifier(), tmp_path / "classifier")
     out = tmp_path / "eval.json"
-    result = runner.invoke(app, ["eval", "--model", "random:tiny", "--checkpoint", str(tmp_path / "run"),
-                                 "--classifier", str(tmp_path / "classifier"), "--labels-per-class", "2",
-                                 "--classes", "0-2", "--reward", "luma", "--reward", "brightness",
-                                 "--json", str(out), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            "random:tiny",
+            "--checkpoint",
+            str(tmp_path / "run"),
+            "--classifier",
+            str(tmp_path / "classifier"),
+            "--labels-per-class",
+            "2",
+            "--classes",
+            "0-2",
+            "--reward",
+            "luma",
+            "--reward",
+            "brightness",
+            "--json",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "classifier/top1" in result.output and "delta" in result.output
     payload = json.loads(out.read_text())
@@ -34,8 +54,22 @@ def test_eval_base_and_checkpoint_writes_json(tmp_path):
 
 
 def test_eval_errors_are_clean(tmp_path):
-    missing = runner.invoke(app, ["eval", "--model", "random:tiny", "--checkpoint", str(tmp_path / "nothing"),
-                                  "--suite", "none", "--device", "cpu"])
+    missing = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model",
+            "random:tiny",
+            "--checkpoint",
+            str(tmp_path / "nothing"),
+            "--suite",
+            "none",
+            "--device",
+            "cpu",
+        ],
+    )
     assert missing.exit_code == 2 and "neither a model dir" in missing.output
-    bad_suite = runner.invoke(app, ["eval", "--model", "random:tiny", "--suite", "imagenett", "--device", "cpu"])
+    bad_suite = runner.invoke(
+        app, ["eval", "--model", "random:tiny", "--suite", "imagenett", "--device", "cpu"]
+    )
     assert bad_suite.exit_code == 2 and "Did you mean 'imagenet'" in bad_suite.output

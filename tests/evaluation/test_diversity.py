@@ -40,7 +40,9 @@ def test_distance_is_rms_and_threshold_is_strict():
 
 def test_no_pairs_gives_nan():
     out = pairwise_diversity(torch.rand(3, 5), torch.tensor([0, 1, 2]), threshold=0.1)
-    assert out["pairs"] == 0 and math.isnan(out["mean_distance"]) and math.isnan(out["near_duplicate_fraction"])
+    assert (
+        out["pairs"] == 0 and math.isnan(out["mean_distance"]) and math.isnan(out["near_duplicate_fraction"])
+    )
 
 
 def test_downsample_pixels_shapes_and_means():

@@ -26,8 +26,15 @@ def _without_timings(result: dict) -> dict:
 
 
 def test_structure_and_ranges(model, classifier):
-    result = evaluate_model(*model, labels_per_class=3, classes=(0, 4, 9), rewards=("brightness", "luma"),
-                            classifier=classifier, batch_size=4)
+    result = evaluate_model(
+        *model,
+        labels_per_class=3,
+        classes=(0, 4, 9),
+        rewards=("brightness", "luma"),
+        classifier=classifier,
+        batch_size=4,
+        reference_samples=100,
+    )
     assert result["suite"] == "tiny" and result["num_samples"] == 9 and result["classes"] == [0, 4, 9]
     assert set(result["rewards"]) == {"brightness", "luma"}
     for entry in result["rewards"].values():
@@ -39,13 +46,23 @@ def test_structure_and_ranges(model, classifier):
     assert div["pairs"] == 9 and 0.0 <= div["near_duplicate_fraction"] <= 1.0
     assert div["pixel_distance"] >= 0.0 and div["feature_distance"] >= 0.0
     assert result["samples_per_s"] > 0 and result["notes"] == []
+    assert result["fid"] >= 0.0 and result["fid_features"] == "tiny-classifier"
     flat = summary(result)
-    assert {"reward/luma/mean", "classifier/top1", "diversity/pixel_distance", "perf/samples_per_s"} <= set(flat)
+    assert {"reward/luma/mean", "classifier/top1", "diversity/pixel_distance", "perf/samples_per_s"} <= set(
+        flat
+    )
     assert all(isinstance(v, float) and not math.isnan(v) for v in flat.values())
 
 
 def test_deterministic_given_seed(model, classifier):
-    kwargs = dict(labels_per_class=2, classes=(1, 2), rewards=("luma",), classifier=classifier, batch_size=3)
+    kwargs = dict(
+        labels_per_class=2,
+        classes=(1, 2),
+        rewards=("luma",),
+        classifier=classifier,
+        batch_size=3,
+        reference_samples=50,
+    )
     first = evaluate_model(*model, seed=5, **kwargs)
     assert _without_timings(first) == _without_timings(evaluate_model(*model, seed=5, **kwargs))
     other = evaluate_model(*model, seed=6, **kwargs)
@@ -54,7 +71,28 @@ def test_deterministic_given_seed(model, classifier):
 
 def test_suite_none_has_no_classifier(model):
     result = evaluate_model(*model, labels_per_class=2, classes=(0,), suite="none", rewards=("luma",))
-    assert "classifier" not in result and "feature_distance" not in result["diversity"]
+    assert (
+        "classifier" not in result and "feature_distance" not in result["diversity"] and "fid" not in result
+    )
+
+
+def test_procedural_fid_prefers_real_procedural_images(model, classifier):
+    from vargym.data.procedural import generate
+    from vargym.evaluation.metrics import evaluate_images
+
+    scorers = build_scorers(
+        EvalConfig(classifier=classifier, rewards=(), reference_samples=300), num_classes=10
+    )
+    labels = torch.arange(10).repeat(6)  # [60]
+    real = generate(labels, torch.Generator().manual_seed(99), image_size=64)  # not the reference's seed
+    real_fid = evaluate_images(
+        [(real, labels)],
+        classifier=scorers.classifier,
+        fid_extractor=scorers.fid_extractor,
+        fid_reference=scorers.fid_reference,
+    )["fid"]
+    sampled_fid = evaluate_model(*model, labels_per_class=6, scorers=scorers)["fid"]
+    assert 0.0 <= real_fid < sampled_fid
 
 
 def test_missing_shipped_classifier(model, tmp_path, monkeypatch):

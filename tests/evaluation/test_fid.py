@@ -80,5 +80,7 @@ def test_inception_loads_a_local_state_dict_strictly(tmp_path):
 def test_inception_offline_without_cache_raises_fast(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(WeightsNotAvailableError, match=r"inception_v3_google-0cc3c7bd\.pth.*--inception-weights"):
+    with pytest.raises(
+        WeightsNotAvailableError, match=r"inception_v3_google-0cc3c7bd\.pth.*--inception-weights"
+    ):
         load_inception()

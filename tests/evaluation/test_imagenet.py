@@ -55,7 +55,9 @@ def test_resnet50_rejects_wrong_and_missing_files(tmp_path):
 def test_offline_without_cache_raises_naming_file_and_option(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(WeightsNotAvailableError, match=r"resnet50-11ad3fa6\.pth.*HF_HUB_OFFLINE.*resnet_weights="):
+    with pytest.raises(
+        WeightsNotAvailableError, match=r"resnet50-11ad3fa6\.pth.*HF_HUB_OFFLINE.*resnet_weights="
+    ):
         load_resnet50()
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(weights, "_host_reachable", lambda host, timeout=4.0: False)
@@ -76,8 +78,9 @@ def test_imagenet_suite_end_to_end_on_a_1000_class_model(resnet_path):
 
     torch.manual_seed(0)
     vqvae, var = build(TINY_VQVAE, dataclasses.replace(TINY_VAR, num_classes=1000))
-    result = evaluate_model(vqvae, var.eval(), classes=(3, 999), labels_per_class=2, rewards=("luma",),
-                            resnet_weights=resnet_path)
+    result = evaluate_model(
+        vqvae, var.eval(), classes=(3, 999), labels_per_class=2, rewards=("luma",), resnet_weights=resnet_path
+    )
     assert result["suite"] == "imagenet" and result["num_samples"] == 4
     assert set(result["classifier"]) == {"top1", "top5", "per_class"}
     assert set(result["classifier"]["per_class"]) == {"3", "999"}

@@ -31,9 +31,11 @@ def test_topk_accuracy_known_answer():
     labels = torch.tensor([0, 2, 0, 1])
     out = topk_accuracy(logits, labels, topk=(1, 2))
     assert out["top1"] == 0.25 and out["top2"] == 0.75
-    assert out["per_class"] == {"0": {"top1": 0.5, "top2": 0.5, "count": 2},
-                                "1": {"top1": 0.0, "top2": 1.0, "count": 1},
-                                "2": {"top1": 0.0, "top2": 1.0, "count": 1}}
+    assert out["per_class"] == {
+        "0": {"top1": 0.5, "top2": 0.5, "count": 2},
+        "1": {"top1": 0.0, "top2": 1.0, "count": 1},
+        "2": {"top1": 0.0, "top2": 1.0, "count": 1},
+    }
     with pytest.raises(ValueError, match=r"topk values must be in \[1, 3\]"):
         topk_hits(logits, labels, topk=(1, 5))
 
@@ -44,7 +46,9 @@ def test_classifier_accuracy_through_the_accumulator():
     claimed = true.clone()
     # three wrong labels whose rank under the oracle is known without ties: 2 (top-5), 8 (miss), 5 (top-5)
     claimed[[0, 1, 18]] = torch.tensor([1, 7, 5])
-    result = evaluate_images([(images[:8], claimed[:8]), (images[8:], claimed[8:])], classifier=ColourOracle())
+    result = evaluate_images(
+        [(images[:8], claimed[:8]), (images[8:], claimed[8:])], classifier=ColourOracle()
+    )
     assert result["classifier"]["top1"] == pytest.approx(17 / 20)
     assert result["classifier"]["top5"] == pytest.approx(19 / 20)
     per_class = result["classifier"]["per_class"]
@@ -55,8 +59,10 @@ def test_classifier_accuracy_through_the_accumulator():
 def test_rewards_mean_std_and_components():
     images = torch.rand(6, 3, 8, 8)
     reward = make("luma+0.5*contrast")
-    out = evaluate_images([(images[:4], torch.zeros(4, dtype=torch.long)), (images[4:], torch.zeros(2, dtype=torch.long))],
-                          rewards={"mix": reward, "luma": make("luma")})
+    out = evaluate_images(
+        [(images[:4], torch.zeros(4, dtype=torch.long)), (images[4:], torch.zeros(2, dtype=torch.long))],
+        rewards={"mix": reward, "luma": make("luma")},
+    )
     direct = reward(images).total
     assert out["rewards"]["mix"]["mean"] == pytest.approx(direct.mean().item(), rel=1e-6)
     assert out["rewards"]["mix"]["std"] == pytest.approx(direct.std().item(), rel=1e-5)
@@ -70,7 +76,10 @@ def test_diversity_and_fid_from_the_accumulator():
     same = MetricAccumulator(classifier=ColourOracle(), fid_extractor=lambda x: x.mean(dim=(2, 3)))
     same.add(torch.full((4, 3, 8, 8), 0.3), labels)
     result = same.result(fid_reference=(torch.full((3,), 0.3, dtype=torch.float64), torch.zeros(3, 3)))
-    assert result["diversity"]["near_duplicate_fraction"] == 1.0 and result["diversity"]["feature_distance"] == 0.0
+    assert (
+        result["diversity"]["near_duplicate_fraction"] == 1.0
+        and result["diversity"]["feature_distance"] == 0.0
+    )
     assert result["fid"] == pytest.approx(0.0, abs=1e-12)
     varied = evaluate_images([(torch.rand(4, 3, 8, 8), labels)], classifier=ColourOracle())
     assert varied["diversity"]["near_duplicate_fraction"] == 0.0

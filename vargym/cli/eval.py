@@ -43,23 +43,40 @@ def _table(results: dict[str, dict]):
 
 
 def eval_command(
-    model: str = typer.Option("tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."),
-    checkpoint: Path | None = typer.Option(None, help="A trained model dir or training run dir, evaluated beside --model."),
+    model: str = typer.Option(
+        "tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, help="A trained model dir or training run dir, evaluated beside --model."
+    ),
     labels_per_class: int = typer.Option(10, min=1, help="Samples per class."),
     classes: str | None = typer.Option(None, help="Classes to sample, e.g. '0-9' or '1,5' (default: all)."),
-    reward: list[str] | None = typer.Option(None, help="Reward spec (repeatable); default brightness (+ aesthetic for ImageNet)."),
+    reward: list[str] | None = typer.Option(
+        None, help="Reward spec (repeatable); default brightness (+ aesthetic for ImageNet)."
+    ),
     suite: str = typer.Option("auto", help="Fidelity suite: auto | tiny | imagenet | none."),
-    classifier: Path | None = typer.Option(None, help="Tiny suite: a classifier dir (default: the shipped one)."),
-    resnet_weights: Path | None = typer.Option(None, help="ImageNet suite: local ResNet-50 IMAGENET1K_V2 state dict."),
+    classifier: Path | None = typer.Option(
+        None, help="Tiny suite: a classifier dir (default: the shipped one)."
+    ),
+    resnet_weights: Path | None = typer.Option(
+        None, help="ImageNet suite: local ResNet-50 IMAGENET1K_V2 state dict."
+    ),
     fid_reference: Path | None = typer.Option(None, help="FID reference statistics (.npz with mu, sigma)."),
-    inception_weights: Path | None = typer.Option(None, help="Local Inception-v3 IMAGENET1K_V1 state dict for FID."),
+    inception_weights: Path | None = typer.Option(
+        None, help="Local Inception-v3 IMAGENET1K_V1 state dict for FID."
+    ),
+    reference_samples: int = typer.Option(
+        1000, min=0, help="Tiny suite: procedural images of the classifier-feature FID (0 = off)."
+    ),
     cfg: float = typer.Option(0.0, min=0.0, help="Guidance (official schedule; 0 = unguided)."),
     top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
     top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
     temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
     seed: int = typer.Option(0, help="Seed of the sampling generator (the same for both models)."),
     batch_size: int = typer.Option(64, min=1, help="Images per sampling batch."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the full results (per class too) here."),
+    json_path: Path | None = typer.Option(
+        None, "--json", help="Write the full results (per class too) here."
+    ),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
     vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
@@ -80,10 +97,22 @@ def eval_command(
     num_classes = models["base"][1].num_classes
     try:
         config = EvalConfig(
-            labels_per_class=labels_per_class, classes=parse_labels(classes, num_classes),
-            rewards=tuple(reward) if reward else None, suite=suite, classifier=classifier,
-            resnet_weights=resnet_weights, fid_reference=fid_reference, inception_weights=inception_weights,
-            cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature, seed=seed, batch_size=batch_size)
+            labels_per_class=labels_per_class,
+            classes=parse_labels(classes, num_classes),
+            rewards=tuple(reward) if reward else None,
+            suite=suite,
+            classifier=classifier,
+            resnet_weights=resnet_weights,
+            fid_reference=fid_reference,
+            inception_weights=inception_weights,
+            reference_samples=reference_samples,
+            cfg=cfg,
+            top_k=top_k,
+            top_p=top_p,
+            temperature=temperature,
+            seed=seed,
+            batch_size=batch_size,
+        )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     console = Console(stderr=True)
@@ -104,7 +133,11 @@ def eval_command(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
-        payload = {"model": model, "checkpoint": str(checkpoint) if checkpoint else None, "config": settings,
-                   "results": results}
+        payload = {
+            "model": model,
+            "checkpoint": str(checkpoint) if checkpoint else None,
+            "config": settings,
+            "results": results,
+        }
         json_path.write_text(json.dumps(payload, indent=2) + "\n")
         typer.echo(f"wrote {json_path}")

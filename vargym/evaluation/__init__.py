@@ -3,8 +3,9 @@ within-class diversity, FID, sampling speed.
 
 Names are imported lazily on first use (``from vargym.evaluation import evaluate_model``).
 
-- `vargym.evaluation.evaluate`: ``EvalConfig``, ``Scorers``, ``build_scorers``, ``evaluate_model``,
-  ``load_trained``
+- `vargym.evaluation.evaluate`: ``evaluate_model``, ``summary``
+- `vargym.evaluation.config`: ``EvalConfig``; `vargym.evaluation.scorers`: ``Scorers``, ``build_scorers``
+- `vargym.evaluation.checkpoints`: ``load_trained``
 - `vargym.evaluation.metrics`: ``MetricAccumulator``, ``evaluate_images``, ``topk_accuracy``
 - `vargym.evaluation.diversity`: ``pairwise_diversity``, ``downsample_pixels``
 - `vargym.evaluation.fid`: ``feature_statistics``, ``fid_from_features``, ``load_statistics``,
@@ -18,11 +19,12 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "EvalConfig": "evaluate",
-    "Scorers": "evaluate",
-    "build_scorers": "evaluate",
+    "EvalConfig": "config",
+    "Scorers": "scorers",
+    "build_scorers": "scorers",
     "evaluate_model": "evaluate",
-    "load_trained": "evaluate",
+    "summary": "evaluate",
+    "load_trained": "checkpoints",
     "MetricAccumulator": "metrics",
     "evaluate_images": "metrics",
     "topk_accuracy": "metrics",

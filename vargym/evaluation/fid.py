@@ -20,8 +20,14 @@ from torch import nn
 
 from vargym.rewards.loo_fid import frechet_distance, inception_features, sqrtm_psd
 
-__all__ = ["feature_statistics", "fid_from_features", "fid_from_statistics", "load_inception",
-           "load_statistics", "save_statistics"]
+__all__ = [
+    "feature_statistics",
+    "fid_from_features",
+    "fid_from_statistics",
+    "load_inception",
+    "load_statistics",
+    "save_statistics",
+]
 
 
 def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,13 +50,22 @@ def fid_from_statistics(
 ) -> float:
     """``|mu - mu_r|^2 + tr(S + S_r - 2 (S_r^1/2 S S_r^1/2)^1/2)`` for ``mu [D]``, ``sigma [D, D]`` pairs."""
     dim = mu.shape[0]
-    for name, value, shape in (("mu", mu, (dim,)), ("sigma", sigma, (dim, dim)), ("mu_ref", mu_ref, (dim,)),
-                               ("sigma_ref", sigma_ref, (dim, dim))):
+    for name, value, shape in (
+        ("mu", mu, (dim,)),
+        ("sigma", sigma, (dim, dim)),
+        ("mu_ref", mu_ref, (dim,)),
+        ("sigma_ref", sigma_ref, (dim, dim)),
+    ):
         if tuple(value.shape) != shape:
             raise ValueError(f"{name} must have shape {shape} to match mu, got {tuple(value.shape)}")
     sigma_ref = sigma_ref.to(mu.device, torch.float64)
-    distance = frechet_distance(mu.double(), sigma.double(), mu_ref.to(mu.device, torch.float64),
-                                sqrtm_psd(sigma_ref), sigma_ref.diagonal().sum())
+    distance = frechet_distance(
+        mu.double(),
+        sigma.double(),
+        mu_ref.to(mu.device, torch.float64),
+        sqrtm_psd(sigma_ref),
+        sigma_ref.diagonal().sum(),
+    )
     return float(distance)
 
 
@@ -71,15 +86,21 @@ def load_statistics(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsNotAvailableError(f"FID reference statistics {path} do not exist (an .npz with mu, sigma)")
+        raise WeightsNotAvailableError(
+            f"FID reference statistics {path} do not exist (an .npz with mu, sigma)"
+        )
     with np.load(path) as data:
         missing = [key for key in ("mu", "sigma") if key not in data.files]
         if missing:
-            raise ValueError(f"{path} lacks {missing}: FID references need arrays 'mu' [D] and 'sigma' [D, D] "
-                             f"(found {sorted(data.files)})")
+            raise ValueError(
+                f"{path} lacks {missing}: FID references need arrays 'mu' [D] and 'sigma' [D, D] "
+                f"(found {sorted(data.files)})"
+            )
         mu, sigma = torch.from_numpy(data["mu"]).double(), torch.from_numpy(data["sigma"]).double()
     if mu.dim() != 1 or tuple(sigma.shape) != (mu.shape[0], mu.shape[0]):
-        raise ValueError(f"{path}: mu must be [D] and sigma [D, D], got {tuple(mu.shape)}, {tuple(sigma.shape)}")
+        raise ValueError(
+            f"{path}: mu must be [D] and sigma [D, D], got {tuple(mu.shape)}, {tuple(sigma.shape)}"
+        )
     return mu, sigma
 
 
@@ -104,6 +125,7 @@ def load_inception(weights_path: str | os.PathLike | None = None) -> nn.Module:
 
         from vargym.evaluation.weights import torchvision_weights
 
-        weights_path = torchvision_weights(Inception_V3_Weights.IMAGENET1K_V1.url,
-                                           option="inception_weights= (CLI: --inception-weights)")
+        weights_path = torchvision_weights(
+            Inception_V3_Weights.IMAGENET1K_V1.url, option="inception_weights= (CLI: --inception-weights)"
+        )
     return inception_features(weights_path)

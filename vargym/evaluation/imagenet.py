@@ -78,8 +78,9 @@ class ImageNetClassifier(nn.Module):
         return super().train(False)
 
 
-def load_resnet50(weights_path: str | os.PathLike | None = None,
-                  device: torch.device | str | None = None) -> ImageNetClassifier:
+def load_resnet50(
+    weights_path: str | os.PathLike | None = None, device: torch.device | str | None = None
+) -> ImageNetClassifier:
     """ResNet-50 ``IMAGENET1K_V2`` as an `ImageNetClassifier`, loaded strictly.
 
     Args:
@@ -97,8 +98,9 @@ def load_resnet50(weights_path: str | os.PathLike | None = None,
     from vargym.models.loading import load_state_strict
 
     if weights_path is None:
-        weights_path = torchvision_weights(ResNet50_Weights.IMAGENET1K_V2.url,
-                                           option="resnet_weights= (CLI: --resnet-weights)")
+        weights_path = torchvision_weights(
+            ResNet50_Weights.IMAGENET1K_V2.url, option="resnet_weights= (CLI: --resnet-weights)"
+        )
     elif not os.path.isfile(weights_path):
         raise WeightsNotAvailableError(f"ResNet-50 weights file {weights_path} does not exist")
     try:

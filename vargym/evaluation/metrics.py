@@ -36,7 +36,9 @@ def topk_hits(logits: torch.Tensor, labels: torch.Tensor, topk: Sequence[int] = 
         bool ``[N, len(topk)]``.
     """
     if logits.dim() != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(f"logits must be [N, C] and labels [N], got {tuple(logits.shape)}, {tuple(labels.shape)}")
+        raise ValueError(
+            f"logits must be [N, C] and labels [N], got {tuple(logits.shape)}, {tuple(labels.shape)}"
+        )
     bad = [k for k in topk if not 1 <= k <= logits.shape[1]]
     if bad:
         raise ValueError(f"topk values must be in [1, {logits.shape[1]}] (the number of classes), got {bad}")
@@ -110,8 +112,10 @@ class MetricAccumulator:
     def add(self, images: torch.Tensor, labels: torch.Tensor) -> None:
         """Score a batch: images float ``[B, 3, H, W]`` in [0, 1], labels int64 ``[B]``."""
         if images.dim() != 4 or labels.shape != (images.shape[0],):
-            raise ValueError(f"images must be [B, 3, H, W] and labels [B], got {tuple(images.shape)}, "
-                             f"{tuple(labels.shape)}")
+            raise ValueError(
+                f"images must be [B, 3, H, W] and labels [B], got {tuple(images.shape)}, "
+                f"{tuple(labels.shape)}"
+            )
         self._labels.append(labels.cpu())
         context = RewardContext(labels=labels)
         for name, reward in self.rewards.items():
@@ -136,7 +140,9 @@ class MetricAccumulator:
             self._fid.append(self.fid_extractor(images).double().cpu())
 
     def result(
-        self, fid_reference: tuple[torch.Tensor, torch.Tensor] | None = None, duplicate_threshold: float = 0.02
+        self,
+        fid_reference: tuple[torch.Tensor, torch.Tensor] | None = None,
+        duplicate_threshold: float = 0.02,
     ) -> dict:
         """The metric dict: ``num_samples``, ``rewards``, ``classifier`` (when given), ``diversity``, ``fid``.
 
@@ -157,14 +163,18 @@ class MetricAccumulator:
         if self._hits:
             out["classifier"] = summarize_hits(torch.cat(self._hits), labels, self._topk_used)
         pixel = pairwise_diversity(torch.cat(self._pixels), labels, threshold=duplicate_threshold)
-        diversity = {"pixel_distance": pixel["mean_distance"],
-                     "near_duplicate_fraction": pixel["near_duplicate_fraction"], "pairs": pixel["pairs"]}
+        diversity = {
+            "pixel_distance": pixel["mean_distance"],
+            "near_duplicate_fraction": pixel["near_duplicate_fraction"],
+            "pairs": pixel["pairs"],
+        }
         if self._features:
             features = pairwise_diversity(torch.cat(self._features), labels)
             diversity["feature_distance"] = features["mean_distance"]
         out["diversity"] = diversity
-        if self._fid and fid_reference is not None:
-            out["fid"] = fid_from_features(torch.cat(self._fid), fid_reference)
+        if self._fid and fid_reference is not None:  # NaN below 2 samples (no covariance)
+            features = torch.cat(self._fid)  # [N, D]
+            out["fid"] = fid_from_features(features, fid_reference) if len(features) > 1 else float("nan")
         return out
 
 

@@ -1,0 +1,82 @@
+"""`EvalConfig`: what `evaluate_model` samples and how it scores it."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+
+from torch import nn
+
+from vargym.rewards.base import Reward
+
+__all__ = ["SUITES", "EvalConfig"]
+
+SUITES = ("auto", "tiny", "imagenet", "none")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to sample and how to score it."""
+
+    labels_per_class: int = 10
+    """Samples per class (the seed paper uses 10 per ImageNet class)."""
+    classes: tuple[int, ...] | None = None
+    """Class labels to sample; None = all ``var.num_classes`` classes."""
+    rewards: tuple[str | Reward, ...] | None = None
+    """Reward specs for `vargym.rewards.make` (or built rewards); None = ``brightness`` (+ ``aesthetic``
+    for the imagenet suite)."""
+    suite: str = "auto"
+    """Fidelity suite: ``"auto"`` (by number of classes), ``"tiny"``, ``"imagenet"`` or ``"none"``."""
+    classifier: str | os.PathLike | nn.Module | None = None
+    """Tiny suite: a `save_classifier` directory or a module (None = the shipped one); imagenet suite: a
+    module replacing ResNet-50."""
+    resnet_weights: str | os.PathLike | None = None
+    """Local ResNet-50 ``IMAGENET1K_V2`` state dict (None = torch hub cache / download)."""
+    fid_reference: str | os.PathLike | None = None
+    """``.npz`` with ``mu``/``sigma`` of Inception features on reference images; None skips FID."""
+    inception_weights: str | os.PathLike | None = None
+    """Local Inception-v3 ``IMAGENET1K_V1`` state dict for FID (None = torch hub cache / download)."""
+    reference_samples: int = 1000
+    """Tiny suite without ``fid_reference``: FID in the tiny classifier's feature space against this many
+    fresh procedural images (0 = no FID)."""
+    cfg: float = 0.0
+    """Classifier-free guidance (official schedule; 0 = unguided)."""
+    top_k: int = 0
+    """Top-k filtering (0 = off)."""
+    top_p: float = 0.0
+    """Top-p filtering (0 = off)."""
+    temperature: float = 1.0
+    """Sampling temperature."""
+    seed: int = 0
+    """Seed of the sampling generator."""
+    batch_size: int = 64
+    """Images sampled and scored per batch."""
+    pixel_size: int = 32
+    """Side of the downsampled images pixel diversity is measured on."""
+    duplicate_threshold: float = 0.02
+    """RMS pixel distance (in [0, 1] units, at ``pixel_size``) below which two samples are near-duplicates."""
+
+    def __post_init__(self) -> None:
+        if self.reference_samples < 0:
+            raise ValueError(f"reference_samples must be >= 0, got {self.reference_samples}")
+        if self.labels_per_class < 1 or self.batch_size < 1 or self.pixel_size < 1:
+            raise ValueError(
+                f"labels_per_class, batch_size and pixel_size must be >= 1, got "
+                f"{self.labels_per_class}, {self.batch_size}, {self.pixel_size}"
+            )
+        if self.suite not in SUITES:
+            close = difflib.get_close_matches(self.suite, SUITES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}.{hint}")
+        if self.temperature <= 0 or self.top_k < 0 or not 0.0 <= self.top_p <= 1.0 or self.cfg < 0:
+            raise ValueError(
+                f"need temperature > 0, top_k >= 0, 0 <= top_p <= 1, cfg >= 0; got temperature="
+                f"{self.temperature}, top_k={self.top_k}, top_p={self.top_p}, cfg={self.cfg}"
+            )
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
+            if not self.classes:
+                raise ValueError("classes must be None (all) or a non-empty list of labels")
+        if self.rewards is not None:
+            object.__setattr__(self, "rewards", tuple(self.rewards))
