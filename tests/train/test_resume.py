@@ -15,8 +15,21 @@ VOLATILE = {"wall_s", "sample_s", "reward_s", "logprob_s", "backward_s", "iterat
 
 
 def _config(out, algo="grpo", **kw) -> TrainConfig:
-    base = dict(algo=algo, model="random:tiny", reward="luma", num_labels=2, group_size=2, minibatch_size=2,
-                steps=2, lr=1e-3, sample_every=0, checkpoint_every=0, tensorboard=False, out=str(out), seed=3)
+    base = dict(
+        algo=algo,
+        model="random:tiny",
+        reward="luma",
+        num_labels=2,
+        group_size=2,
+        minibatch_size=2,
+        steps=2,
+        lr=1e-3,
+        sample_every=0,
+        checkpoint_every=0,
+        tensorboard=False,
+        out=str(out),
+        seed=3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -25,8 +38,9 @@ def _stable(records):
     return [{k: v for k, v in r.items() if k not in VOLATILE} for r in records]
 
 
-@pytest.mark.parametrize("algo, extra", [("grpo", {}), ("ppo", {"epochs": 2}),
-                                         ("reinforce", {"algo_kwargs": {"baseline": "ema"}})])
+@pytest.mark.parametrize(
+    "algo, extra", [("grpo", {}), ("ppo", {"epochs": 2}), ("reinforce", {"algo_kwargs": {"baseline": "ema"}})]
+)
 def test_resume_reproduces_uninterrupted_run(tmp_path, algo, extra):
     straight = Trainer(_config(tmp_path / "a", algo, **extra))
     straight.train()
@@ -64,8 +78,16 @@ def test_checkpoint_contents_and_overrides(tmp_path):
     ckpt = find_checkpoint(tmp_path)
     assert ckpt.name == "iter_000001"
     names = {p.name for p in ckpt.iterdir()}
-    assert {"var.safetensors", "vqvae.safetensors", "model.json", "trainer.safetensors", "trainer.json"} <= names
-    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")]  # no temp dirs left
+    assert {
+        "var.safetensors",
+        "vqvae.safetensors",
+        "model.json",
+        "trainer.safetensors",
+        "trainer.json",
+    } <= names
+    assert not [
+        p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")
+    ]  # no temp dirs left
     meta = json.loads((ckpt / "trainer.json").read_text())
     assert meta["iteration"] == 1 and meta["config"]["algo"] == "ppo"
     from safetensors.torch import load_file
@@ -100,4 +122,6 @@ def test_optimizer_state_round_trip():
     fresh = torch.optim.AdamW([torch.nn.Parameter(param.detach().clone())], lr=0.5)
     fresh.load_state_dict(restored)
     assert fresh.param_groups[0]["lr"] == 0.1
-    torch.testing.assert_close(fresh.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    torch.testing.assert_close(
+        fresh.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
+    )

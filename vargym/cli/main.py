@@ -6,6 +6,7 @@ import typer
 
 from vargym.cli import eval as eval_cmd
 from vargym.cli import info, sample
+from vargym.cli import train as train_cmd
 
 app = typer.Typer(
     name="vargym",
@@ -17,6 +18,7 @@ app = typer.Typer(
 app.command("sample")(sample.sample)
 app.command("info")(info.info)
 app.command("eval")(eval_cmd.eval_command)
+app.command("train")(train_cmd.train)
 
 
 def main() -> None:  # pragma: no cover - entry point

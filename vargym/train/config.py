@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "load_config_file", "resolve_config"]
+__all__ = ["TrainConfig", "field_help", "load_config_file", "resolve_config"]
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -166,7 +166,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"algo_kwargs {unknown} are not fields of {self.algo}; allowed: {sorted(names)}")
         out: dict[str, Any] = {}
-        if "group_size" in names:
+        if "group_size" in names and (self.group_size >= 2 or self.algo == "grpo"):  # EMA REINFORCE: any G
             out["group_size"] = self.group_size
         if self.beta is not None:
             out["beta"] = self.beta
@@ -205,6 +205,30 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
+
+
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's docstring plus its default (the CLI's ``--help``); no torch import.
+
+    (`vargym.algos.field_docs` does the same for any dataclass but importing it loads torch, which
+    would slow every ``vargym`` command down.)
+    """
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(TrainConfig)).body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for stmt, nxt in zip(body, body[1:]):
+        if (
+            isinstance(stmt, ast.AnnAssign)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+        ):
+            name = stmt.target.id  # type: ignore[union-attr]
+            default = TrainConfig.__dataclass_fields__[name].default
+            shown = "" if default is dataclasses.MISSING or default is None else f" (default: {default})"
+            docs[name] = " ".join(str(nxt.value.value).split()) + shown
+    return docs
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

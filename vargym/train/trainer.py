@@ -78,7 +78,9 @@ class Trainer:
             with torch.random.fork_rng(devices=[]):  # a seeded init, whatever ran before in this process
                 torch.manual_seed(config.seed)
                 self.value_head = ValueHead(self.var.C, self.num_scales, width=self.var.C).to(self.device)
-        self.params = list(self.var.parameters()) + (list(self.value_head.parameters()) if self.value_head else [])
+        self.params = list(self.var.parameters()) + (
+            list(self.value_head.parameters()) if self.value_head else []
+        )
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         reward_kwargs = dict(config.reward_kwargs)

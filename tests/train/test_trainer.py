@@ -1,0 +1,196 @@
+"""Trainer: policy-consistency check, one finite update per algorithm, learning, files, metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import vargym.rewards
+from vargym.train import PolicyMismatchError, TrainConfig, Trainer, check_policy_consistency, read_metrics
+from vargym.train.metrics import tensorboard_tag
+from vargym.train.rollout import per_scale_mean
+
+
+def _config(out, **kw) -> TrainConfig:
+    base = dict(
+        model="random:tiny",
+        reward="luma",
+        num_labels=2,
+        group_size=2,
+        minibatch_size=2,
+        steps=1,
+        sample_every=0,
+        checkpoint_every=0,
+        tensorboard=False,
+        out=str(out),
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_check_policy_consistency_accepts_equal_and_rejects_gaps():
+    a = torch.randn(3, 5)
+    b = a.clone()
+    b[0, 0] = float("-inf")
+    c = b.clone()
+    assert check_policy_consistency(b, c) == 0.0  # -inf == -inf counts as equal
+    assert check_policy_consistency(a, a + 5e-4) <= 1e-3
+    with pytest.raises(PolicyMismatchError, match="importance ratio is not 1"):
+        check_policy_consistency(a, a + 2e-3)
+    with pytest.raises(PolicyMismatchError, match="shapes differ"):
+        check_policy_consistency(a, a[:, :4])
+
+
+def test_first_batch_passes_the_ratio_check_and_corruption_is_caught(tmp_path):
+    trainer = Trainer(_config(tmp_path / "ok"))
+    trainer.step()  # real sampler vs teacher-forced pass: must agree within 1e-3
+    assert trainer.checked_policy
+
+    bad = Trainer(_config(tmp_path / "bad"))
+    collect = bad.collector.collect
+
+    def corrupted():
+        batch = collect()
+        batch.set("sample_log_prob", batch["sample_log_prob"] + 0.01)
+        return batch
+
+    bad.collector.collect = corrupted
+    with pytest.raises(PolicyMismatchError, match="differ from the sampled ones"):
+        bad.step()
+
+
+@pytest.mark.parametrize("algo", ["grpo", "ppo", "reinforce"])
+def test_each_algorithm_makes_one_finite_update(tmp_path, algo):
+    trainer = Trainer(_config(tmp_path, algo=algo))
+    before = [p.detach().clone() for p in trainer.var.parameters()]
+    metrics = trainer.step()
+    assert metrics["iteration"] == 1 and metrics["samples"] == 4
+    for key in (
+        "reward_mean",
+        "loss_policy",
+        "kl_ref",
+        "approx_kl",
+        "entropy",
+        "grad_norm",
+        "entropy_scale_5",
+    ):
+        assert math.isfinite(metrics[key]), key
+    if algo == "ppo":
+        assert math.isfinite(metrics["loss_value"]) and trainer.value_head is not None
+    if algo in ("grpo", "ppo"):
+        assert 0.0 <= metrics["clip_fraction"] <= 1.0
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, trainer.var.parameters(), strict=True))
+    assert changed > 0
+    assert all(not p.requires_grad for p in trainer.reference.parameters())
+    assert all(not p.requires_grad for p in trainer.vqvae.parameters())
+
+
+def _contrast_model(seed: int):
+    """random:tiny with a unit-scale codebook and a linear decoder, so luma depends strongly on the tokens.
+
+    (The random VQ-VAE's codebook is ~1e-3 and its GroupNorm decoder hides global brightness, so luma
+    barely moves with the tokens; the trainer does not care what the decoder is.)
+    """
+    from vargym.models import load_model
+
+    torch.manual_seed(seed)
+    vqvae, var = load_model("random:tiny")
+    with torch.no_grad():
+        vqvae.quantize.embedding.weight.normal_()
+
+    def fhat_to_img(f_hat):  # [B, Cv, h, w] -> [B, 3, 64, 64]
+        grey = torch.sigmoid(f_hat.mean(1, keepdim=True))
+        return torch.nn.functional.interpolate(grey, size=64).expand(-1, 3, -1, -1)
+
+    vqvae.fhat_to_img = fhat_to_img
+    return vqvae, var
+
+
+def test_short_grpo_run_raises_the_reward(tmp_path):
+    config = _config(
+        tmp_path,
+        num_labels=1,
+        group_size=16,
+        minibatch_size=4,
+        steps=8,
+        lr=3e-2,
+        beta=0.0,
+        log_kl_ref=False,
+        seed=1,
+    )
+    history = Trainer(config, model=_contrast_model(1)).train()
+    rewards = [r["reward_mean"] for r in history]
+    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
+    assert last > first + 0.03, rewards
+    assert history[-1]["entropy"] < history[0]["entropy"]
+
+
+def test_run_directory_files(tmp_path):
+    config = _config(tmp_path, steps=2, sample_every=2, eval_every=1, eval_per_label=2, eval_labels=(0, 3))
+    Trainer(config).train()
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert TrainConfig.from_dict(saved) == config
+    records = read_metrics(tmp_path)
+    assert [r["iteration"] for r in records] == [1, 2]
+    for key in (
+        "iteration",
+        "samples",
+        "reward_mean",
+        "reward_std",
+        "reward_min",
+        "reward_max",
+        "kl_ref",
+        "wall_s",
+        "clip_fraction",
+        "approx_kl",
+        "entropy",
+        "grad_norm",
+        "samples_per_s",
+        "sample_s",
+        "reward_s",
+        "logprob_s",
+        "backward_s",
+        "reward_luma_mean",
+        "eval_reward_mean",
+    ):
+        assert key in records[-1] and math.isfinite(records[-1][key]), key
+    assert records[1]["samples"] == 8 and records[1]["wall_s"] >= records[0]["wall_s"]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["iter_000000.png", "iter_000002.png"]
+    from PIL import Image
+
+    assert Image.open(tmp_path / "samples" / "iter_000002.png").size[0] > 64
+
+
+def test_prompt_and_iteration_reach_the_reward(tmp_path):
+    seen = []
+
+    def spy(images, context):
+        seen.append((context.prompt, context.iteration))
+        return images.mean(dim=(1, 2, 3))
+
+    trainer = Trainer(_config(tmp_path, prompt="a painting"), reward=vargym.rewards.make(spy))
+    trainer.step()
+    assert seen == [("a painting", 1)]
+
+
+def test_tensorboard_logging(tmp_path):
+    pytest.importorskip("tensorboard")
+    Trainer(_config(tmp_path, tensorboard=True)).train()
+    assert any((tmp_path / "tb").iterdir())
+
+
+def test_tensorboard_tags_are_namespaced():
+    assert tensorboard_tag("reward_mean") == "reward/mean"
+    assert tensorboard_tag("loss_policy") == "loss/policy"
+    assert tensorboard_tag("kl_ref") == "policy/kl_ref"
+    assert tensorboard_tag("sample_s") == "perf/sample_s"
+    assert tensorboard_tag("entropy_scale_3") == "policy/entropy_scale_3"
+
+
+def test_per_scale_mean():
+    values = torch.tensor([[1.0, 2.0, 4.0], [3.0, 2.0, 6.0]])
+    step_index = torch.tensor([[0, 1, 1], [0, 1, 1]])
+    torch.testing.assert_close(per_scale_mean(values, step_index, 3), torch.tensor([2.0, 3.5, 0.0]))
