@@ -60,7 +60,7 @@ def test_offline_without_cache_raises_naming_file_and_option(tmp_path, monkeypat
     ):
         load_resnet50()
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(weights, "_host_reachable", lambda host, timeout=4.0: False)
+    monkeypatch.setattr(weights, "host_reachable", lambda host, timeout=4.0: False)
     with pytest.raises(WeightsNotAvailableError, match="download.pytorch.org is unreachable"):
         load_resnet50()
 

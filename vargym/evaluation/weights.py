@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
 
 from vargym.errors import WeightsNotAvailableError
+from vargym.netcheck import host_reachable, offline_mode
 
 __all__ = ["torchvision_weights"]
 
 _HASH = re.compile(r"-([a-f0-9]+)\.")  # torchvision files embed a sha256 prefix: resnet50-11ad3fa6.pth
-
-
-def _host_reachable(host: str, timeout: float = 4.0) -> bool:
-    # Same probe as vargym.models.loading._hub_reachable (which is fixed to huggingface.co): DNS lookups
-    # here can hang for ~45 s before failing, so the whole probe is bounded by a thread.
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 1)
-    return bool(result and result[0])
 
 
 def torchvision_weights(url: str, option: str) -> Path:
@@ -51,8 +32,8 @@ def torchvision_weights(url: str, option: str) -> Path:
     if cached.is_file():
         return cached
     host = urlparse(url).hostname or ""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    if offline or not _host_reachable(host):
+    offline = offline_mode()
+    if offline or not host_reachable(host):
         why = "HF_HUB_OFFLINE is set" if offline else f"{host} is unreachable"
         raise WeightsNotAvailableError(
             f"{filename} is not in torch hub's cache ({cached.parent}) and {why}. Download {url} on a machine "

@@ -9,9 +9,6 @@ uncached file raises ``WeightsNotAvailableError`` at once, naming the file, the 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym.models.presets import PRESETS, build, preset_configs
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
+from vargym.netcheck import host_reachable, offline_mode
 
 HF_REPO_ID = "FoundationVision/var"
 # The hub's main branch; the d16/d20/d30 files were last updated in April 2024 (commit 367386c for d20),
@@ -102,23 +100,6 @@ def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None 
     return vqvae.to(device), var.to(device)
 
 
-def _hub_reachable(timeout: float = 4.0) -> bool:
-    # DNS lookups here can hang for ~45 s before failing; bound the whole probe with a thread.
-    result = []
-
-    def probe():
-        try:
-            socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 1)
-    return bool(result and result[0])
-
-
 def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISION, option: str = "local paths",
              cache_dir: str | None = None) -> Path:
     """A file of a Hugging Face repo from the local cache, downloaded if needed and possible."""
@@ -127,8 +108,8 @@ def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISI
     cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=cache_dir)
     if isinstance(cached, str):
         return Path(cached)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-    if offline or not _hub_reachable():
+    offline = offline_mode()
+    if offline or not host_reachable("huggingface.co"):
         why = "HF_HUB_OFFLINE is set" if offline else "huggingface.co is unreachable"
         raise WeightsNotAvailableError(
             f"{filename} from the Hugging Face repo {repo_id!r} is not cached and {why}. Download it on a machine "

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
+from vargym.netcheck import offline_mode
 
 __all__ = [
     "OPENAI_MEAN",
@@ -38,7 +39,6 @@ __all__ = [
     "ClipBackbone",
     "clear_clip_cache",
     "download_file",
-    "is_offline",
     "load_clip",
 ]
 
@@ -46,11 +46,6 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 _HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 _BACKBONES: dict[tuple, ClipBackbone] = {}
-
-
-def is_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` is set to a true value (vargym then downloads nothing)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def download_file(
@@ -66,7 +61,7 @@ def download_file(
     if target.is_file() and _sha256(target) == sha256:
         return target
     hint = f"download {url} to {target} (or pass the file's path)"
-    if is_offline():
+    if offline_mode():
         raise WeightsNotAvailableError(f"{filename} is not cached and HF_HUB_OFFLINE=1 is set: {hint}")
     folder.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".partial")
@@ -109,7 +104,7 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
         raise WeightsNotAvailableError(f"{model_name!r}/{pretrained!r} has no Hugging Face repo; {option}")
     from huggingface_hub import hf_hub_download
 
-    offline, error = is_offline(), None
+    offline, error = offline_mode(), None
     for name in files:
         try:
             return hf_hub_download(

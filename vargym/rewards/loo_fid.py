@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vargym.errors import WeightsNotAvailableError
+from vargym.netcheck import offline_mode
 from vargym.rewards.base import Reward, RewardContext
-from vargym.rewards.clip_models import is_offline
 from vargym.rewards.registry import register
 
 __all__ = ["LOOFIDReward", "frechet_distance", "inception_features", "pooled_features", "sqrtm_psd"]
@@ -73,7 +73,7 @@ class _InceptionFeatures(nn.Module):
         url = Inception_V3_Weights.IMAGENET1K_V1.url
         if weights_path is None:
             cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
-            if is_offline() and not os.path.isfile(cached):
+            if offline_mode() and not os.path.isfile(cached):
                 raise WeightsNotAvailableError(
                     f"Inception-v3 weights {os.path.basename(url)} are not in {os.path.dirname(cached)} and "
                     f"HF_HUB_OFFLINE=1 is set; download {url} or pass inception_weights_path="
