@@ -194,3 +194,27 @@ def test_per_scale_mean():
     values = torch.tensor([[1.0, 2.0, 4.0], [3.0, 2.0, 6.0]])
     step_index = torch.tensor([[0, 1, 1], [0, 1, 1]])
     torch.testing.assert_close(per_scale_mean(values, step_index, 3), torch.tensor([2.0, 3.5, 0.0]))
+
+
+def test_missing_tensorboard_warns_once_and_skips(tmp_path, monkeypatch, caplog):
+    import sys
+
+    import vargym.train.metrics as metrics
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now raises ImportError
+    monkeypatch.setattr(metrics, "_warned_no_tensorboard", False)
+    with caplog.at_level("WARNING", logger="vargym.train.metrics"):
+        first = metrics.MetricsLogger(tmp_path / "a", tensorboard=True)
+        second = metrics.MetricsLogger(tmp_path / "b", tensorboard=True)
+    assert first.writer is None and second.writer is None
+    assert sum("tensorboard is not installed" in r.message for r in caplog.records) == 1
+    first.log({"iteration": 1, "reward_mean": float("nan")})
+    assert read_metrics(tmp_path / "a") == [{"iteration": 1, "reward_mean": None}]  # strict JSON: NaN -> null
+
+
+def test_lr_schedule(tmp_path):
+    trainer = Trainer(_config(tmp_path, steps=10, warmup_steps=2, lr_schedule="cosine"))
+    factors = [trainer._lr_factor(i) for i in range(11)]
+    assert factors[0] == pytest.approx(1 / 3) and factors[2] == pytest.approx(1.0)
+    assert factors[10] == pytest.approx(0.1) and all(a >= b for a, b in zip(factors[2:], factors[3:]))
+    assert trainer.step()["lr"] == pytest.approx(1e-4 / 3)  # the rate the first updates used

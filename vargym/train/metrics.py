@@ -15,6 +15,7 @@ from typing import Any
 __all__ = ["MetricsLogger", "read_metrics", "tensorboard_tag"]
 
 logger = logging.getLogger(__name__)
+_warned_no_tensorboard = False
 
 _PERF = {"samples_per_s", "wall_s", "iteration_s"}
 _POLICY = {
@@ -82,11 +83,14 @@ class MetricsLogger:
     def _open_tensorboard(self):
         try:
             from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is an optional extra
-            logger.warning(
-                "tensorboard is not installed: logging to metrics.jsonl only "
-                "(pip install tensorboard to get TensorBoard curves)"
-            )
+        except ImportError:  # tensorboard is an optional extra: warn once per process
+            global _warned_no_tensorboard
+            if not _warned_no_tensorboard:
+                _warned_no_tensorboard = True
+                logger.warning(
+                    "tensorboard is not installed: logging to metrics.jsonl only "
+                    "(pip install tensorboard to get TensorBoard curves)"
+                )
             return None
         return SummaryWriter(log_dir=str(self.out / "tb"))
 

@@ -176,6 +176,7 @@ class Trainer:
                 for key, value in self._update(batch.select(*keys)[idx]).items():
                     sums[key] += value
                 updates += 1
+        lr = self.scheduler.get_last_lr()[0]  # the rate this iteration's updates used
         self.scheduler.step()
         backward_s = time.perf_counter() - t
 
@@ -184,7 +185,7 @@ class Trainer:
         metrics = {
             "iteration": self.iteration,
             "samples": self.samples,
-            "lr": self.scheduler.get_last_lr()[0],
+            "lr": lr,
         }
         metrics.update(self._reward_metrics(batch))
         metrics.update({k: v / updates for k, v in sums.items()})
