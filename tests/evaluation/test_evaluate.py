@@ -125,10 +125,14 @@ def test_load_trained_model_dir_and_run_dir(model, tmp_path):
     vqvae, var = model
     save_checkpoint(tmp_path / "direct", vqvae, var)
     assert load_trained(tmp_path / "direct")[1].num_classes == 10
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "20" / "model", vqvae, var)
-    (tmp_path / "run" / "checkpoints" / "3").mkdir()  # older iterations and other folders are ignored
-    (tmp_path / "run" / "checkpoints" / "latest-notes").mkdir()
+    older = [p.clone() for p in var.parameters()]
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "iter_000003", vqvae, var)
+    with torch.no_grad():
+        var.head.bias.add_(1.0)
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "iter_000020", vqvae, var)
+    (tmp_path / "run" / "checkpoints" / "notes").mkdir()  # folders without a model are ignored
     loaded = load_trained(tmp_path / "run")[1]
-    torch.testing.assert_close(loaded.state_dict(), var.state_dict())
-    with pytest.raises(WeightsNotAvailableError, match="neither a model dir"):
-        load_trained(tmp_path / "run" / "checkpoints" / "3")
+    torch.testing.assert_close(loaded.state_dict(), var.state_dict())  # the newest checkpoint
+    assert not torch.equal(loaded.head.bias, older[-1])
+    with pytest.raises(WeightsNotAvailableError, match="holds no model"):
+        load_trained(tmp_path / "run" / "checkpoints" / "notes")

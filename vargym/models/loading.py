@@ -169,8 +169,8 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
 
 def load_model(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs) -> tuple[VQVAE, VAR]:
     """One entry point for ``--model``: ``"tiny"`` (shipped weights), ``"var-d16"``..``"var-d30"`` (official
-    release, downloaded or from ``vae_path``/``var_path``), ``"random:<preset>"`` (random init), or a
-    checkpoint directory written by vargym."""
+    release, downloaded or from ``vae_path``/``var_path``), ``"random:<preset>"`` (random init), a model
+    directory written by vargym, or a training run directory (its newest checkpoint)."""
     spec = str(spec)
     if spec == "tiny":
         if not (TINY_DIR / "model.json").is_file():
@@ -183,6 +183,20 @@ def load_model(spec: str | Path = "tiny", device: torch.device | str | None = No
     if spec in PRESETS:
         return load_pretrained(spec, device=device, **kwargs)
     if Path(spec).is_dir():
-        return load_checkpoint(spec, device=device)
+        return load_checkpoint(model_dir(spec), device=device)
     raise ValueError(f"unknown model {spec!r}: use 'tiny', one of {sorted(p for p in PRESETS if p != 'tiny')}, "
                      f"'random:<preset>', or a checkpoint directory")
+
+
+def model_dir(path: str | Path) -> Path:
+    """A model directory (holding ``model.json``) itself, or the newest checkpoint of a training run
+    (``<run>/checkpoints/<name>/model.json``, newest by name: names are zero-padded iterations)."""
+    path = Path(path)
+    if (path / "model.json").is_file():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    found = sorted(p for p in folder.iterdir() if (p / "model.json").is_file()) if folder.is_dir() else []
+    if not found:
+        raise WeightsNotAvailableError(f"{path} holds no model: expected {path}/model.json or a training run "
+                                       f"with {path}/checkpoints/<iteration>/model.json")
+    return found[-1]
