@@ -10,8 +10,13 @@ Subpackages (data flows one way, top to bottom):
 - ``vargym.train``   the RL trainer and pretraining loops
 - ``vargym.cli``     the ``vargym`` command line
 
-Imports are lazy: ``import vargym`` loads nothing heavy.
+Imports are lazy: ``import vargym`` loads nothing heavy. It registers the gymnasium id ``vargym/VAR-v0``
+(string entry points), so ``gymnasium.make("vargym/VAR-v0", model=..., reward=...)`` works after it.
 """
 
+from vargym.registration import ENV_ID, register_envs
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["ENV_ID", "__version__"]
+
+register_envs()

@@ -7,7 +7,7 @@ CODE = """
 import sys
 import vargym.algos
 bad = sorted(m for m in sys.modules if m.startswith(("vargym.models", "vargym.envs", "vargym.rewards")))
-heavy = sorted(m for m in ("torchrl", "gymnasium", "open_clip") if m in sys.modules)
+heavy = sorted(m for m in ("torchrl", "open_clip") if m in sys.modules)
 print(repr((bad, heavy)))
 """
 

@@ -13,7 +13,7 @@ runner = CliRunner()
 def test_eval_base_and_checkpoint_writes_json(tmp_path):
     torch.manual_seed(0)
     vqvae, var = load_model("random:tiny")
-    save_checkpoint(tmp_path / "run" / "checkpoints" / "7" / "model", vqvae, var)
+    save_checkpoint(tmp_path / "run" / "checkpoints" / "iter_000007", vqvae, var)  # the trainer layout
     save_classifier(TinyClassifier(), tmp_path / "classifier")
     out = tmp_path / "eval.json"
     result = runner.invoke(

@@ -1,6 +1,6 @@
 """VAR generation as an environment: the batched core, gymnasium / torchrl adapters, policy and collectors.
 
-Importing this package registers ``"vargym/VAR-v0"`` with gymnasium (string entry points: nothing heavy is
+Importing ``vargym`` (or this package) registers ``"vargym/VAR-v0"`` with gymnasium (string entry points: nothing heavy is
 imported until an env is made)::
 
     env = gymnasium.make("vargym/VAR-v0", model=build_preset("tiny"), reward="luma")
@@ -15,16 +15,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import gymnasium
+from vargym.registration import ENV_ID, register_envs
 
-ENV_ID = "vargym/VAR-v0"
-
-if ENV_ID not in gymnasium.registry:
-    gymnasium.register(
-        ENV_ID,
-        entry_point="vargym.envs.gym_env:VAREnv",
-        vector_entry_point="vargym.envs.gym_env:VARVectorEnv",
-    )
+register_envs()
 
 _LAZY = {
     "VARCore": "vargym.envs.core",
