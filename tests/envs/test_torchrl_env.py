@@ -40,3 +40,13 @@ def test_gym_wrapper_over_vector_env(tiny):
     rollout = env.rollout(100)
     assert rollout.shape == (2, venv.core.num_scales)
     assert rollout["class_label"].shape == (2, venv.core.num_scales)  # not one-hot
+
+
+def test_batch_size_keyword_and_its_error(tiny):
+    env = VARTorchRLEnv(model=tiny, reward="luma", batch_size=[6])
+    assert env.batch_size == torch.Size([6]) and env.core.num_envs == 6
+    check_env_specs(env)
+    import pytest
+
+    with pytest.raises(ValueError, match=r"batch_size must have one dimension \[N\]"):
+        VARTorchRLEnv(model=tiny, reward="luma", batch_size=[2, 3])

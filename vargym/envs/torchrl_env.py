@@ -30,7 +30,7 @@ class VARTorchRLEnv(EnvBase):
     last finished batch are ``env.core.last_images`` / ``env.core.last_output``.
 
     Example:
-        >>> env = VARTorchRLEnv(num_envs=8, model=build_preset("tiny"), reward="luma", group_size=4)
+        >>> env = VARTorchRLEnv(model=build_preset("tiny"), reward="luma", batch_size=[8], group_size=4)
         >>> check_env_specs(env)
     """
 
@@ -43,7 +43,13 @@ class VARTorchRLEnv(EnvBase):
         group_size: int = 1,
         device: torch.device | str | None = None,
         num_classes: int | None = None,
+        batch_size: Sequence[int] | int | None = None,
     ):
+        if batch_size is not None:  # torchrl's own spelling of the number of parallel episodes
+            dims = [batch_size] if isinstance(batch_size, int) else list(batch_size)
+            if len(dims) != 1:
+                raise ValueError(f"batch_size must have one dimension [N], got {batch_size}")
+            num_envs = int(dims[0])
         core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
         super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
         self.core = core
