@@ -68,7 +68,7 @@ def test_eval_errors_are_clean(tmp_path):
             "cpu",
         ],
     )
-    assert missing.exit_code == 2 and "neither a model dir" in missing.output
+    assert missing.exit_code == 2 and "holds no model" in missing.output
     bad_suite = runner.invoke(
         app, ["eval", "--model", "random:tiny", "--suite", "imagenett", "--device", "cpu"]
     )
