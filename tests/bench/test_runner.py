@@ -1,0 +1,90 @@
+"""Benchmark runner: equal budgets and labels across algorithms, config checks, resume skips finished runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vargym.bench import BenchConfig, run_benchmark
+from vargym.bench.runner import load_bench_config
+
+TRAIN = {
+    "model": "random:tiny",
+    "reward": "luma",
+    "num_labels": 2,
+    "group_size": 4,
+    "minibatch_size": 4,
+    "device": "cpu",
+    "lr": 1e-3,
+}
+
+
+def _config(tmp_path, **changes) -> BenchConfig:
+    values = dict(
+        algos=("grpo", "reinforce"),
+        seeds=2,
+        budget_samples=27,
+        eval_per_label=2,
+        eval_labels=(0, 1),
+        train=TRAIN,
+        out=str(tmp_path / "bench"),
+    )
+    values.update(changes)
+    return BenchConfig(**values)
+
+
+def test_config_checks():
+    assert BenchConfig(train=TRAIN, budget_samples=27).iterations == 3  # 27 // 8, rounded down
+    with pytest.raises(ValueError, match="smaller than one iteration's batch"):
+        BenchConfig(train=TRAIN, budget_samples=4)
+    with pytest.raises(ValueError, match="train must not set \\['steps'\\]"):
+        BenchConfig(train={**TRAIN, "steps": 3})
+    with pytest.raises(ValueError, match="did you mean 'num_labels'"):
+        BenchConfig(train={**TRAIN, "num_label": 3})
+    with pytest.raises(ValueError, match="unknown algorithm 'grop'"):
+        BenchConfig(train=TRAIN, algos=("grop",))
+    with pytest.raises(ValueError, match="not in algos"):
+        BenchConfig(train=TRAIN, algos=("grpo",), algo_kwargs={"ppo": {"beta": 0.1}})
+
+
+def test_resume_skips_finished_runs_and_continues_the_interrupted_one(tmp_path, monkeypatch):
+    from vargym.train.trainer import Trainer
+
+    config = _config(tmp_path)
+
+    def interrupt(name, metrics):
+        if name == "grpo_seed1" and metrics["iteration"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config, progress=interrupt)
+    runs = tmp_path / "bench" / "runs"
+    assert (runs / "grpo_seed0" / "done.json").is_file() and (
+        runs / "reinforce_seed0" / "done.json"
+    ).is_file()
+    assert not (runs / "grpo_seed1" / "done.json").exists()
+    finished = {n: (runs / n / "done.json").read_text() for n in ("grpo_seed0", "reinforce_seed0")}
+
+    with pytest.raises(FileExistsError, match="already holds a benchmark"):
+        run_benchmark(config)
+    with pytest.raises(ValueError, match="config differs"):
+        run_benchmark(_config(tmp_path, seeds=3), resume=True)
+
+    trained = []
+    original = Trainer.train
+    monkeypatch.setattr(
+        Trainer, "train", lambda self, *a, **k: trained.append(self.config.out) or original(self, *a, **k)
+    )
+    report = run_benchmark(load_bench_config(tmp_path / "bench"), resume=True)
+    assert [p.rsplit("/", 1)[-1] for p in trained] == [
+        "grpo_seed1",
+        "reinforce_seed1",
+    ]  # finished runs skipped
+    assert {n: (runs / n / "done.json").read_text() for n in finished} == finished
+    by_name = {f"{r['algo']}_seed{r['seed']}": r for r in report["runs"]}
+    assert by_name["grpo_seed1"]["resumed_from"] == 2 and by_name["reinforce_seed1"]["resumed_from"] == 0
+    lines = (runs / "grpo_seed1" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [1, 2, 3]
+    assert all(r["samples"] == 24 for r in report["runs"])
+    assert not (runs / "grpo_seed1" / "checkpoints").exists()  # freed once done (keep_checkpoints=False)
