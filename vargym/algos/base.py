@@ -12,10 +12,7 @@ An optional ``token_mask`` [N, T] bool key marks valid tokens; masked tokens cou
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import inspect
-import textwrap
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,6 +21,7 @@ from tensordict import TensorDict
 from torch import nn
 
 from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean
+from vargym.configdoc import field_docs
 
 __all__ = ["Algorithm", "LossConfig", "check_group_ids", "check_range", "field_docs"]
 
@@ -69,29 +67,6 @@ def check_group_ids(batch: TensorDict, group_size: int) -> None:
             f"group_id must be arange(N) // group_size with group_size={group_size} (contiguous groups); "
             "set the algorithm's group_size to the collector's"
         )
-
-
-def field_docs(config_class: type) -> dict[str, str]:
-    """Map each dataclass field to the docstring written under it (base classes included).
-
-    The CLI builds its ``--help`` from these.
-    """
-    docs: dict[str, str] = {}
-    for klass in reversed(config_class.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        body = tree.body[0].body  # type: ignore[attr-defined]
-        for stmt, nxt in zip(body, body[1:], strict=False):
-            if (
-                isinstance(stmt, ast.AnnAssign)
-                and isinstance(stmt.target, ast.Name)
-                and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                docs[stmt.target.id] = " ".join(nxt.value.value.split())
-    return docs
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vargym import configdoc
+
 __all__ = ["TrainConfig", "field_help", "load_config_file", "resolve_config"]
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -208,27 +210,8 @@ class TrainConfig:
 
 
 def field_help() -> dict[str, str]:
-    """Each TrainConfig field's docstring plus its default (the CLI's ``--help``); no torch import.
-
-    (`vargym.algos.field_docs` does the same for any dataclass but importing it loads torch, which
-    would slow every ``vargym`` command down.)
-    """
-    import ast
-    import inspect
-
-    body = ast.parse(inspect.getsource(TrainConfig)).body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for stmt, nxt in zip(body, body[1:]):
-        if (
-            isinstance(stmt, ast.AnnAssign)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-        ):
-            name = stmt.target.id  # type: ignore[union-attr]
-            default = TrainConfig.__dataclass_fields__[name].default
-            shown = "" if default is dataclasses.MISSING or default is None else f" (default: {default})"
-            docs[name] = " ".join(str(nxt.value.value).split()) + shown
-    return docs
+    """Each TrainConfig field's docstring plus its default (the CLI's ``--help``); no torch import."""
+    return configdoc.field_help(TrainConfig)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
