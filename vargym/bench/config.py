@@ -29,6 +29,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "seeds": 3,
         "budget_samples": 1536,
         "eval_per_label": 8,
+        "threads": 1,  # on a shared 2-core VM one thread is faster than two for these small ops
         "train": {
             "model": "tiny",
             "reward": "brightness",
@@ -66,6 +67,8 @@ class BenchConfig:
     """`TrainConfig` fields shared by every run (model, reward, num_labels, group_size, lr, ...)."""
     algo_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per-algorithm config fields, e.g. ``{"reinforce": {"baseline": "rloo"}}``."""
+    threads: int | None = None
+    """torch intra-op threads for the runs (None: torch's default); set explicitly for comparable timings."""
     checkpoints: int = 4
     """Resumable checkpoints per run (evenly spaced; only the newest is kept)."""
     keep_checkpoints: bool = False
@@ -81,6 +84,8 @@ class BenchConfig:
             raise ValueError("algos must name at least one algorithm")
         if len(set(self.algos)) != len(self.algos):
             raise ValueError(f"algos must not repeat a name, got {list(self.algos)}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {self.threads}")
         for name in ("seeds", "budget_samples", "eval_per_label", "checkpoints"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")

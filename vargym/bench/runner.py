@@ -212,6 +212,10 @@ def run_benchmark(
             )
     out.mkdir(parents=True, exist_ok=True)
     _write_json(saved, config.to_dict())
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
     scorers: dict[str, Any] = {}
     summaries = []
     for seed in config.seed_list:  # seeds outermost: an interrupted benchmark has every algo's first seeds

@@ -67,6 +67,7 @@ def bench(
     resume: bool = typer.Option(
         False, help="Continue the benchmark saved in --out with its saved config (finished runs are kept)."
     ),
+    threads: int | None = typer.Option(None, help="torch threads for the runs (default: torch's; quick: 1)."),
     keep_checkpoints: bool = typer.Option(False, help="Keep each finished run's final checkpoint."),
     config: Path | None = typer.Option(
         None, help="TOML/YAML file of TrainConfig fields shared by every run."
@@ -128,6 +129,7 @@ def bench(
                     "seeds": seeds,
                     "profile": profile,
                     "budget_samples": budget_samples,
+                    "threads": threads,
                     "config": config,
                     "labels": labels,
                 }.items()
@@ -154,6 +156,7 @@ def bench(
                 out=None if out is None else str(out),
                 algo_kwargs=_per_algo(algo_arg) or None,
                 keep_checkpoints=keep_checkpoints or None,
+                threads=threads,
             )
             values.update({k: v for k, v in flags.items() if v is not None})
             values["train"] = train
