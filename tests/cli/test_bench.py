@@ -53,7 +53,7 @@ def test_bench_quick_profile_reduced_budget_equal_budgets_and_labels(tmp_path):
             assert image.format == "PNG"
     report = json.loads((out / "bench.json").read_text())
     assert (
-        report["config"]["train"]["lr"] == 1e-3 and report["config"]["train"]["reward"] == "brightness"
+        report["config"]["train"]["lr"] == 1e-4 and report["config"]["train"]["reward"] == "brightness"
     )  # profile
     runs = report["runs"]
     assert len(runs) == 4 and {r["samples"] for r in runs} == {24} and {r["iterations"] for r in runs} == {3}
