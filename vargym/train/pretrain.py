@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from vargym.models.presets import build, preset_configs
 from vargym.models.var import VAR
 from vargym.models.vqvae import VQVAE
+from vargym.train.pretrain_config import PretrainConfig
 
 __all__ = [
     "PretrainConfig",
@@ -55,97 +56,6 @@ ProgressCallback = Callable[[str, int, int, dict], None]
 """``progress(stage, step, total, metrics)`` after every optimiser step (``step`` counts from 1)."""
 
 _STAGES = ("vqvae", "var", "classifier")
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """Everything one pretraining run depends on (stored in ``model.json`` and the model card)."""
-
-    out_dir: str = "runs/pretrain"
-    """Directory the model, classifier, checkpoints, log and model card are written to."""
-    data: str = "procedural"
-    """``"procedural"`` (the 10 built-in classes, generated on the fly) or a folder ``root/<class>/*.png``."""
-    preset: str = "tiny"
-    """Architecture preset of ``vargym.models.presets`` (the VAR's class count follows the data)."""
-    image_size: int = 64
-    """Image side in pixels; must equal the preset VQ-VAE's image size."""
-    seed: int = 0
-    """Seeds the initial weights and every batch."""
-    device: str | None = None
-    """Torch device; ``None`` picks CUDA when available, else the CPU."""
-    vqvae_steps: int = 500
-    """VQ-VAE optimiser steps (0 skips the stage; the VQ-VAE then stays random)."""
-    vqvae_batch_size: int = 24
-    """Images per VQ-VAE step."""
-    vqvae_lr: float = 1e-3
-    """Peak VQ-VAE learning rate (AdamW, linear warm-up then cosine to a tenth)."""
-    edge_weight: float = 0.5
-    """Weight of the L1 loss on image gradients (a perceptual-free sharpness aid); 0 disables it."""
-    codebook_restart_every: int = 25
-    """Every this many steps (in the first 70% of training) unused codes are re-seeded from used ones; 0 never."""
-    var_steps: int = 1200
-    """VAR optimiser steps (0 skips the stage)."""
-    var_batch_size: int = 64
-    """Images per VAR step (tokenised on the fly by the frozen VQ-VAE)."""
-    var_lr: float = 1e-3
-    """Peak VAR learning rate (AdamW, betas (0.9, 0.95), linear warm-up then cosine to a tenth)."""
-    var_weight_decay: float = 0.05
-    """AdamW weight decay of the VAR's matrices (biases, gains and embeddings get none)."""
-    cond_drop_rate: float = 0.1
-    """Class-label dropout of the VAR, so classifier-free guidance has an unconditional branch."""
-    grad_clip: float = 2.0
-    """Gradient-norm clip of both stages (0 disables it)."""
-    warmup_fraction: float = 0.05
-    """Fraction of each stage's steps spent warming up the learning rate."""
-    classifier_steps: int = 400
-    """Steps of the tiny classifier (procedural data only; 0 skips it and the sample evaluation)."""
-    classifier_batch_size: int = 128
-    """Images per classifier step."""
-    checkpoint_every: int = 100
-    """Write a resumable checkpoint every this many steps (and always at the end of a stage)."""
-    log_every: int = 10
-    """Append a line to ``pretrain_log.jsonl`` every this many steps."""
-    resume: bool = False
-    """Continue from the checkpoints in ``out_dir``; finished stages are not retrained."""
-    eval_per_class: int = 16
-    """Samples per class for the quality figures and the grid (0 skips the evaluation)."""
-    eval_cfgs: tuple[float, ...] = (0.0, 1.5)
-    """Guidance scales evaluated (official convention; 0 is unguided)."""
-    grid_path: str | None = None
-    """Where the per-class sample grid PNG goes; ``None`` means ``out_dir/samples.png``."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "eval_cfgs", tuple(float(c) for c in self.eval_cfgs))
-        vq_cfg, _ = preset_configs(self.preset)  # raises on an unknown preset, with a suggestion
-        if self.image_size != vq_cfg.image_size:
-            raise ValueError(
-                f"image_size={self.image_size} does not match preset {self.preset!r}, "
-                f"whose VQ-VAE takes {vq_cfg.image_size} px images"
-            )
-        for name in ("vqvae_steps", "var_steps", "classifier_steps", "eval_per_class"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in (
-            "vqvae_batch_size",
-            "var_batch_size",
-            "classifier_batch_size",
-            "checkpoint_every",
-            "log_every",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.classifier_steps and self.classifier_batch_size < 2:
-            raise ValueError(f"classifier_batch_size must be >= 2, got {self.classifier_batch_size}")
-        if not 0.0 <= self.cond_drop_rate < 1.0:
-            raise ValueError(f"cond_drop_rate must be in [0, 1), got {self.cond_drop_rate}")
-        if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if self.data != "procedural" and not Path(self.data).is_dir():
-            raise ValueError(f"data must be 'procedural' or an existing image folder, got {self.data!r}")
-
-    @property
-    def procedural(self) -> bool:
-        return self.data == "procedural"
 
 
 @dataclass
