@@ -1,9 +1,9 @@
 """GRPO vs REINFORCE (and PPO) on the same reward, seed and sample budget; prints a small table.
 
-    python examples/compare_algorithms.py [MODEL] [REWARD]   # defaults: random:tiny, luma (CPU, ~1 minute)
+    python examples/compare_algorithms.py [MODEL] [REWARD]   # defaults: tiny, luma (CPU, ~1 minute)
 
-Each algorithm sees the same labels and seeds; only the update differs. With the random model the
-rewards barely move; pass MODEL=tiny (the shipped trained model) for a meaningful comparison.
+Each algorithm sees the same labels and seeds; only the update differs. For the full harness (several
+seeds, plots, resume) use `vargym bench`.
 """
 
 import sys
@@ -11,7 +11,7 @@ import time
 
 from vargym.train import TrainConfig, Trainer
 
-MODEL = sys.argv[1] if len(sys.argv) > 1 else "random:tiny"
+MODEL = sys.argv[1] if len(sys.argv) > 1 else "tiny"
 REWARD = sys.argv[2] if len(sys.argv) > 2 else "luma"
 BUDGET = dict(
     model=MODEL,

@@ -1,6 +1,6 @@
 """Register a custom reward and fine-tune a VAR on it with GRPO (CPU, about a minute).
 
-python examples/train_custom_reward.py [MODEL]    # MODEL: "tiny" (shipped) or "random:tiny" (default)
+python examples/train_custom_reward.py [MODEL]    # MODEL: "tiny" (shipped, default) or another --model spec
 """
 
 import sys
@@ -18,7 +18,7 @@ def redness(images, context):
 config = TrainConfig(
     algo="grpo",
     reward="redness",
-    model=sys.argv[1] if len(sys.argv) > 1 else "random:tiny",
+    model=sys.argv[1] if len(sys.argv) > 1 else "tiny",
     num_labels=2,
     group_size=8,
     minibatch_size=8,
