@@ -52,9 +52,6 @@ class VQVAEConfig:
     """Self-attention at the lowest resolution."""
     using_mid_sa: bool = field(default=True)
     """Self-attention in the middle block."""
-    norm_groups: int = 32
-    """GroupNorm groups (official: 32). With few channels, 32 groups is an instance norm that erases each
-    image's mean colour, so small models (the tiny preset: 32 channels) use fewer."""
 
     def __post_init__(self):
         object.__setattr__(self, "v_patch_nums", tuple(int(p) for p in self.v_patch_nums))
@@ -64,9 +61,8 @@ class VQVAEConfig:
         if any(p < 1 for p in self.v_patch_nums) or list(self.v_patch_nums) != sorted(self.v_patch_nums):
             raise ValueError(f"v_patch_nums must be positive and increasing, got {self.v_patch_nums}")
         for mult in self.ch_mult:
-            if (self.ch * mult) % self.norm_groups:
-                raise ValueError(f"ch * ch_mult must be multiples of norm_groups={self.norm_groups}; "
-                                 f"got ch={self.ch}, ch_mult={self.ch_mult}")
+            if (self.ch * mult) % 32:
+                raise ValueError(f"ch * ch_mult must be multiples of 32 (GroupNorm of 32 groups); got ch={self.ch}, ch_mult={self.ch_mult}")
         if self.share_quant_resi < 0:
             raise ValueError(f"share_quant_resi must be >= 0, got {self.share_quant_resi}")
 
@@ -102,8 +98,7 @@ class VQVAE(nn.Module):
         self.Cvae, self.vocab_size = cfg.z_channels, cfg.vocab_size
         self.v_patch_nums = cfg.v_patch_nums
         dd = dict(ch=cfg.ch, ch_mult=cfg.ch_mult, num_res_blocks=cfg.num_res_blocks, z_channels=cfg.z_channels,
-                  dropout=cfg.dropout, using_sa=cfg.using_sa, using_mid_sa=cfg.using_mid_sa,
-                  norm_groups=cfg.norm_groups)
+                  dropout=cfg.dropout, using_sa=cfg.using_sa, using_mid_sa=cfg.using_mid_sa)
         self.encoder = Encoder(**dd)
         self.decoder = Decoder(**dd)
         self.quantize = MultiScaleQuantizer(
