@@ -1,0 +1,36 @@
+"""`vargym train` end to end with the papers' reward models on tiny open_clip backbones (offline)."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.rewards.conftest import _offline, tiny_clip, v2_head  # noqa: F401 - fixtures
+from vargym.cli.main import app
+
+runner = CliRunner()
+BASE = ["train", "--model", "random:tiny", "--steps", "1", "--num-labels", "2", "--group-size", "2",
+        "--minibatch-size", "4", "--device", "cpu", "--quiet"]
+
+
+def _clip_args(tiny_clip, prefix=""):
+    name, path = tiny_clip
+    return ["--reward-arg", f"{prefix}clip_model={name}", "--reward-arg", f"{prefix}weights_path={path}"]
+
+
+@pytest.mark.parametrize("case", ["aesthetic", "clip", "aesthetic+0.5*clip", "loo-fid"])
+def test_train_with_reward_model(case, tiny_clip, v2_head, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    if case == "aesthetic":
+        extra = ["--reward", "aesthetic", *_clip_args(tiny_clip), "--reward-arg", f"head_path={v2_head}"]
+    elif case == "clip":
+        extra = ["--reward", "clip", "--prompt", "a painting", *_clip_args(tiny_clip)]
+    elif case == "loo-fid":
+        extra = ["--reward", "loo-fid"]
+    else:
+        extra = ["--reward", "aesthetic+0.5*clip", *_clip_args(tiny_clip, "aesthetic."),
+                 "--reward-arg", f"aesthetic.head_path={v2_head}", *_clip_args(tiny_clip, "clip.")]
+    result = runner.invoke(app, [*BASE, "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 1 and metrics[0]["reward_mean"] is not None
