@@ -13,8 +13,8 @@ BASE = ["train", "--model", "random:tiny", "--steps", "1", "--num-labels", "2", 
         "--minibatch-size", "4", "--device", "cpu", "--quiet"]
 
 
-def _clip_args(tiny_clip, prefix=""):
-    name, path = tiny_clip
+def _clip_args(clip_fixture, prefix=""):
+    name, path = clip_fixture
     return ["--reward-arg", f"{prefix}clip_model={name}", "--reward-arg", f"{prefix}weights_path={path}"]
 
 
