@@ -66,10 +66,33 @@ def vargym_sample(var, labels, cfg, top_k, top_p, generator, decode=True):
     return sampler.images() if decode else sampler.f_hat
 
 
+@torch.no_grad()
+def official_loop_contiguous_decode(var, labels, cfg, top_k, top_p, generator):
+    """``official_loop`` with the decoder in the default (contiguous) memory format, as the official code runs."""
+    var.vqvae.to(memory_format=torch.contiguous_format)
+    try:
+        start = time.perf_counter()
+        official_loop(var, labels, cfg, top_k, top_p, generator)
+        return time.perf_counter() - start
+    finally:
+        var.vqvae.to(memory_format=torch.channels_last)
+
+
+def sgemm_gflops(size: int = 1024, reps: int = 5) -> float:
+    """The machine's float32 matmul speed (the official baseline figures came with 175-188 GFLOP/s)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * size**3 * reps / (time.perf_counter() - start) / 1e9
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    inner = fn()
+    elapsed = time.perf_counter() - start
+    return inner if isinstance(inner, float) else elapsed  # contenders that time themselves return a float
 
 
 def main() -> None:
@@ -87,6 +110,8 @@ def main() -> None:
     vqvae, var = build_preset(args.preset)
     var.eval()
     L = var.L
+    gflops = sgemm_gflops()
+    print(f"sgemm probe: {gflops:.0f} GFLOP/s (1024^3 float32)")
     print(f"preset {args.preset}, float32, threads {torch.get_num_threads()}, top_k {args.top_k}, top_p {args.top_p}")
     results = []
     for B in args.batches:
@@ -95,6 +120,7 @@ def main() -> None:
         k, p = args.top_k, args.top_p
         contenders = {
             "official-loop cfg=1.5": partial(official_loop, var, labels, 1.5, k, p, gen),
+            "official-loop, contiguous decode": partial(official_loop_contiguous_decode, var, labels, 1.5, k, p, gen),
             "vargym cfg=1.5": partial(vargym_sample, var, labels, 1.5, k, p, gen),
             "vargym cfg=1.0": partial(vargym_sample, var, labels, 1.0, k, p, gen),
             "vargym cfg=0 (unguided)": partial(vargym_sample, var, labels, 0.0, k, p, gen),
@@ -117,7 +143,7 @@ def main() -> None:
     print(f"peak RSS {peak_mib:.0f} MiB")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"preset": args.preset, "threads": args.threads, "top_k": args.top_k,
-                                          "top_p": args.top_p, "peak_rss_mib": peak_mib, "results": results}, indent=2))
+                                          "top_p": args.top_p, "peak_rss_mib": peak_mib, "sgemm_gflops": gflops, "results": results}, indent=2))
     print(f"wrote {args.out}")
 
 
