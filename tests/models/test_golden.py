@@ -103,6 +103,10 @@ def test_seeded_sampling_is_rng_exact(golden, models, i):
         tokens.append(sampler.step()[0])
     assert _same_tokens(tokens, s["idx_Bl"])
     torch.testing.assert_close(sampler.f_hat, s["f_hat"], atol=ATOL, rtol=ATOL)
+    # the public entry point draws missing labels from the generator first, as the official sampler does
+    again = var.sample(s["label_B"], cfg=s["cfg"], top_k=s["top_k"], top_p=s["top_p"], more_smooth=s["more_smooth"],
+                       generator=torch.Generator().manual_seed(s["g_seed"]), batch_size=s["B"])
+    assert _same_tokens(again, s["idx_Bl"])
     if "cfg_logits_BlV" in s and not s["more_smooth"]:
         B = labels.shape[0]
         raw = var.logits(torch.cat([labels, torch.full_like(labels, var.num_classes)]), [t.repeat(2, 1) for t in tokens])

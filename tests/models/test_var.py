@@ -122,8 +122,8 @@ def test_bad_input(tiny):
     vqvae, var = tiny
     with pytest.raises(ValueError, match="unknown preset 'var-d17'"):
         build_preset("var-d17")
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
-        var.sample(torch.tensor([10]))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 11\)"):  # 10 is the null class
+        var.sample(torch.tensor([11]))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         var.log_probs(torch.tensor([-1]), [torch.zeros(1, pn * pn, dtype=torch.long) for pn in var.patch_nums])
     bad = [torch.zeros(2, pn * pn, dtype=torch.long) for pn in var.patch_nums]
@@ -145,3 +145,16 @@ def test_bad_input(tiny):
         sampler.step()
     with pytest.raises(RuntimeError, match="all 6 scales are sampled"):
         sampler.step()
+
+
+def test_labels_none_or_int_like_the_official_sampler(tiny):
+    _, var = tiny
+    tokens = var.sample(3, batch_size=2, generator=torch.Generator().manual_seed(0))
+    assert tokens[0].shape == (2, 1)
+    unconditional = var.sample(-1, batch_size=2, generator=torch.Generator().manual_seed(0))
+    same = var.sample(torch.tensor([10, 10]), generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(unconditional, same))
+    with pytest.raises(ValueError, match="batch_size must be a positive int when labels is None"):
+        var.sample(None)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 11\)"):
+        var.sample(11, batch_size=1)

@@ -61,7 +61,7 @@ class ScaleSampler:
         if top_k < 0 or not 0.0 <= top_p <= 1.0:
             raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
         self.var, self.quant = var, var.vqvae.quantize
-        self.labels = var.check_labels(labels)
+        self.labels = var.check_labels(labels, allow_null=True)  # num_classes = the null class
         self.B = B = self.labels.shape[0]
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
         self.more_smooth, self.generator = more_smooth, generator

@@ -305,6 +305,19 @@ class VAR(nn.Module):
                              f"{int(labels.min())} max {int(labels.max())}")
         return labels.long()
 
+    def resolve_labels(self, labels: torch.Tensor | int | None, batch_size: int | None = None,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Labels as the official sampler takes them: a tensor as is, an int for the whole batch, None drawn."""
+        if labels is not None and not isinstance(labels, int):
+            return labels
+        if batch_size is None or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int when labels is {labels!r}, got {batch_size}")
+        device = self.pos_1LC.device
+        if isinstance(labels, int):  # a negative int means the null class (unconditional samples), as officially
+            return torch.full((batch_size,), self.num_classes if labels < 0 else labels, dtype=torch.long, device=device)
+        uniform = torch.full((1, self.num_classes), 1.0 / self.num_classes, device=device)
+        return torch.multinomial(uniform, num_samples=batch_size, replacement=True, generator=generator).reshape(batch_size)
+
     def _as_token_list(self, tokens: torch.Tensor | list[torch.Tensor], batch: int) -> list[torch.Tensor]:
         if isinstance(tokens, torch.Tensor):
             if tokens.ndim != 2 or tokens.shape[1] != self.L:
@@ -371,7 +384,7 @@ class VAR(nn.Module):
         """
         from vargym.models.sampling import filter_logits, guidance_weights
 
-        labels = self.check_labels(labels)
+        labels = self.check_labels(labels, allow_null=True)  # the sampler accepts the null class too
         B = labels.shape[0]
         token_list = self._as_token_list(tokens, B)
         x = self.vqvae.quantize.next_scale_inputs(token_list)
@@ -418,16 +431,20 @@ class VAR(nn.Module):
                             more_smooth=more_smooth, generator=generator)
 
     @torch.no_grad()
-    def sample(self, labels: torch.Tensor, cfg: float = 1.0, top_k: int = 0, top_p: float = 0.0,
+    def sample(self, labels: torch.Tensor | int | None, cfg: float = 1.0, top_k: int = 0, top_p: float = 0.0,
                temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None,
-               return_log_probs: bool = False):
+               return_log_probs: bool = False, batch_size: int | None = None):
         """Sample token maps for ``labels`` [B] with a KV cache, scale by scale.
 
         ``cfg`` follows the official schedule: guided logits ``(1 + t) * cond - t * uncond`` with
         ``t = cfg * k / (K - 1)`` at scale k (so cfg=1 still guides the later scales). ``cfg=0`` is unguided
         and runs B rows instead of 2B. Returns one [B, pn_k^2] int64 map per scale, and with
         ``return_log_probs`` also the [B, L] log-probs of the distribution each token was drawn from.
+        As in the official sampler, ``labels=None`` draws ``batch_size`` labels uniformly from ``generator``
+        (its first use), an int fills the batch with that class, and a negative int (or label ``num_classes``)
+        samples unconditionally.
         """
+        labels = self.resolve_labels(labels, batch_size, generator)
         sampler = self.make_sampler(labels, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
                                     more_smooth=more_smooth, generator=generator)
         tokens, logps = [], []
