@@ -124,7 +124,7 @@ def test_bad_input(tiny):
         build_preset("var-d17")
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 11\)"):  # 10 is the null class
         var.sample(torch.tensor([11]))
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 11\) \(num_classes=10\), got min -1"):
         var.log_probs(torch.tensor([-1]), [torch.zeros(1, pn * pn, dtype=torch.long) for pn in var.patch_nums])
     bad = [torch.zeros(2, pn * pn, dtype=torch.long) for pn in var.patch_nums]
     bad[2] = torch.zeros(2, 5, dtype=torch.long)
