@@ -12,8 +12,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vargym.lazy import lazy_getattr
 
 _LAZY = {
     "PROFILES": "vargym.bench.config",
@@ -36,7 +35,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vargym.bench' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vargym.bench", _LAZY)

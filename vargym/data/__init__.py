@@ -12,8 +12,7 @@ Names are imported lazily on first use (``from vargym.data import generate`` loa
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vargym.lazy import lazy_getattr
 
 _EXPORTS = {
     "CLASS_NAMES": "procedural",
@@ -37,10 +36,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vargym.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"vargym.data.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr("vargym.data", _EXPORTS)
 
 
 def __dir__() -> list[str]:

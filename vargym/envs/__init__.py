@@ -12,9 +12,7 @@ The classes below load lazily on first attribute access.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from vargym.lazy import lazy_getattr
 from vargym.registration import ENV_ID, register_envs
 
 register_envs()
@@ -35,10 +33,7 @@ _LAZY = {
 __all__ = ["ENV_ID", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vargym.envs' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vargym.envs", _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -97,7 +97,7 @@ class GroupedCollector:
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         self.num_labels, self.group_size = int(num_labels), int(group_size)
-        self.keep_images = keep_images
+        self.labels, self.seed, self.keep_images = labels, int(seed), keep_images
         self.core = VARCore(
             vqvae,
             reward,
@@ -156,41 +156,15 @@ class TorchRLGroupedCollector(GroupedCollector):
     episode TensorDict. Same seeds give the same tokens as `GroupedCollector`. Slower (torchrl bookkeeping).
     """
 
-    def __init__(
-        self,
-        vqvae: Any,
-        var: Any,
-        reward: Any,
-        num_labels: int = 32,
-        group_size: int = 16,
-        labels: Sequence[int] | None = None,
-        temperature: float = 0.7,
-        cfg: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 0.0,
-        seed: int = 0,
-        keep_images: bool = True,
-    ):
+    def __init__(self, vqvae: Any, var: Any, reward: Any, *args: Any, **kwargs: Any):
+        """Same arguments as `GroupedCollector`."""
         from torchrl.collectors import Collector
 
         from vargym.envs.torchrl_env import VARTorchRLEnv
 
-        super().__init__(
-            vqvae,
-            var,
-            reward,
-            num_labels,
-            group_size,
-            labels,
-            temperature,
-            cfg,
-            top_k,
-            top_p,
-            seed,
-            keep_images,
-        )
+        super().__init__(vqvae, var, reward, *args, **kwargs)
         self.env = VARTorchRLEnv(
-            self.num_envs, model=(vqvae, var), reward=self.reward, labels=labels, group_size=self.group_size
+            self.num_envs, model=(vqvae, var), reward=self.reward, labels=self.labels, group_size=self.group_size
         )
         self.core = self.env.core
         self.collector = Collector(
@@ -203,7 +177,7 @@ class TorchRLGroupedCollector(GroupedCollector):
             track_traj_ids=False,
             compact_obs=True,
         )
-        self.policy.manual_seed(seed)  # the Collector probed the policy once while being built
+        self.policy.manual_seed(self.seed)  # the Collector probed the policy once while being built
         self._iterator = iter(self.collector)
 
     def collect(self) -> TensorDict:

@@ -15,8 +15,7 @@ Names are imported lazily on first use (``from vargym.evaluation import evaluate
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vargym.lazy import lazy_getattr
 
 _EXPORTS = {
     "EvalConfig": "config",
@@ -43,10 +42,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vargym.evaluation' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"vargym.evaluation.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_getattr("vargym.evaluation", _EXPORTS)
 
 
 def __dir__() -> list[str]:

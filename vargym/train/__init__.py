@@ -13,8 +13,7 @@ Names load lazily on first access, so ``import vargym.train`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vargym.lazy import lazy_getattr
 
 _LAZY = {
     "TrainConfig": "vargym.train.config",
@@ -32,7 +31,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vargym.train' has no attribute {name!r}")
+__getattr__ = lazy_getattr("vargym.train", _LAZY)
