@@ -13,8 +13,10 @@ OFFICIAL_VQVAE = VQVAEConfig(vocab_size=4096, z_channels=32, ch=160, share_quant
                              v_patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16))
 
 # The embedded default: 64 px images, 10 procedural classes, small enough to train and sample on a CPU.
+# 8 norm groups keep 4-8 channels per group (the official model has 5-20); 32 groups at ch 32 would be
+# instance norms, which erase each channel's per-image mean and with it the absolute colour.
 TINY_VQVAE = VQVAEConfig(vocab_size=512, z_channels=16, ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1,
-                         share_quant_resi=4, v_patch_nums=(1, 2, 3, 4, 6, 8), test_mode=True)
+                         share_quant_resi=4, v_patch_nums=(1, 2, 3, 4, 6, 8), test_mode=True, norm_groups=8)
 TINY_VAR = VARConfig(num_classes=10, depth=4, embed_dim=128, num_heads=4, drop_path_rate=0.0, cond_drop_rate=0.1,
                      patch_nums=TINY_VQVAE.v_patch_nums, Cvae=TINY_VQVAE.z_channels,
                      vocab_size=TINY_VQVAE.vocab_size)
@@ -58,7 +60,7 @@ def build_preset(name: str) -> tuple[VQVAE, VAR]:
 
 
 # Structural constants of the official Encoder/Decoder that vargym fixes; accepted when they match.
-_FIXED_VAE_STRUCTURE = {"in_channels": 3, "group_norm_groups": 32, "group_norm_eps": 1e-6}
+_FIXED_VAE_STRUCTURE = {"in_channels": 3, "group_norm_eps": 1e-6}
 _IGNORED_VAR_KWARGS = {"flash_if_available", "fused_if_available", "vae_local"}
 
 
@@ -81,6 +83,8 @@ def from_official_kwargs(vae_kwargs: dict, var_kwargs: dict) -> tuple[VQVAE, VAR
     for key, value in _FIXED_VAE_STRUCTURE.items():
         if key in vae_kwargs and vae_kwargs.pop(key) != value:
             raise ValueError(f"vae structure {key} must be {value} (fixed in the official VQ-VAE)")
+    if "group_norm_groups" in vae_kwargs:
+        vae_kwargs["norm_groups"] = vae_kwargs.pop("group_norm_groups")
     ratio = vae_kwargs.pop("downsample_ratio", None)
     vae_names = {f.name for f in fields(VQVAEConfig)}
     vqvae_cfg = VQVAEConfig(**_take(vae_kwargs, vae_names, "VQVAE"))

@@ -1,7 +1,8 @@
 """Convolutional encoder and decoder of the multi-scale VQ-VAE (the official VAR layout).
 
 Attribute names are the official ones (``conv_in``, ``down.{i}.block.{j}``, ``mid.attn_1``, ...) because
-they become state-dict keys. Every norm is a 32-group GroupNorm with eps 1e-6; every activation is SiLU.
+they become state-dict keys. Every norm is a GroupNorm with eps 1e-6 (32 groups officially; ``norm_groups``
+lets narrow models keep several channels per group); every activation is SiLU.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
+def _norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(num_groups=groups, num_channels=channels, eps=1e-6, affine=True)
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0):
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0, norm_groups: int = 32):
         super().__init__()
-        self.norm1 = _norm(in_channels)
+        self.norm1 = _norm(in_channels, norm_groups)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, 1, 1)
-        self.norm2 = _norm(out_channels)
+        self.norm2 = _norm(out_channels, norm_groups)
         self.dropout = nn.Dropout(dropout) if dropout > 1e-6 else nn.Identity()
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
         self.nin_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
@@ -34,9 +35,9 @@ class ResnetBlock(nn.Module):
 class AttnBlock(nn.Module):
     """Single-head self-attention over the H*W positions, one fused 1x1 ``qkv`` conv."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, norm_groups: int = 32):
         super().__init__()
-        self.norm = _norm(channels)
+        self.norm = _norm(channels, norm_groups)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
         self.proj_out = nn.Conv2d(channels, channels, 1)
 
@@ -83,11 +84,11 @@ class _Level(nn.Module):
 
 
 class _Mid(nn.Module):
-    def __init__(self, channels: int, dropout: float, using_mid_sa: bool):
+    def __init__(self, channels: int, dropout: float, using_mid_sa: bool, norm_groups: int):
         super().__init__()
-        self.block_1 = ResnetBlock(channels, channels, dropout)
-        self.attn_1 = AttnBlock(channels) if using_mid_sa else nn.Identity()
-        self.block_2 = ResnetBlock(channels, channels, dropout)
+        self.block_1 = ResnetBlock(channels, channels, dropout, norm_groups)
+        self.attn_1 = AttnBlock(channels, norm_groups) if using_mid_sa else nn.Identity()
+        self.block_2 = ResnetBlock(channels, channels, dropout, norm_groups)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.block_2(self.attn_1(self.block_1(h)))
@@ -106,6 +107,7 @@ class Encoder(nn.Module):
         in_channels: int = 3,
         using_sa: bool = True,
         using_mid_sa: bool = True,
+        norm_groups: int = 32,
     ):
         super().__init__()
         n = len(ch_mult)
@@ -117,15 +119,15 @@ class Encoder(nn.Module):
             level = _Level()
             block_in, block_out = ch * in_ch_mult[i], ch * ch_mult[i]
             for _ in range(num_res_blocks):
-                level.block.append(ResnetBlock(block_in, block_out, dropout))
+                level.block.append(ResnetBlock(block_in, block_out, dropout, norm_groups))
                 block_in = block_out
                 if i == n - 1 and using_sa:
-                    level.attn.append(AttnBlock(block_in))
+                    level.attn.append(AttnBlock(block_in, norm_groups))
             if i != n - 1:
                 level.downsample = Downsample(block_in)
             self.down.append(level)
-        self.mid = _Mid(block_in, dropout, using_mid_sa)
-        self.norm_out = _norm(block_in)
+        self.mid = _Mid(block_in, dropout, using_mid_sa, norm_groups)
+        self.norm_out = _norm(block_in, norm_groups)
         self.conv_out = nn.Conv2d(block_in, z_channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,26 +153,27 @@ class Decoder(nn.Module):
         in_channels: int = 3,
         using_sa: bool = True,
         using_mid_sa: bool = True,
+        norm_groups: int = 32,
     ):
         super().__init__()
         n = len(ch_mult)
         block_in = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, 3, 1, 1)
-        self.mid = _Mid(block_in, dropout, using_mid_sa)
+        self.mid = _Mid(block_in, dropout, using_mid_sa, norm_groups)
         levels = []
         for i in reversed(range(n)):
             level = _Level()
             block_out = ch * ch_mult[i]
             for _ in range(num_res_blocks + 1):
-                level.block.append(ResnetBlock(block_in, block_out, dropout))
+                level.block.append(ResnetBlock(block_in, block_out, dropout, norm_groups))
                 block_in = block_out
                 if i == n - 1 and using_sa:
-                    level.attn.append(AttnBlock(block_in))
+                    level.attn.append(AttnBlock(block_in, norm_groups))
             if i != 0:
                 level.upsample = Upsample(block_in)
             levels.insert(0, level)
         self.up = nn.ModuleList(levels)  # up[0] is the highest resolution and runs last
-        self.norm_out = _norm(block_in)
+        self.norm_out = _norm(block_in, norm_groups)
         self.conv_out = nn.Conv2d(block_in, in_channels, 3, 1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,9 @@ class VQVAEConfig:
     """Self-attention at the lowest resolution."""
     using_mid_sa: bool = field(default=True)
     """Self-attention in the middle block."""
+    norm_groups: int = 32
+    """Groups of every GroupNorm (official: hard-coded 32). Keep several channels per group: with one
+    channel per group the norm removes each channel's per-image mean and the model loses absolute colour."""
 
     def __post_init__(self):
         object.__setattr__(self, "v_patch_nums", tuple(int(p) for p in self.v_patch_nums))
@@ -60,9 +63,12 @@ class VQVAEConfig:
             raise ValueError(f"vocab_size must be >= 2, got {self.vocab_size}")
         if any(p < 1 for p in self.v_patch_nums) or list(self.v_patch_nums) != sorted(self.v_patch_nums):
             raise ValueError(f"v_patch_nums must be positive and increasing, got {self.v_patch_nums}")
+        if self.norm_groups < 1:
+            raise ValueError(f"norm_groups must be >= 1, got {self.norm_groups}")
         for mult in self.ch_mult:
-            if (self.ch * mult) % 32:
-                raise ValueError(f"ch * ch_mult must be multiples of 32 (GroupNorm of 32 groups); got ch={self.ch}, ch_mult={self.ch_mult}")
+            if (self.ch * mult) % self.norm_groups:
+                raise ValueError(f"ch * ch_mult must be multiples of norm_groups={self.norm_groups}; "
+                                 f"got ch={self.ch}, ch_mult={self.ch_mult}")
         if self.share_quant_resi < 0:
             raise ValueError(f"share_quant_resi must be >= 0, got {self.share_quant_resi}")
 
@@ -80,6 +86,7 @@ class VQVAEOutput(NamedTuple):
     recon: torch.Tensor  # [B, 3, H, W] in [0, 1] (unclamped during training)
     vq_loss: torch.Tensor  # scalar
     tokens: list[torch.Tensor]  # per scale [B, pn_k^2]
+    latent: torch.Tensor  # f [B, Cv, h, w], the encoder's latent before quantisation
 
 
 class VQVAE(nn.Module):
@@ -98,7 +105,7 @@ class VQVAE(nn.Module):
         self.Cvae, self.vocab_size = cfg.z_channels, cfg.vocab_size
         self.v_patch_nums = cfg.v_patch_nums
         dd = dict(ch=cfg.ch, ch_mult=cfg.ch_mult, num_res_blocks=cfg.num_res_blocks, z_channels=cfg.z_channels,
-                  dropout=cfg.dropout, using_sa=cfg.using_sa, using_mid_sa=cfg.using_mid_sa)
+                  dropout=cfg.dropout, using_sa=cfg.using_sa, using_mid_sa=cfg.using_mid_sa, norm_groups=cfg.norm_groups)
         self.encoder = Encoder(**dd)
         self.decoder = Decoder(**dd)
         self.quantize = MultiScaleQuantizer(
@@ -164,10 +171,17 @@ class VQVAE(nn.Module):
         self.check_tokens(tokens)
         return self.fhat_to_img(self.quantize.tokens_to_fhat(tokens))
 
-    def forward(self, img: torch.Tensor) -> VQVAEOutput:
-        """Training forward: reconstruction through the straight-through estimator and the VQ loss."""
+    def forward(self, img: torch.Tensor, bypass_quantizer: bool = False) -> VQVAEOutput:
+        """Training forward: reconstruction through the straight-through estimator and the VQ loss.
+
+        ``bypass_quantizer=True`` decodes the continuous latent instead (a plain autoencoder step, used to
+        warm up encoder and decoder before the codebook exists); tokens and VQ loss are still returned.
+        """
         f = self.encode_latent(img)
         tokens, f_hat, vq_loss = self.quantize.quantize(f)
-        f_hat = (f_hat.detach() - f.detach()) + f  # straight-through: gradient of f_hat w.r.t. f is 1
+        if bypass_quantizer:
+            f_hat = f
+        else:
+            f_hat = (f_hat.detach() - f.detach()) + f  # straight-through: gradient of f_hat w.r.t. f is 1
         recon = self._decode(f_hat).add(1).mul(0.5)
-        return VQVAEOutput(recon, vq_loss, tokens)
+        return VQVAEOutput(recon, vq_loss, tokens, f)

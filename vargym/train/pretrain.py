@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from vargym.models.presets import build, preset_configs
 from vargym.models.var import VAR
 from vargym.models.vqvae import VQVAE
+from vargym.train.codebook import EmaCodebook
 from vargym.train.pretrain_config import PretrainConfig
 
 __all__ = [
@@ -204,18 +205,18 @@ def _edge_l1(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _restart_dead_codes(vqvae: VQVAE, hits: torch.Tensor, generator: torch.Generator) -> int:
-    """Re-seed codes unused since the last restart as noisy copies of used codes (drawn by usage)."""
-    dead = (hits == 0).nonzero().squeeze(1)  # [D]
-    if dead.numel() == 0 or int((hits > 0).sum()) == 0:
-        return 0
-    weight = vqvae.quantize.embedding.weight  # [V, Cv]
-    source = torch.multinomial(hits.float().cpu(), dead.numel(), replacement=True, generator=generator)  # [D]
-    noise = (
-        torch.randn(dead.numel(), weight.shape[1], generator=generator) * 0.1 * weight[hits > 0].std().item()
-    )
-    weight[dead] = weight[source.to(weight.device)] + noise.to(weight.device)
-    return int(dead.numel())
+def init_for_training(vqvae: VQVAE) -> None:
+    """He-normal convolutions with zero biases, for training from scratch.
+
+    PyTorch's default convolution init shrinks activations by about 0.6 per layer; the ~12 convolutions
+    of the encoder-decoder chain that no residual path bypasses then leave the image far below the biases
+    at the output, and training sits at "predict the mean image" (grey reconstructions) for hundreds of
+    steps. He init keeps the image's signal alive, so colour is learnt from the start.
+    """
+    for module in vqvae.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+            torch.nn.init.zeros_(module.bias)
 
 
 def train_vqvae(
@@ -227,8 +228,12 @@ def train_vqvae(
 ) -> dict[str, float]:
     """Train ``vqvae`` (built with ``test_mode=False``) in place on L1 + MSE + edge + VQ loss.
 
+    The first ``cfg.vqvae_ae_warmup`` of the steps decode the continuous latent (a plain autoencoder), so
+    encoder and decoder agree on colour and shape before quantisation noise enters; the codebook follows
+    the latents throughout as an online k-means (``vargym.train.codebook.EmaCodebook``).
+
     Args:
-        cfg: run settings (``vqvae_*``, ``edge_weight``, ``codebook_restart_every``, ``checkpoint_every``).
+        cfg: run settings (``vqvae_*``, ``edge_weight``, ``codebook_decay``, ``checkpoint_every``).
         vqvae: the model to train, on the training device.
         batches: ``batches(stage, step, batch_size)`` -> images ``[B, 3, H, W]`` in [0, 1] and labels ``[B]``.
         out_dir: run directory (checkpoints under ``checkpoints/vqvae``, log in ``pretrain_log.jsonl``).
@@ -236,11 +241,13 @@ def train_vqvae(
 
     Returns:
         figures ``vqvae_final_loss``, ``vqvae_final_recon_l1``, ``vqvae_codes_used`` (fraction of the codebook
-        hit in the last window), ``vqvae_wall_s`` (including earlier sessions when resumed).
+        hit in the last 25 steps), ``vqvae_wall_s`` (including earlier sessions when resumed).
     """
     total = cfg.vqvae_steps
+    ae_steps = round(total * cfg.vqvae_ae_warmup)
     ckpt = _StageCheckpoint(out_dir, "vqvae")
     log = _JsonlLog(out_dir / "pretrain_log.jsonl")
+    codebook = EmaCodebook(vqvae.quantize, cfg.codebook_decay)
     optimizer = _adamw(vqvae, cfg.vqvae_lr, 0.0, (0.9, 0.99))
     V = vqvae.vocab_size
     hits = torch.zeros(V, dtype=torch.long)
@@ -248,6 +255,7 @@ def train_vqvae(
     if cfg.resume and ckpt.exists():
         state, saved = ckpt.load(vqvae, optimizer)
         hits = saved["code_hits"].cpu()
+        codebook.load_state(saved)
         logger.info("vqvae: resumed at step %d", state["step"])
     restart_rng = torch.Generator().manual_seed(_step_seed(cfg.seed, 10, 0))
     if "restart_rng" in state:
@@ -260,28 +268,29 @@ def train_vqvae(
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, total, cfg.vqvae_lr, cfg.warmup_fraction)
         images, _ = batches(0, step, cfg.vqvae_batch_size)
-        out = vqvae(images)
+        autoencoder = step < ae_steps
+        out = vqvae(images, bypass_quantizer=autoencoder)
         l1 = (out.recon - images).abs().mean()
-        loss = l1 + F.mse_loss(out.recon, images) + out.vq_loss
+        loss = l1 + F.mse_loss(out.recon, images) + (0.0 if autoencoder else out.vq_loss)
         if cfg.edge_weight > 0:
             loss = loss + cfg.edge_weight * _edge_l1(out.recon, images)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = _clip(vqvae, cfg.grad_clip)
         optimizer.step()
+        reseeded = codebook.update(out.latent, out.tokens, restart_rng)
         hits += torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V)
         metrics = {
             "loss": loss.item(),
             "recon_l1": l1.item(),
             "vq_loss": out.vq_loss.item(),
             "grad_norm": grad_norm,
+            "codes_reseeded": reseeded,
         }
-        every = cfg.codebook_restart_every
-        if every and (step + 1) % every == 0:
+        if (step + 1) % 25 == 0:
             codes_used = float((hits > 0).float().mean())
-            restarted = _restart_dead_codes(vqvae, hits, restart_rng) if step + 1 < 0.7 * total else 0
             hits.zero_()
-            metrics.update(codes_used=codes_used, codes_restarted=restarted)
+            metrics["codes_used"] = codes_used
         recent = (recent + [[loss.item(), l1.item()]])[-20:]
         done = step + 1
         wall = wall0 + time.perf_counter() - start
@@ -296,7 +305,7 @@ def train_vqvae(
                 "codes_used": codes_used,
                 "restart_rng": restart_rng.get_state().tolist(),
             }
-            ckpt.save(vqvae, optimizer, state, {"code_hits": hits})
+            ckpt.save(vqvae, optimizer, state, {"code_hits": hits, **codebook.state()})
         if progress is not None:
             progress("vqvae", done, total, metrics)
     vqvae.eval()
@@ -310,7 +319,6 @@ def train_vqvae(
     }
 
 
-# -------------------------------------------------------------------------------------------------- VAR
 def train_var(
     cfg: PretrainConfig, var: VAR, batches: BatchFn, out_dir: Path, progress: ProgressCallback | None = None
 ) -> dict[str, float]:
@@ -451,6 +459,7 @@ def run_pretrain(
     var_cfg = dataclasses.replace(var_cfg, num_classes=len(class_names), cond_drop_rate=cfg.cond_drop_rate)
     torch.manual_seed(cfg.seed)
     train_vq, _ = build(dataclasses.replace(vq_cfg, test_mode=False), var_cfg)
+    init_for_training(train_vq)
     train_vq.to(device)
     figures: dict[str, float] = {}
     figures.update(train_vqvae(cfg, train_vq, batches, out_dir, progress))

@@ -24,21 +24,23 @@ class PretrainConfig:
     """Seeds the initial weights and every batch."""
     device: str | None = None
     """Torch device; ``None`` picks CUDA when available, else the CPU."""
-    vqvae_steps: int = 500
+    vqvae_steps: int = 1500
     """VQ-VAE optimiser steps (0 skips the stage; the VQ-VAE then stays random)."""
-    vqvae_batch_size: int = 24
+    vqvae_batch_size: int = 16
     """Images per VQ-VAE step."""
     vqvae_lr: float = 1e-3
     """Peak VQ-VAE learning rate (AdamW, linear warm-up then cosine to a tenth)."""
     edge_weight: float = 0.5
     """Weight of the L1 loss on image gradients (a perceptual-free sharpness aid); 0 disables it."""
-    codebook_restart_every: int = 25
-    """Every this many steps (in the first 70% of training) unused codes are re-seeded from used ones; 0 never."""
-    var_steps: int = 1200
+    vqvae_ae_warmup: float = 0.3
+    """Fraction of the VQ-VAE steps trained as a plain autoencoder (quantiser bypassed) before quantising."""
+    codebook_decay: float = 0.9
+    """EMA decay of the online k-means codebook (codes unused for ~40 steps are re-seeded from the data)."""
+    var_steps: int = 2400
     """VAR optimiser steps (0 skips the stage)."""
     var_batch_size: int = 64
     """Images per VAR step (tokenised on the fly by the frozen VQ-VAE)."""
-    var_lr: float = 1e-3
+    var_lr: float = 1.5e-3
     """Peak VAR learning rate (AdamW, betas (0.9, 0.95), linear warm-up then cosine to a tenth)."""
     var_weight_decay: float = 0.05
     """AdamW weight decay of the VAR's matrices (biases, gains and embeddings get none)."""
@@ -91,6 +93,10 @@ class PretrainConfig:
             raise ValueError(f"classifier_batch_size must be >= 2, got {self.classifier_batch_size}")
         if not 0.0 <= self.cond_drop_rate < 1.0:
             raise ValueError(f"cond_drop_rate must be in [0, 1), got {self.cond_drop_rate}")
+        if not 0.0 <= self.vqvae_ae_warmup < 1.0:
+            raise ValueError(f"vqvae_ae_warmup must be in [0, 1), got {self.vqvae_ae_warmup}")
+        if not 0.0 <= self.codebook_decay < 1.0:
+            raise ValueError(f"codebook_decay must be in [0, 1), got {self.codebook_decay}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         if self.data != "procedural" and not Path(self.data).is_dir():
