@@ -9,7 +9,7 @@ import torch
 
 from vargym.models.presets import TINY_VQVAE, from_official_kwargs
 from vargym.models.vqvae import VQVAE, VQVAEConfig
-from vargym.train.codebook import EmaCodebook, scale_residuals
+from vargym.train.codebook import EmaCodebook
 from vargym.train.pretrain import PretrainConfig, init_for_training
 
 SMALL = VQVAEConfig(vocab_size=32, z_channels=4, ch=16, ch_mult=(1, 2), num_res_blocks=1, norm_groups=4,
@@ -19,16 +19,21 @@ SMALL = VQVAEConfig(vocab_size=32, z_channels=4, ch=16, ch_mult=(1, 2), num_res_
 def _latent_and_tokens(vqvae: VQVAE, seed: int = 0):
     torch.manual_seed(seed)
     f = torch.randn(6, vqvae.Cvae, 4, 4)
-    tokens, f_hat, _ = vqvae.quantize.quantize(f)
-    return f, tokens, f_hat
+    tokens, f_hat, _, residuals = vqvae.quantize.quantize(f)
+    return f, tokens, f_hat, residuals
 
 
-def test_scale_residuals_are_what_each_token_was_chosen_for():
+def _rows(residuals: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([r.permute(0, 2, 3, 1).reshape(-1, r.shape[1]) for r in residuals])
+
+
+def test_quantizer_residuals_are_what_each_token_was_chosen_for():
     vqvae = VQVAE(SMALL)
     init_for_training(vqvae)
-    EmaCodebook(vqvae.quantize).update(*_latent_and_tokens(vqvae)[:2], torch.Generator().manual_seed(0))
-    f, tokens, f_hat = _latent_and_tokens(vqvae, seed=1)
-    z = scale_residuals(vqvae.quantize, f, tokens)  # [6 * (1 + 4 + 16), Cv]
+    _, tokens, _, residuals = _latent_and_tokens(vqvae)
+    EmaCodebook(vqvae.quantize).update(residuals, tokens, torch.Generator().manual_seed(0))
+    f, tokens, f_hat, residuals = _latent_and_tokens(vqvae, seed=1)
+    z = _rows(residuals)  # [6 * (1 + 4 + 16), Cv]
     assert z.shape == (6 * 21, 4)
     idx = torch.cat([t.reshape(-1) for t in tokens])
     assert torch.equal(vqvae.quantize.nearest_code(z), idx)
@@ -40,12 +45,12 @@ def test_scale_residuals_are_what_each_token_was_chosen_for():
 
 def test_ema_with_decay_zero_sets_codes_to_cluster_means_and_reseeds_dead_codes():
     vqvae = VQVAE(SMALL)
-    f, tokens, _ = _latent_and_tokens(vqvae)
+    _, tokens, _, residuals = _latent_and_tokens(vqvae)
     book = EmaCodebook(vqvae.quantize, decay=0.0)
     assert not vqvae.quantize.embedding.weight.requires_grad  # not the optimiser's to move
-    z = scale_residuals(vqvae.quantize, f, tokens)
+    z = _rows(residuals)
     idx = torch.cat([t.reshape(-1) for t in tokens])
-    reseeded = book.update(f, tokens, torch.Generator().manual_seed(0))
+    reseeded = book.update(residuals, tokens, torch.Generator().manual_seed(0))
     weight = vqvae.quantize.embedding.weight
     used = idx.unique()
     assert reseeded == 32 - used.numel() > 0
@@ -63,21 +68,21 @@ def test_ema_codebook_shrinks_the_quantisation_error():
 
     @torch.no_grad()
     def relative_error() -> float:
-        _, f_hat, _ = vqvae.quantize.quantize(f)
+        f_hat = vqvae.quantize.quantize(f).f_hat
         return float((f - f_hat).square().sum() / f.square().sum())
 
     before = relative_error()
     for _ in range(20):
-        tokens, _, _ = vqvae.quantize.quantize(f)
-        book.update(f, tokens, generator)
+        quantized = vqvae.quantize.quantize(f)
+        book.update(quantized.residuals, quantized.tokens, generator)
     assert before > 0.95 and relative_error() < 0.5 * before
 
 
 def test_ema_state_round_trip_and_bad_decay():
     vqvae = VQVAE(SMALL)
-    f, tokens, _ = _latent_and_tokens(vqvae)
+    _, tokens, _, residuals = _latent_and_tokens(vqvae)
     book = EmaCodebook(vqvae.quantize, decay=0.9)
-    book.update(f, tokens, torch.Generator().manual_seed(0))
+    book.update(residuals, tokens, torch.Generator().manual_seed(0))
     other = EmaCodebook(VQVAE(SMALL).quantize, decay=0.9)
     other.load_state(book.state())
     assert torch.equal(other.counts, book.counts) and torch.equal(other.sums, book.sums)

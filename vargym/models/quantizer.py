@@ -7,6 +7,8 @@ refined by a Phi convolution and subtracted from the residual. ``f_hat`` is the 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -65,6 +67,13 @@ class PhiNonShared(nn.ModuleList):
 
     def select(self, scale: int, num_scales: int) -> nn.Module:
         return self[phi_index(scale, num_scales, len(self))]
+
+
+class Quantized(NamedTuple):
+    tokens: list[torch.Tensor]  # per scale [B, pn_k^2] int64
+    f_hat: torch.Tensor  # [B, Cv, H, W], no gradient to the encoder
+    vq_loss: torch.Tensor  # scalar
+    residuals: list[torch.Tensor]  # per scale [B, Cv, pn_k, pn_k]: what that scale's tokens were chosen for
 
 
 class MultiScaleQuantizer(nn.Module):
@@ -130,19 +139,20 @@ class MultiScaleQuantizer(nn.Module):
         pn = round(l**0.5)
         return self.embedding(idx_Bl).transpose(1, 2).reshape(B, self.Cvae, pn, pn)
 
-    def quantize(self, f_BChw: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    def quantize(self, f_BChw: torch.Tensor) -> Quantized:
         """Encode a latent into token maps.
 
         Returns:
-            tokens (list of [B, pn_k^2] int64), f_hat [B, Cv, H, W] (no gradient) and the VQ loss
-            (commitment ``beta * |sg(f_hat) - f|^2`` + codebook ``|f_hat - sg(f)|^2``, averaged over scales).
+            ``Quantized(tokens, f_hat, vq_loss, residuals)``: the VQ loss is commitment
+            ``beta * |sg(f_hat) - f|^2`` + codebook ``|f_hat - sg(f)|^2``, averaged over scales; ``residuals``
+            are the (detached) vectors each scale quantised, for codebook updates during training.
         """
         B, C, H, W = f_BChw.shape
         f_no_grad = f_BChw.detach()
         f_rest = f_no_grad.clone()
         f_hat = torch.zeros_like(f_rest)
         vq_loss = f_BChw.new_zeros(())
-        tokens = []
+        tokens, residuals = [], []
         for si, pn in enumerate(self.v_patch_nums):
             if si != self.num_scales - 1:
                 z = F.interpolate(f_rest, size=(pn, pn), mode="area")
@@ -156,7 +166,8 @@ class MultiScaleQuantizer(nn.Module):
             if self.training or f_BChw.requires_grad:
                 vq_loss = vq_loss + F.mse_loss(f_hat.detach(), f_BChw).mul(self.beta) + F.mse_loss(f_hat, f_no_grad)
             tokens.append(idx_N.reshape(B, pn * pn))
-        return tokens, f_hat, vq_loss / self.num_scales
+            residuals.append(z)
+        return Quantized(tokens, f_hat, vq_loss / self.num_scales, residuals)
 
     def tokens_to_fhat(self, tokens: list[torch.Tensor]) -> torch.Tensor:
         """Token maps of all scales -> f_hat [B, Cv, H, W]."""

@@ -87,6 +87,7 @@ class VQVAEOutput(NamedTuple):
     vq_loss: torch.Tensor  # scalar
     tokens: list[torch.Tensor]  # per scale [B, pn_k^2]
     latent: torch.Tensor  # f [B, Cv, h, w], the encoder's latent before quantisation
+    residuals: list[torch.Tensor]  # per scale [B, Cv, pn_k, pn_k], what each scale's tokens were chosen for
 
 
 class VQVAE(nn.Module):
@@ -154,8 +155,7 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def img_to_tokens(self, img: torch.Tensor) -> list[torch.Tensor]:
         """Image [B, 3, H, W] in [0, 1] -> token maps, one [B, pn_k^2] int64 tensor per scale."""
-        tokens, _, _ = self.quantize.quantize(self.encode_latent(img))
-        return tokens
+        return self.quantize.quantize(self.encode_latent(img)).tokens
 
     def fhat_to_img(self, f_hat: torch.Tensor) -> torch.Tensor:
         """f_hat [B, Cv, h, w] -> image [B, 3, H, W] in [0, 1]."""
@@ -178,10 +178,10 @@ class VQVAE(nn.Module):
         warm up encoder and decoder before the codebook exists); tokens and VQ loss are still returned.
         """
         f = self.encode_latent(img)
-        tokens, f_hat, vq_loss = self.quantize.quantize(f)
+        tokens, f_hat, vq_loss, residuals = self.quantize.quantize(f)
         if bypass_quantizer:
             f_hat = f
         else:
             f_hat = (f_hat.detach() - f.detach()) + f  # straight-through: gradient of f_hat w.r.t. f is 1
         recon = self._decode(f_hat).add(1).mul(0.5)
-        return VQVAEOutput(recon, vq_loss, tokens, f)
+        return VQVAEOutput(recon, vq_loss, tokens, f, residuals)

@@ -14,29 +14,10 @@ The official VQ-VAE state dict is unchanged: only ``quantize.embedding.weight`` 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from vargym.models.quantizer import MultiScaleQuantizer
 
-__all__ = ["EmaCodebook", "scale_residuals"]
-
-
-@torch.no_grad()
-def scale_residuals(
-    quantizer: MultiScaleQuantizer, latent: torch.Tensor, tokens: list[torch.Tensor]
-) -> torch.Tensor:
-    """The vector each token was chosen for: the residual of ``latent`` [B, Cv, h, w] at its scale.
-
-    Returns ``[sum_k B * pn_k^2, Cv]`` in the order of ``torch.cat([t.flatten() for t in tokens])``.
-    """
-    B, C, _, _ = latent.shape
-    rest = latent.detach().float()
-    rows = []
-    for si, (pn, idx) in enumerate(zip(quantizer.v_patch_nums, tokens)):
-        z = F.interpolate(rest, size=(pn, pn), mode="area") if si != quantizer.num_scales - 1 else rest
-        rows.append(z.permute(0, 2, 3, 1).reshape(B * pn * pn, C))  # row-major, like the token maps
-        rest = rest - quantizer.upsampled_residual(si, quantizer.embed_tokens(idx))
-    return torch.cat(rows)
+__all__ = ["EmaCodebook"]
 
 
 class EmaCodebook:
@@ -45,7 +26,7 @@ class EmaCodebook:
     Example:
         >>> codebook = EmaCodebook(vqvae.quantize, decay=0.9)
         >>> out = vqvae(images)
-        >>> codebook.update(out.latent, out.tokens, generator)   # after the optimiser step
+        >>> codebook.update(out.residuals, out.tokens, generator)   # after the optimiser step
     """
 
     def __init__(self, quantizer: MultiScaleQuantizer, decay: float = 0.9, dead_below: float = 0.01):
@@ -59,10 +40,13 @@ class EmaCodebook:
         quantizer.embedding.weight.requires_grad_(False)  # written here, not by the optimiser
 
     @torch.no_grad()
-    def update(self, latent: torch.Tensor, tokens: list[torch.Tensor], generator: torch.Generator) -> int:
-        """One EMA step from a batch's latents and tokens; returns how many dead codes were re-seeded."""
-        z = scale_residuals(self.quantizer, latent, tokens)  # [N, Cv]
-        idx = torch.cat([t.reshape(-1) for t in tokens])  # [N]
+    def update(
+        self, residuals: list[torch.Tensor], tokens: list[torch.Tensor], generator: torch.Generator
+    ) -> int:
+        """One EMA step from the quantiser's per-scale residuals ``[B, Cv, pn, pn]`` and their tokens
+        ``[B, pn * pn]`` (``MultiScaleQuantizer.quantize``); returns how many dead codes were re-seeded."""
+        z = torch.cat([r.detach().float().permute(0, 2, 3, 1).reshape(-1, r.shape[1]) for r in residuals])  # [N, Cv]
+        idx = torch.cat([t.reshape(-1) for t in tokens])  # [N], row-major like the residual maps
         weight = self.quantizer.embedding.weight
         V = weight.shape[0]
         self.counts.mul_(self.decay).add_(torch.bincount(idx, minlength=V).to(self.counts), alpha=1 - self.decay)

@@ -278,7 +278,7 @@ def train_vqvae(
         loss.backward()
         grad_norm = _clip(vqvae, cfg.grad_clip)
         optimizer.step()
-        reseeded = codebook.update(out.latent, out.tokens, restart_rng)
+        reseeded = codebook.update(out.residuals, out.tokens, restart_rng)
         hits += torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V)
         metrics = {
             "loss": loss.item(),
