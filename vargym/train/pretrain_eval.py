@@ -195,7 +195,8 @@ def write_model_card(
         "",
         "## Results",
         "",
-        "Losses are means over the last 20 steps. Samples: temperature 1, no top-k/top-p, `cfg` in the official "
+        "Losses are means over the last 20 steps; `vqvae_codes_used` is the fraction of the codebook hit in the "
+        "last 25 VQ-VAE steps. Samples: temperature 1, no top-k/top-p, `cfg` in the official "
         "convention (0 = unguided). `min/mean pair RMS`: RMS pixel distance between two samples of one class "
         f"({cfg.eval_per_class} per class); real procedural images give the reference row.",
         "",
