@@ -1,8 +1,11 @@
 """The default run (``vargym train`` with no arguments: GRPO + brightness on the shipped tiny model), timed.
 
-Reports the wall time until the mean brightness reward of a training batch reaches ``--target`` (0.9), the
-tiny classifier's top-1 accuracy on samples of the result (class fidelity), writes the reward curve as PNG
-and everything as JSON. Extra ``--set key=value`` pairs override `TrainConfig` fields (JSON values).
+Reports the wall time until the mean brightness reward of a training batch reaches ``--target`` (0.9) and
+the tiny classifier's top-1 accuracy (class fidelity) of the result and of the base model, side by side, at
+two sampling settings: the training policy's (cfg 0, the run's temperature) and the inference setting of
+the model card's sample bar (cfg 1, temperature 1). Like the seed paper, training samples without CFG and
+inference switches it back on, so the second row is what a user of the tuned model sees. Writes the reward
+curve as PNG and everything as JSON. Extra ``--set key=value`` pairs override `TrainConfig` fields.
 
 Usage: python benchmarks/default_run.py [--threads 2] [--max-minutes 15] [--set lr=5e-4]
 """
@@ -18,6 +21,7 @@ import torch
 
 from vargym.bench.plot import Series, line_plot
 from vargym.evaluation.evaluate import evaluate_model
+from vargym.models import load_model
 from vargym.train import TrainConfig, Trainer
 
 
@@ -26,7 +30,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--target", type=float, default=0.9)
     parser.add_argument("--max-minutes", type=float, default=15.0)
-    parser.add_argument("--eval-per-class", type=int, default=10)
+    parser.add_argument("--eval-per-class", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], help="TrainConfig override key=value (JSON value)")
     parser.add_argument("--out", default="benchmarks/results/default_run")
     args = parser.parse_args()
@@ -57,19 +61,27 @@ def main() -> None:
             break
         if wall > args.max_minutes * 60:
             break
-    evaluation = evaluate_model(trainer.vqvae, trainer.var, labels_per_class=args.eval_per_class,
-                                rewards=("brightness",), temperature=config.temperature, seed=0)
+    settings = {"training": {"cfg": 0.0, "temperature": config.temperature},
+                "inference": {"cfg": 1.0, "temperature": 1.0}}
+    base = load_model(config.model, device=trainer.device)
+    fidelity = {}
+    for name, sampling in settings.items():
+        for which, (vqvae, var) in (("tuned", (trainer.vqvae, trainer.var)), ("base", base)):
+            fidelity[f"{which}_{name}"] = evaluate_model(vqvae, var, labels_per_class=args.eval_per_class,
+                                                         rewards=("brightness",), seed=0, **sampling)
+    evaluation = fidelity["tuned_training"]
     result = {"threads": args.threads, "target": args.target, "reached_s": reached_s,
               "iterations": trainer.iteration, "samples": trainer.iteration * config.num_labels * config.group_size,
-              "overrides": overrides, "curve": curve, "eval": evaluation}
+              "overrides": overrides, "curve": curve, "eval": evaluation, "fidelity": fidelity}
     out.mkdir(parents=True, exist_ok=True)
     (out / "default_run.json").write_text(json.dumps(result, indent=2, default=str))
     series = [Series("batch reward", [c["wall_s"] / 60 for c in curve], [c["reward_mean"] for c in curve])]
     line_plot(series, title=f"vargym train (default run), {args.threads} threads",
               xlabel="minutes", ylabel="mean brightness reward").save(out / "default_run.png")
-    top1 = evaluation.get("classifier", {}).get("top1")
-    print(f"reached {args.target}: {'no' if reached_s is None else f'{reached_s:.0f} s'}; "
-          f"eval brightness {evaluation['rewards']['brightness']['mean']:.3f}; class top-1 {top1}")
+    print(f"reached {args.target}: {'no' if reached_s is None else f'{reached_s:.0f} s'}")
+    for key, ev in fidelity.items():
+        print(f"{key:18s} cfg {ev['sampling']['cfg']} T {ev['sampling']['temperature']}: brightness "
+              f"{ev['rewards']['brightness']['mean']:.3f}, class top-1 {ev['classifier']['top1']:.3f}")
     print(f"wrote {out / 'default_run.json'} and {out / 'default_run.png'}")
 
 

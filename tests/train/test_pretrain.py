@@ -1,5 +1,6 @@
 """Pretraining: a shortened run writes a loadable model, resume is exact, the shipped tiny model is good."""
 
+import dataclasses
 import json
 import re
 
@@ -10,12 +11,22 @@ from safetensors.torch import load_file
 from vargym.data.classifier import classifier_accuracy, load_classifier
 from vargym.models import load_checkpoint, load_model
 from vargym.models.loading import TINY_DIR
-from vargym.train.pretrain import PretrainConfig, _lr_at, run_pretrain
+from vargym.models.presets import build, preset_configs
+from vargym.train.pretrain import (
+    PretrainConfig,
+    _lr_at,
+    init_for_training,
+    make_batches,
+    run_pretrain,
+    train_decoder,
+)
 from vargym.train.pretrain_eval import sample_per_class, within_class_distances
 
 TINY_RUN = dict(
     vqvae_steps=4,
     vqvae_batch_size=2,
+    decoder_steps=4,
+    decoder_batch_size=2,
     var_steps=4,
     var_batch_size=4,
     classifier_steps=0,
@@ -65,12 +76,14 @@ def test_run_pretrain_writes_loadable_model_dir(tmp_path):
     assert (out / "samples.png").stat().st_size > 0
     card = (out / "MODEL_CARD.md").read_text()
     assert "run_pretrain(" in card and "var_final_loss" in card
-    assert ("vqvae", 4, 4) in seen and ("var", 1, 4) in seen and ("classifier", 2, 2) in seen
+    assert ("vqvae", 4, 4) in seen and ("decoder", 4, 4) in seen and ("var", 1, 4) in seen
+    assert ("classifier", 2, 2) in seen
+    assert [s for s, *_ in seen].index("decoder") > [s for s, *_ in seen].index("vqvae")
     lines = [json.loads(line) for line in (out / "pretrain_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if r["stage"] == "var"] == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("stage", ["vqvae", "var"])
+@pytest.mark.parametrize("stage", ["vqvae", "decoder", "var"])
 def test_resume_matches_uninterrupted_run(tmp_path, stage):
     full = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "full"), **TINY_RUN)).out_dir
 
@@ -90,8 +103,8 @@ def test_resume_matches_uninterrupted_run(tmp_path, stage):
         progress=lambda s, step, total, m: seen.append((s, step)),
     ).out_dir
     assert (stage, 3) == next(x for x in seen if x[0] == stage)  # continued at step 3, not from scratch
-    if stage == "var":
-        assert not any(s == "vqvae" for s, _ in seen)  # the finished stage was not retrained
+    finished = {"vqvae": set(), "decoder": {"vqvae"}, "var": {"vqvae", "decoder"}}[stage]
+    assert not finished & {s for s, _ in seen}  # finished stages were not retrained
     for name in ("vqvae.safetensors", "var.safetensors"):
         a, b = load_file(str(full / name)), load_file(str(cut / name))
         assert a.keys() == b.keys()
@@ -120,6 +133,37 @@ def test_folder_data_source(tmp_path):
     assert not (out / "classifier.json").exists()  # the classifier is for the procedural classes only
 
 
+def test_decoder_finetune_changes_only_the_decoder_and_lowers_reconstruction_error(tmp_path):
+    cfg = PretrainConfig(out_dir=str(tmp_path), decoder_steps=40, decoder_batch_size=4, decoder_lr=2e-3,
+                         checkpoint_every=20, log_every=10, device="cpu")
+    vq_cfg, var_cfg = preset_configs("tiny")
+    torch.manual_seed(0)
+    vqvae, _ = build(dataclasses.replace(vq_cfg, test_mode=False), var_cfg)
+    init_for_training(vqvae)
+    vqvae.quantize.embedding.weight.data.normal_(0, 0.5)  # spread codes, so tokens vary between images
+    batches, _ = make_batches(cfg, torch.device("cpu"))
+    images, _ = batches(5, 0, 8)  # a stage index no training stage draws from
+    before = {k: v.clone() for k, v in vqvae.state_dict().items()}
+    tokens_before = vqvae.img_to_tokens(images)
+    with torch.no_grad():
+        l1_before = (vqvae.tokens_to_img(tokens_before) - images).abs().mean()
+
+    figures = train_decoder(cfg, vqvae, batches, tmp_path)
+
+    after = vqvae.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed), sorted(changed)
+    assert any(k.startswith("post_quant_conv.") for k in changed)
+    for a, b in zip(tokens_before, vqvae.img_to_tokens(images), strict=True):
+        assert torch.equal(a, b)  # the VAR's tokens are untouched
+    with torch.no_grad():
+        l1_after = (vqvae.tokens_to_img(tokens_before) - images).abs().mean()
+    assert l1_after < 0.8 * l1_before, (l1_before, l1_after)
+    assert all(p.requires_grad for p in vqvae.parameters())  # flags restored for whoever trains next
+    assert figures["decoder_final_recon_l1"] > 0 and figures["decoder_wall_s"] > 0
+    assert train_decoder(dataclasses.replace(cfg, decoder_steps=0), vqvae, batches, tmp_path) == {}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -127,6 +171,8 @@ def test_folder_data_source(tmp_path):
         (dict(preset="tiyn"), "Did you mean 'tiny'?"),
         (dict(data="/no/such/folder"), "data must be 'procedural' or an existing image folder"),
         (dict(var_steps=-1), "var_steps must be >= 0, got -1"),
+        (dict(decoder_steps=-2), "decoder_steps must be >= 0, got -2"),
+        (dict(decoder_batch_size=0), "decoder_batch_size must be >= 1, got 0"),
         (dict(cond_drop_rate=1.0), "cond_drop_rate must be in [0, 1), got 1.0"),
     ],
 )

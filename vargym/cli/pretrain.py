@@ -20,6 +20,7 @@ def pretrain(
     seed: int = typer.Option(0, help=_HELP["seed"]),
     device: str | None = typer.Option(None, help=_HELP["device"]),
     vqvae_steps: int | None = typer.Option(None, help=_HELP["vqvae_steps"]),
+    decoder_steps: int | None = typer.Option(None, help=_HELP["decoder_steps"]),
     var_steps: int | None = typer.Option(None, help=_HELP["var_steps"]),
     classifier_steps: int | None = typer.Option(None, help=_HELP["classifier_steps"]),
     vqvae_batch_size: int | None = typer.Option(None, help=_HELP["vqvae_batch_size"]),
@@ -28,13 +29,13 @@ def pretrain(
     resume: bool = typer.Option(False, help=_HELP["resume"]),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
-    """Pretrain a class-conditional VAR (VQ-VAE, then transformer, then the tiny classifier) with checkpoints."""
+    """Pretrain a class-conditional VAR (VQ-VAE, optional decoder fine-tune, transformer, tiny classifier)."""
     import contextlib
     import sys
 
     from vargym.train.pretrain import rich_progress, run_pretrain
 
-    given = dict(vqvae_steps=vqvae_steps, var_steps=var_steps, classifier_steps=classifier_steps,
+    given = dict(vqvae_steps=vqvae_steps, decoder_steps=decoder_steps, var_steps=var_steps, classifier_steps=classifier_steps,
                  vqvae_batch_size=vqvae_batch_size, var_batch_size=var_batch_size, eval_per_class=eval_per_class)
     try:
         cfg = PretrainConfig(out_dir=str(out), data=data, preset=preset, seed=seed, device=device, resume=resume,

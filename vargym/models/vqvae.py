@@ -157,9 +157,10 @@ class VQVAE(nn.Module):
         """Image [B, 3, H, W] in [0, 1] -> token maps, one [B, pn_k^2] int64 tensor per scale."""
         return self.quantize.quantize(self.encode_latent(img)).tokens
 
-    def fhat_to_img(self, f_hat: torch.Tensor) -> torch.Tensor:
-        """f_hat [B, Cv, h, w] -> image [B, 3, H, W] in [0, 1]."""
-        return self._decode(f_hat).clamp(-1, 1).add(1).mul(0.5)
+    def fhat_to_img(self, f_hat: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """f_hat [B, Cv, h, w] -> image [B, 3, H, W] in [0, 1] (``clamp=False``: unclamped, for training losses)."""
+        out = self._decode(f_hat)
+        return (out.clamp(-1, 1) if clamp else out).add(1).mul(0.5)
 
     def _decode(self, f_hat: torch.Tensor) -> torch.Tensor:
         z = self.post_quant_conv(f_hat).contiguous(memory_format=torch.channels_last)
@@ -183,5 +184,5 @@ class VQVAE(nn.Module):
             f_hat = f
         else:
             f_hat = (f_hat.detach() - f.detach()) + f  # straight-through: gradient of f_hat w.r.t. f is 1
-        recon = self._decode(f_hat).add(1).mul(0.5)
+        recon = self.fhat_to_img(f_hat, clamp=False)
         return VQVAEOutput(recon, vq_loss, tokens, f, residuals)

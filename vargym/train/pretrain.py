@@ -1,4 +1,5 @@
-"""Pretraining from scratch: VQ-VAE, then the VAR on its tokens, then the tiny classifier.
+"""Pretraining from scratch: VQ-VAE (optionally its decoder fine-tuned on frozen tokens), then the VAR on its
+tokens, then the tiny classifier.
 
 This is how the embedded default ``vargym/assets/tiny`` was made (see its MODEL_CARD.md). Every stage
 draws batch ``step`` from its own generator seeded by ``(seed, stage, step)`` and reseeds torch's RNG per
@@ -10,7 +11,7 @@ Output directory layout::
       model.json, vqvae.safetensors, var.safetensors   # `load_model(out_dir)` / `load_checkpoint(out_dir)`
       classifier.json, classifier.safetensors          # `vargym.data.classifier.load_classifier(out_dir)`
       MODEL_CARD.md, samples.png, pretrain_log.jsonl
-      checkpoints/{vqvae,var}/                         # weights, optimizer state, step (for resume)
+      checkpoints/{vqvae,decoder,var}/                 # weights, optimizer state, step (for resume)
 
 Example:
     >>> from vargym.train.pretrain import PretrainConfig, rich_progress, run_pretrain
@@ -47,6 +48,7 @@ __all__ = [
     "ProgressCallback",
     "rich_progress",
     "run_pretrain",
+    "train_decoder",
     "train_var",
     "train_vqvae",
 ]
@@ -56,7 +58,7 @@ logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int, dict], None]
 """``progress(stage, step, total, metrics)`` after every optimiser step (``step`` counts from 1)."""
 
-_STAGES = ("vqvae", "var", "classifier")
+_STAGES = ("vqvae", "decoder", "var", "classifier")
 
 
 @dataclass
@@ -319,6 +321,75 @@ def train_vqvae(
     }
 
 
+def train_decoder(
+    cfg: PretrainConfig,
+    vqvae: VQVAE,
+    batches: BatchFn,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> dict[str, float]:
+    """Fine-tune ``post_quant_conv`` and the decoder of a trained ``vqvae`` in place on frozen tokens.
+
+    Why: the VQ-VAE stage trains encoder, codebook and decoder together on a small budget; once the tokens
+    are fixed the decoder can keep learning to draw them (a decoder-only fine-tune, as done for latent
+    diffusion autoencoders). Encoder, codebook and phi convs are frozen, so ``img_to_tokens`` is unchanged
+    and a VAR trained before or after this stage stays valid. Loss: L1 + MSE + ``edge_weight`` x edge L1.
+
+    Returns:
+        figures ``decoder_final_recon_l1`` (mean of the last 20 steps) and ``decoder_wall_s``; empty when
+        ``cfg.decoder_steps`` is 0.
+    """
+    total = cfg.decoder_steps
+    if total == 0:
+        return {}
+    trainable = [*vqvae.post_quant_conv.parameters(), *vqvae.decoder.parameters()]
+    flags = [p.requires_grad for p in vqvae.parameters()]
+    vqvae.requires_grad_(False)
+    for p in trainable:
+        p.requires_grad_(True)
+    ckpt = _StageCheckpoint(out_dir, "decoder")
+    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
+    optimizer = _adamw(vqvae, cfg.decoder_lr, 0.0, (0.9, 0.99))  # only the trainable parameters
+    state = {"step": 0, "wall_s": 0.0, "recent": []}
+    if cfg.resume and ckpt.exists():
+        state, _ = ckpt.load(vqvae, optimizer)
+        logger.info("decoder: resumed at step %d", state["step"])
+    vqvae.eval()  # no layer behaves differently in training; eval keeps the quantiser's loss path off
+    start, wall0 = time.perf_counter(), state["wall_s"]
+    recent: list[float] = state["recent"]
+    for step in range(state["step"], total):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, total, cfg.decoder_lr, cfg.warmup_fraction)
+        images, _ = batches(2, step, cfg.decoder_batch_size)
+        with torch.no_grad():
+            f_hat = vqvae.quantize.quantize(vqvae.encode_latent(images)).f_hat  # [B, Cv, h, w]
+        recon = vqvae.fhat_to_img(f_hat, clamp=False)
+        l1 = (recon - images).abs().mean()
+        loss = l1 + F.mse_loss(recon, images)
+        if cfg.edge_weight > 0:
+            loss = loss + cfg.edge_weight * _edge_l1(recon, images)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)) if cfg.grad_clip > 0 else 0.0
+        optimizer.step()
+        recent = (recent + [l1.item()])[-20:]
+        metrics = {"loss": loss.item(), "recon_l1": l1.item(), "grad_norm": grad_norm}
+        done = step + 1
+        wall = wall0 + time.perf_counter() - start
+        if done % cfg.log_every == 0 or done == total:
+            log.write({"stage": "decoder", "step": done, "wall_s": round(wall, 2), **metrics})
+        if done % cfg.checkpoint_every == 0 or done == total:
+            state = {"step": done, "total": total, "wall_s": wall, "recent": recent}
+            ckpt.save(vqvae, optimizer, state)
+        if progress is not None:
+            progress("decoder", done, total, metrics)
+    for p, flag in zip(vqvae.parameters(), flags):
+        p.requires_grad_(flag)
+    recent = state["recent"]
+    final = sum(recent) / len(recent) if recent else float("nan")
+    return {"decoder_final_recon_l1": final, "decoder_wall_s": state["wall_s"]}
+
+
 def train_var(
     cfg: PretrainConfig, var: VAR, batches: BatchFn, out_dir: Path, progress: ProgressCallback | None = None
 ) -> dict[str, float]:
@@ -424,7 +495,8 @@ def run_pretrain(
 ) -> PretrainResult:
     """Run all stages and write a loadable model directory with a classifier and MODEL_CARD.md.
 
-    Stages: VQ-VAE (``train_vqvae``), VAR (``train_var``), classifier (``vargym.data.train_classifier``,
+    Stages: VQ-VAE (``train_vqvae``), decoder fine-tune (``train_decoder``, when ``cfg.decoder_steps``), VAR
+    (``train_var``), classifier (``vargym.data.train_classifier``,
     procedural data only), then the quality figures (``vargym.train.pretrain_eval``) and the model card.
     With ``cfg.resume`` each stage continues from its last checkpoint; a finished stage is not rerun.
 
@@ -445,7 +517,7 @@ def run_pretrain(
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
-        for stage in ("vqvae", "var"):
+        for stage in ("vqvae", "decoder", "var"):
             ckpt = _StageCheckpoint(out_dir, stage)
             if ckpt.exists():
                 raise ValueError(
@@ -463,6 +535,7 @@ def run_pretrain(
     train_vq.to(device)
     figures: dict[str, float] = {}
     figures.update(train_vqvae(cfg, train_vq, batches, out_dir, progress))
+    figures.update(train_decoder(cfg, train_vq, batches, out_dir, progress))
 
     vqvae = VQVAE(dataclasses.replace(vq_cfg, test_mode=True)).to(device)
     vqvae.load_state_dict(train_vq.state_dict())

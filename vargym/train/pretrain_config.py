@@ -36,6 +36,14 @@ class PretrainConfig:
     """Fraction of the VQ-VAE steps trained as a plain autoencoder (quantiser bypassed) before quantising."""
     codebook_decay: float = 0.9
     """EMA decay of the online k-means codebook (codes unused for ~40 steps are re-seeded from the data)."""
+    decoder_steps: int = 0
+    """Decoder fine-tuning steps after the VQ-VAE stage (0 skips it). Encoder, codebook and the phi convs stay
+    frozen, so the tokens (and the VAR trained on them) do not change; only ``post_quant_conv`` and the
+    decoder learn to draw the same tokens sharper."""
+    decoder_batch_size: int = 32
+    """Images per decoder fine-tuning step."""
+    decoder_lr: float = 5e-4
+    """Peak learning rate of the decoder fine-tuning (AdamW, warm-up then cosine to a tenth)."""
     var_steps: int = 2400
     """VAR optimiser steps (0 skips the stage)."""
     var_batch_size: int = 64
@@ -77,11 +85,12 @@ class PretrainConfig:
                 f"image_size={self.image_size} does not match preset {self.preset!r}, "
                 f"whose VQ-VAE takes {vq_cfg.image_size} px images"
             )
-        for name in ("vqvae_steps", "var_steps", "classifier_steps", "eval_per_class"):
+        for name in ("vqvae_steps", "decoder_steps", "var_steps", "classifier_steps", "eval_per_class"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (
             "vqvae_batch_size",
+            "decoder_batch_size",
             "var_batch_size",
             "classifier_batch_size",
             "checkpoint_every",

@@ -183,7 +183,9 @@ def write_model_card(
         "",
         f"- Seed {cfg.seed}; torch {torch.__version__}; {platform.machine()} CPU threads "
         f"{torch.get_num_threads()}; device {cfg.device or 'auto'}",
-        f"- Wall time: VQ-VAE {figures.get('vqvae_wall_s', 0):.0f} s, VAR {figures.get('var_wall_s', 0):.0f} s, "
+        f"- Wall time: VQ-VAE {figures.get('vqvae_wall_s', 0):.0f} s, "
+        + (f"decoder fine-tune {figures['decoder_wall_s']:.0f} s, " if "decoder_wall_s" in figures else "")
+        + f"VAR {figures.get('var_wall_s', 0):.0f} s, "
         f"classifier {figures.get('classifier_wall_s', 0):.0f} s, evaluation {figures.get('eval_wall_s', 0):.0f} s "
         f"(total {total_wall:.0f} s)",
         "",
