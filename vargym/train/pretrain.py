@@ -29,7 +29,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,7 +146,8 @@ class _StageCheckpoint:
         optimizer: torch.optim.Optimizer,
         state: dict,
         extra_tensors: dict[str, torch.Tensor] | None = None,
-    ) -> None:
+    ) -> dict:
+        """Write weights, optimizer state and ``state`` atomically; returns ``state``."""
         from safetensors.torch import save_file
 
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -162,6 +163,7 @@ class _StageCheckpoint:
             "state.json",
         ):  # state.json last: it marks completion
             os.replace(self.dir / f"{name}.tmp", self.dir / name)
+        return state
 
     def load(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> tuple[dict, dict]:
         from safetensors.torch import load_file
@@ -188,13 +190,48 @@ class _JsonlLog:
             f.write(json.dumps(record) + "\n")
 
 
-def _clip(module: torch.nn.Module, max_norm: float) -> float:
+def _clip(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> float:
     if max_norm <= 0:
         return float("nan")
-    return float(torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm))
+    return float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
+
+
+def _end_step(
+    cfg: PretrainConfig,
+    stage: str,
+    done: int,
+    total: int,
+    wall: float,
+    metrics: dict,
+    log: _JsonlLog,
+    progress: ProgressCallback | None,
+    checkpoint: Callable[[int, float], dict],
+) -> dict | None:
+    """Log, checkpoint and report a finished step; returns the new state when ``checkpoint(done, wall)`` ran.
+
+    The checkpoint is written before the progress callback, so an interrupt raised there (as a kill would
+    land) never loses the step just checkpointed.
+    """
+    if done % cfg.log_every == 0 or done == total:
+        log.write({"stage": stage, "step": done, "wall_s": round(wall, 2), **metrics})
+    state = checkpoint(done, wall) if done % cfg.checkpoint_every == 0 or done == total else None
+    if progress is not None:
+        progress(stage, done, total, metrics)
+    return state
 
 
 # ----------------------------------------------------------------------------------------------- VQ-VAE
+def _recon_loss(
+    recon: torch.Tensor, images: torch.Tensor, edge_weight: float, extra: torch.Tensor | float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L1 + MSE + extra + edge_weight x edge L1, L1)`` of a reconstruction (the L1 alone is logged)."""
+    l1 = (recon - images).abs().mean()
+    loss = l1 + F.mse_loss(recon, images) + extra
+    if edge_weight > 0:
+        loss = loss + edge_weight * _edge_l1(recon, images)
+    return loss, l1
+
+
 def _edge_l1(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 between horizontal and vertical image differences (penalises blurred edges)."""
     dx = (recon[..., :, 1:] - recon[..., :, :-1]) - (
@@ -266,19 +303,28 @@ def train_vqvae(
     vqvae.train()
     start, wall0 = time.perf_counter(), state["wall_s"]
     recent: list[list[float]] = state["recent"]
+
+    def checkpoint(done: int, wall: float) -> dict:
+        state = {
+            "step": done,
+            "total": total,
+            "wall_s": wall,
+            "recent": recent,
+            "codes_used": codes_used,
+            "restart_rng": restart_rng.get_state().tolist(),
+        }
+        return ckpt.save(vqvae, optimizer, state, {"code_hits": hits, **codebook.state()})
+
     for step in range(state["step"], total):
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, total, cfg.vqvae_lr, cfg.warmup_fraction)
         images, _ = batches(0, step, cfg.vqvae_batch_size)
         autoencoder = step < ae_steps
         out = vqvae(images, bypass_quantizer=autoencoder)
-        l1 = (out.recon - images).abs().mean()
-        loss = l1 + F.mse_loss(out.recon, images) + (0.0 if autoencoder else out.vq_loss)
-        if cfg.edge_weight > 0:
-            loss = loss + cfg.edge_weight * _edge_l1(out.recon, images)
+        loss, l1 = _recon_loss(out.recon, images, cfg.edge_weight, 0.0 if autoencoder else out.vq_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = _clip(vqvae, cfg.grad_clip)
+        grad_norm = _clip(vqvae.parameters(), cfg.grad_clip)
         optimizer.step()
         reseeded = codebook.update(out.residuals, out.tokens, restart_rng)
         hits += torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V)
@@ -296,20 +342,7 @@ def train_vqvae(
         recent = (recent + [[loss.item(), l1.item()]])[-20:]
         done = step + 1
         wall = wall0 + time.perf_counter() - start
-        if done % cfg.log_every == 0 or done == total:
-            log.write({"stage": "vqvae", "step": done, "wall_s": round(wall, 2), **metrics})
-        if done % cfg.checkpoint_every == 0 or done == total:
-            state = {
-                "step": done,
-                "total": total,
-                "wall_s": wall,
-                "recent": recent,
-                "codes_used": codes_used,
-                "restart_rng": restart_rng.get_state().tolist(),
-            }
-            ckpt.save(vqvae, optimizer, state, {"code_hits": hits, **codebook.state()})
-        if progress is not None:
-            progress("vqvae", done, total, metrics)
+        state = _end_step(cfg, "vqvae", done, total, wall, metrics, log, progress, checkpoint) or state
     vqvae.eval()
     wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
     final = [sum(col) / len(col) for col in zip(*recent)] if recent else [float("nan")] * 2
@@ -357,35 +390,28 @@ def train_decoder(
     vqvae.eval()  # no layer behaves differently in training; eval keeps the quantiser's loss path off
     start, wall0 = time.perf_counter(), state["wall_s"]
     recent: list[float] = state["recent"]
+
+    def checkpoint(done: int, wall: float) -> dict:
+        return ckpt.save(vqvae, optimizer, {"step": done, "total": total, "wall_s": wall, "recent": recent})
+
     for step in range(state["step"], total):
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, total, cfg.decoder_lr, cfg.warmup_fraction)
         images, _ = batches(2, step, cfg.decoder_batch_size)
         with torch.no_grad():
             f_hat = vqvae.quantize.quantize(vqvae.encode_latent(images)).f_hat  # [B, Cv, h, w]
-        recon = vqvae.fhat_to_img(f_hat, clamp=False)
-        l1 = (recon - images).abs().mean()
-        loss = l1 + F.mse_loss(recon, images)
-        if cfg.edge_weight > 0:
-            loss = loss + cfg.edge_weight * _edge_l1(recon, images)
+        loss, l1 = _recon_loss(vqvae.fhat_to_img(f_hat, clamp=False), images, cfg.edge_weight)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)) if cfg.grad_clip > 0 else 0.0
+        grad_norm = _clip(trainable, cfg.grad_clip)
         optimizer.step()
         recent = (recent + [l1.item()])[-20:]
         metrics = {"loss": loss.item(), "recon_l1": l1.item(), "grad_norm": grad_norm}
         done = step + 1
         wall = wall0 + time.perf_counter() - start
-        if done % cfg.log_every == 0 or done == total:
-            log.write({"stage": "decoder", "step": done, "wall_s": round(wall, 2), **metrics})
-        if done % cfg.checkpoint_every == 0 or done == total:
-            state = {"step": done, "total": total, "wall_s": wall, "recent": recent}
-            ckpt.save(vqvae, optimizer, state)
-        if progress is not None:
-            progress("decoder", done, total, metrics)
+        state = _end_step(cfg, "decoder", done, total, wall, metrics, log, progress, checkpoint) or state
     for p, flag in zip(vqvae.parameters(), flags):
         p.requires_grad_(flag)
-    recent = state["recent"]
     final = sum(recent) / len(recent) if recent else float("nan")
     return {"decoder_final_recon_l1": final, "decoder_wall_s": state["wall_s"]}
 
@@ -420,6 +446,10 @@ def train_var(
     var.train()
     start, wall0 = time.perf_counter(), state["wall_s"]
     recent: list[float] = state["recent"]
+
+    def checkpoint(done: int, wall: float) -> dict:
+        return ckpt.save(var, optimizer, {"step": done, "total": total, "wall_s": wall, "recent": recent})
+
     devices = [var.pos_1LC.device] if var.pos_1LC.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # per-step reseeding must not leak into the caller's RNG
         for step in range(state["step"], total):
@@ -431,19 +461,13 @@ def train_var(
             loss = var.teacher_forcing_loss(labels, tokens, cond_drop_rate=cfg.cond_drop_rate)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = _clip(var, cfg.grad_clip)
+            grad_norm = _clip(var.parameters(), cfg.grad_clip)
             optimizer.step()
             recent = (recent + [loss.item()])[-20:]
             metrics = {"loss": loss.item(), "grad_norm": grad_norm}
             done = step + 1
             wall = wall0 + time.perf_counter() - start
-            if done % cfg.log_every == 0 or done == total:
-                log.write({"stage": "var", "step": done, "wall_s": round(wall, 2), **metrics})
-            if done % cfg.checkpoint_every == 0 or done == total:
-                state = {"step": done, "total": total, "wall_s": wall, "recent": recent}
-                ckpt.save(var, optimizer, state)
-            if progress is not None:
-                progress("var", done, total, metrics)
+            state = _end_step(cfg, "var", done, total, wall, metrics, log, progress, checkpoint) or state
     var.eval()
     wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
     final = sum(recent) / len(recent) if recent else float("nan")
