@@ -173,6 +173,8 @@ def test_decoder_finetune_changes_only_the_decoder_and_lowers_reconstruction_err
         (dict(var_steps=-1), "var_steps must be >= 0, got -1"),
         (dict(decoder_steps=-2), "decoder_steps must be >= 0, got -2"),
         (dict(decoder_batch_size=0), "decoder_batch_size must be >= 1, got 0"),
+        (dict(decoder_lr=0.0), "decoder_lr must be > 0, got 0.0"),
+        (dict(var_lr=-1e-3), "var_lr must be > 0, got -0.001"),
         (dict(cond_drop_rate=1.0), "cond_drop_rate must be in [0, 1), got 1.0"),
     ],
 )

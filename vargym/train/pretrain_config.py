@@ -98,6 +98,9 @@ class PretrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("vqvae_lr", "decoder_lr", "var_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.classifier_steps and self.classifier_batch_size < 2:
             raise ValueError(f"classifier_batch_size must be >= 2, got {self.classifier_batch_size}")
         if not 0.0 <= self.cond_drop_rate < 1.0:
