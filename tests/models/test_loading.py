@@ -14,6 +14,7 @@ from vargym.models import (
     load_model,
     load_official,
     load_pretrained,
+    preset_configs,
     save_checkpoint,
 )
 from vargym.models.loading import load_state_strict
@@ -86,6 +87,20 @@ def test_offline_download_fails_fast_and_names_the_option(tmp_path, monkeypatch)
     assert "vae_ch160v4096z32.pth" in message and "FoundationVision/var" in message and "vae_path" in message
     with pytest.raises(ValueError, match="unknown preset 'var-d99'"):
         load_pretrained("var-d99")
+
+
+def test_own_presets_have_no_released_weights():
+    vqvae, small = build_preset("small")
+    assert preset_configs("small")[0] == preset_configs("tiny")[0]  # same VQ-VAE, so the same tokens
+    assert (small.cfg.depth, small.C, small.cfg.num_heads) == (6, 192, 6)
+    assert sum(p.numel() for p in small.parameters()) - sum(p.numel() for p in vqvae.parameters()) == 3_089_297
+    for name in ("tiny", "small"):
+        with pytest.raises(ValueError, match=f"'{name}' is one of vargym's own architectures.*random:{name}"):
+            load_pretrained(name)
+    with pytest.raises(ValueError, match="unknown model 'small'.*'random:<preset>'"):
+        load_model("small")
+    _, var = load_model("random:small")
+    assert var.cfg == small.cfg
 
 
 def test_safetensors_round_trip(tmp_path):

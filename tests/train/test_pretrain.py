@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -110,6 +111,24 @@ def test_resume_matches_uninterrupted_run(tmp_path, stage):
         assert a.keys() == b.keys()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name} {key}")
+
+
+def test_a_wider_var_preset_trains_on_a_finished_vqvae(tmp_path):
+    """The recorded recipe of the shipped model: copy a run's VQ-VAE and decoder checkpoints, resume with
+    ``preset="small"``; only the (wider) VAR is trained, on exactly the same VQ-VAE."""
+    tiny = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "tiny"), **TINY_RUN)).out_dir
+    for stage in ("vqvae", "decoder"):
+        shutil.copytree(tiny / "checkpoints" / stage, tmp_path / "small" / "checkpoints" / stage)
+    seen = []
+    small = run_pretrain(
+        PretrainConfig(out_dir=str(tmp_path / "small"), preset="small", resume=True, **TINY_RUN),
+        progress=lambda s, step, total, m: seen.append(s),
+    ).out_dir
+    assert set(seen) == {"var"}
+    vqvae, var = load_checkpoint(small)
+    assert (var.cfg.depth, var.C, len(var.blocks)) == (6, 192, 6)
+    a, b = load_file(str(tiny / "vqvae.safetensors")), load_file(str(small / "vqvae.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_folder_data_source(tmp_path):

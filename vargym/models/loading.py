@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.models.presets import PRESETS, build, preset_configs
+from vargym.models.presets import OWN_PRESETS, RELEASED_PRESETS, build, preset_configs
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
 from vargym.netcheck import host_reachable, offline_mode
@@ -86,7 +86,7 @@ def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None 
     if configs is None:
         depth = depth or _depth_of(var_state)
         name = f"var-d{depth}"
-        if name not in PRESETS or name == "tiny":
+        if name not in RELEASED_PRESETS:
             raise ValueError(f"depth must be one of 16, 20, 24, 30 for official checkpoints, got {depth}")
         configs = preset_configs(name)
     with torch.device("meta"):  # no random init of ~1 GB that is overwritten at once
@@ -125,8 +125,9 @@ def load_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, v
     Files come from ``vae_path`` / ``var_path`` when given, else from the Hugging Face cache (downloaded once).
     """
     preset_configs(name)  # validates the name
-    if name == "tiny":
-        raise ValueError("'tiny' is vargym's own model: use load_model('tiny')")
+    if name in OWN_PRESETS:
+        raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
+                         f"load_model('tiny') for the shipped model, 'random:{name}', or a `vargym pretrain` output")
     depth = int(name.removeprefix("var-d"))
     option = "vae_path=/var_path= (CLI: --vae-path/--var-path)"
     vae_path = Path(vae_path) if vae_path else hub_file(VQVAE_FILE, option=option, cache_dir=cache_dir)
@@ -180,11 +181,11 @@ def load_model(spec: str | Path = "tiny", device: torch.device | str | None = No
     if spec.startswith("random:"):
         vqvae, var = build(*preset_configs(spec.removeprefix("random:")))
         return vqvae.to(device), var.eval().to(device)
-    if spec in PRESETS:
+    if spec in RELEASED_PRESETS:
         return load_pretrained(spec, device=device, **kwargs)
     if Path(spec).is_dir():
         return load_checkpoint(model_dir(spec), device=device)
-    raise ValueError(f"unknown model {spec!r}: use 'tiny', one of {sorted(p for p in PRESETS if p != 'tiny')}, "
+    raise ValueError(f"unknown model {spec!r}: use 'tiny', one of {sorted(RELEASED_PRESETS)}, "
                      f"'random:<preset>', or a checkpoint directory")
 
 
