@@ -17,7 +17,7 @@ class PretrainConfig:
     data: str = "procedural"
     """``"procedural"`` (the 10 built-in classes, generated on the fly) or a folder ``root/<class>/*.png``."""
     preset: str = "tiny"
-    """Architecture preset of ``vargym.models.presets``: ``"tiny"`` (VAR 1.3M parameters) or ``"small"`` (3.1M,
+    """Architecture preset of ``vargym.models.presets``: ``"tiny"`` (VAR 1.3M parameters) or ``"small"`` (4.2M,
     same VQ-VAE); the VAR's class count follows the data."""
     image_size: int = 64
     """Image side in pixels; must equal the preset VQ-VAE's image size."""
