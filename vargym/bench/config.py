@@ -22,7 +22,8 @@ from typing import Any
 __all__ = ["PROFILES", "BenchConfig", "profile_values"]
 
 # Budgets picked from measured seconds per iteration: `quick` (tiny model, 32 images per iteration, ~2.5 s per
-# iteration on one CPU thread, 40 iterations) runs 3 algorithms x 3 seeds in about 15 minutes on the 2-core CPU. At lr 1e-4 the brightness reward rises from ~0.15 to ~0.6 within 14 iterations; 1e-3 diverges.
+# iteration on one CPU thread, 40 iterations) runs 3 algorithms x 3 seeds in about 15 minutes on the 2-core CPU.
+# At lr 1e-4 the brightness reward rises from ~0.15 to ~0.6 within 14 iterations; 1e-3 diverges.
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
         "algos": ("grpo", "ppo", "reinforce"),

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
@@ -23,7 +22,7 @@ TINY_VAR = VARConfig(num_classes=10, depth=4, embed_dim=128, num_heads=4, drop_p
                      vocab_size=TINY_VQVAE.vocab_size)
 # The same VQ-VAE with a wider, deeper transformer (4.2M parameters, 3.2x the tiny VAR). On the tiny VQ-VAE's
 # tokens it reaches a given loss in about two thirds of the tiny VAR's CPU time, although each step costs 2x.
-SMALL_VAR = dataclasses.replace(TINY_VAR, depth=6, embed_dim=192, num_heads=6)
+SMALL_VAR = replace(TINY_VAR, depth=6, embed_dim=192, num_heads=6)
 
 
 def official_var_config(depth: int, num_classes: int = 1000) -> VARConfig:
@@ -38,7 +37,10 @@ RELEASED_PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {
     f"var-d{d}": (OFFICIAL_VQVAE, official_var_config(d)) for d in (16, 20, 24, 30)
 }
 """The architectures of the official VAR release (weights downloadable)."""
-OWN_PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {"tiny": (TINY_VQVAE, TINY_VAR), "small": (TINY_VQVAE, SMALL_VAR)}
+OWN_PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {
+    "tiny": (TINY_VQVAE, TINY_VAR),
+    "small": (TINY_VQVAE, SMALL_VAR),
+}
 """vargym's own 64 px architectures, trained by ``vargym pretrain`` (no released weights)."""
 PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {**RELEASED_PRESETS, **OWN_PRESETS}
 
