@@ -6,15 +6,15 @@ import torch
 from tensordict import TensorDict
 
 from vargym.envs.collector import GroupedCollector, TorchRLGroupedCollector
-from vargym.envs.gym_env import VAREnv, VARVectorEnv
-from vargym.envs.policy import VARPolicy
+from vargym.envs.gym_env import GenerationEnv, GenerationVectorEnv
+from vargym.envs.policy import GeneratorPolicy
 
 SAMPLING = {"temperature": 0.9, "top_k": 100}
 
 
 def test_schema_and_grouping(tiny):
     vqvae, var = tiny
-    collector = GroupedCollector(vqvae, var, "luma", num_labels=3, group_size=4, labels=[1, 4, 8], seed=0)
+    collector = GroupedCollector((vqvae, var), "luma", num_labels=3, group_size=4, labels=[1, 4, 8], seed=0)
     batch = collector.collect()
     N, L, K = 12, var.L, len(var.patch_nums)
     assert batch.batch_size == (N,)
@@ -34,13 +34,13 @@ def test_schema_and_grouping(tiny):
     torch.testing.assert_close(
         batch["images"], vqvae.tokens_to_img([batch["tokens"][:, b:e] for b, e in var.begin_ends])
     )
-    assert "images" not in GroupedCollector(vqvae, var, "luma", 1, 2, keep_images=False).collect().keys()
+    assert "images" not in GroupedCollector((vqvae, var), "luma", 1, 2, keep_images=False).collect().keys()
 
 
 @pytest.mark.parametrize("cfg", [0.0, 1.5])
 def test_sample_log_prob_matches_forward_rl(tiny, cfg):
     vqvae, var = tiny
-    collector = GroupedCollector(vqvae, var, "luma", num_labels=2, group_size=2, cfg=cfg, seed=1, **SAMPLING)
+    collector = GroupedCollector((vqvae, var), "luma", num_labels=2, group_size=2, cfg=cfg, seed=1, **SAMPLING)
     batch = collector.collect()
     ref = var.forward_rl(batch["labels"], batch["tokens"], cfg=cfg, **SAMPLING).log_probs
     assert (ref - batch["sample_log_prob"]).abs().max() <= 1e-4
@@ -48,11 +48,11 @@ def test_sample_log_prob_matches_forward_rl(tiny, cfg):
 
 def test_state_dict_resume(tiny):
     vqvae, var = tiny
-    collector = GroupedCollector(vqvae, var, "luma", num_labels=2, group_size=2, seed=4)
+    collector = GroupedCollector((vqvae, var), "luma", num_labels=2, group_size=2, seed=4)
     collector.collect()
     state = collector.state_dict()
     nxt = collector.collect()
-    other = GroupedCollector(vqvae, var, "luma", num_labels=2, group_size=2, seed=99)
+    other = GroupedCollector((vqvae, var), "luma", num_labels=2, group_size=2, seed=99)
     other.load_state_dict(state)
     again = other.collect()
     assert torch.equal(again["tokens"], nxt["tokens"]) and torch.equal(again["labels"], nxt["labels"])
@@ -61,11 +61,11 @@ def test_state_dict_resume(tiny):
 
 
 def _vector_env_tokens(tiny, seed, n, group_size):
-    venv = VARVectorEnv(num_envs=n, model=tiny, reward="luma", group_size=group_size)
-    policy = VARPolicy(tiny[1], seed=seed, **SAMPLING)
+    venv = GenerationVectorEnv(num_envs=n, model=tiny, reward="luma", group_size=group_size)
+    policy = GeneratorPolicy(tiny[1], seed=seed, **SAMPLING)
     obs, _ = venv.reset(seed=seed)
     actions = []
-    for _ in range(venv.core.num_scales):
+    for _ in range(venv.core.num_steps):
         td = policy(TensorDict(obs, batch_size=[n]))
         actions.append(td["action"][td["token_mask"]].view(n, -1))
         obs, reward, terminated, _, _ = venv.step(td["action"])
@@ -73,14 +73,14 @@ def _vector_env_tokens(tiny, seed, n, group_size):
 
 
 def _single_env_tokens(tiny, seed, label):
-    env = VAREnv(model=tiny, reward="luma")
-    policy = VARPolicy(tiny[1], seed=seed, **SAMPLING)
+    env = GenerationEnv(model=tiny, reward="luma")
+    policy = GeneratorPolicy(tiny[1], seed=seed, **SAMPLING)
     obs, _ = env.reset(seed=seed, options={"class_label": label})
     terminated = False
     while not terminated:
         td = policy(
             TensorDict(
-                {"class_label": torch.tensor([obs["class_label"]]), "scale": torch.tensor([obs["scale"]])},
+                {"class_label": torch.tensor([obs["class_label"]]), "step": torch.tensor([obs["step"]])},
                 batch_size=[1],
             )
         )
@@ -90,8 +90,8 @@ def _single_env_tokens(tiny, seed, label):
 
 def test_same_seed_same_tokens_on_every_path(tiny):
     vqvae, var = tiny
-    plain = GroupedCollector(vqvae, var, "luma", num_labels=2, group_size=3, seed=7, **SAMPLING)
-    torchrl = TorchRLGroupedCollector(vqvae, var, "luma", num_labels=2, group_size=3, seed=7, **SAMPLING)
+    plain = GroupedCollector((vqvae, var), "luma", num_labels=2, group_size=3, seed=7, **SAMPLING)
+    torchrl = TorchRLGroupedCollector((vqvae, var), "luma", num_labels=2, group_size=3, seed=7, **SAMPLING)
     try:
         for _ in range(2):  # the second batch checks that the generators advance alike
             a, b = plain.collect(), torchrl.collect()
@@ -100,29 +100,29 @@ def test_same_seed_same_tokens_on_every_path(tiny):
             torch.testing.assert_close(a["reward"], b["reward"])
     finally:
         torchrl.close()
-    first = GroupedCollector(vqvae, var, "luma", num_labels=2, group_size=3, seed=7, **SAMPLING).collect()
+    first = GroupedCollector((vqvae, var), "luma", num_labels=2, group_size=3, seed=7, **SAMPLING).collect()
     labels, tokens, reward = _vector_env_tokens(tiny, 7, 6, 3)
     assert torch.equal(labels, first["labels"]) and torch.equal(tokens, first["tokens"])
     torch.testing.assert_close(reward, first["reward"])
     one = GroupedCollector(
-        vqvae, var, "luma", num_labels=1, group_size=1, labels=[5], seed=11, **SAMPLING
+        (vqvae, var), "luma", num_labels=1, group_size=1, labels=[5], seed=11, **SAMPLING
     ).collect()
     canvas, single_reward = _single_env_tokens(tiny, 11, 5)
     assert torch.equal(canvas, one["tokens"][0])
     assert single_reward == pytest.approx(float(one["reward"][0]), abs=1e-6)
     assert not torch.equal(
-        tokens, GroupedCollector(vqvae, var, "luma", 2, 3, seed=8, **SAMPLING).collect()["tokens"]
+        tokens, GroupedCollector((vqvae, var), "luma", 2, 3, seed=8, **SAMPLING).collect()["tokens"]
     )
 
 
 def test_bad_collector_arguments(tiny):
     vqvae, var = tiny
     with pytest.raises(ValueError, match="num_labels must be >= 1"):
-        GroupedCollector(vqvae, var, "luma", num_labels=0)
+        GroupedCollector((vqvae, var), "luma", num_labels=0)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
-        GroupedCollector(vqvae, var, "luma", labels=[3, 12])
+        GroupedCollector((vqvae, var), "luma", labels=[3, 12])
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        GroupedCollector(vqvae, var, "luma", temperature=-1.0)
+        GroupedCollector((vqvae, var), "luma", temperature=-1.0)
     with pytest.raises(ValueError, match="unknown reward"):
-        GroupedCollector(vqvae, var, "no-such-reward")
-    assert np.isfinite(GroupedCollector(vqvae, var, "luma", 1, 1).collect()["reward"].numpy()).all()
+        GroupedCollector((vqvae, var), "no-such-reward")
+    assert np.isfinite(GroupedCollector((vqvae, var), "luma", 1, 1).collect()["reward"].numpy()).all()

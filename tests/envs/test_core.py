@@ -1,23 +1,23 @@
-"""VARCore: label draws, grouping, validation, the terminal decode + reward, errors."""
+"""GenerationCore: label draws, grouping, validation, the terminal decode + reward, errors."""
 
 import pytest
 import torch
 
-from vargym.envs.core import EpisodeEndedError, VARCore, make_core
+from vargym.envs.core import EpisodeEndedError, make_core
 from vargym.rewards import FunctionReward, NonFiniteRewardError
 
 
 def _zeros(core, k):
-    return torch.zeros(core.num_envs, core.scale_sizes[k], dtype=torch.long)
+    return torch.zeros(core.num_envs, core.step_sizes[k], dtype=torch.long)
 
 
 def test_reset_draws_groups_from_allowed_subset(tiny):
-    core = VARCore(tiny[0], "luma", num_envs=12, labels=[2, 7], group_size=3, num_classes=10)
+    core = make_core(tiny[0], "luma", num_envs=12, labels=[2, 7], group_size=3, num_classes=10)
     labels = core.reset(generator=torch.Generator().manual_seed(1))
     assert labels.shape == (12,)
     assert set(labels.tolist()) <= {2, 7}
     assert torch.equal(labels.view(4, 3), labels.view(4, 3)[:, :1].expand(4, 3))
-    assert (core.canvas == -1).all() and core.scale == 0
+    assert (core.canvas == -1).all() and core.current_step == 0
 
 
 def test_reset_takes_labels_and_rejects_bad_ones(tiny):
@@ -42,15 +42,15 @@ def test_step_rewards_only_at_the_end_and_keeps_images(tiny):
 
     core = make_core(tiny, FunctionReward(probe, name="probe", input_size=32), num_envs=3)
     core.reset(torch.tensor([0, 1, 2]))
-    for k in range(core.num_scales):
-        tokens = torch.full((3, core.scale_sizes[k]), k, dtype=torch.long)
+    for k in range(core.num_steps):
+        tokens = torch.full((3, core.step_sizes[k]), k, dtype=torch.long)
         reward, terminated = core.step(tokens)
-        assert terminated == (k == core.num_scales - 1)
+        assert terminated == (k == core.num_steps - 1)
         if not terminated:
             assert torch.equal(reward, torch.zeros(3))
     assert seen == {"shape": (3, 3, 32, 32), "labels": [0, 1, 2]}  # resized once to input_size
     assert core.last_images.shape == (3, 3, 64, 64)
-    expected = tiny[0].tokens_to_img(core.token_maps())
+    expected = tiny[0].tokens_to_img(core.layout.split(core.canvas))
     torch.testing.assert_close(core.last_images, expected)
     assert set(core.last_output.components) == {"a", "b"}
     torch.testing.assert_close(reward, core.last_output.components["a"] + 1)
@@ -60,13 +60,13 @@ def test_step_rewards_only_at_the_end_and_keeps_images(tiny):
 def test_step_validates_shape_and_ids(tiny):
     core = make_core(tiny, "luma", num_envs=2)
     core.reset(torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match=r"scale 0 must be an integer tensor of shape \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"step 0 must be an integer tensor of shape \(2, 1\)"):
         core.step(torch.zeros(2, 4, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"scale 0 must be an integer tensor"):
+    with pytest.raises(ValueError, match=r"step 0 must be an integer tensor"):
         core.step(torch.zeros(2, 1))
     with pytest.raises(ValueError, match=r"must lie in \[0, 512\) \(vocab size 512\)"):
         core.step(torch.full((2, 1), 512))
-    assert core.scale == 0  # nothing was appended
+    assert core.current_step == 0  # nothing was appended
 
 
 def test_step_after_end_or_before_reset_raises(tiny):
@@ -74,9 +74,9 @@ def test_step_after_end_or_before_reset_raises(tiny):
     with pytest.raises(EpisodeEndedError, match="call reset"):
         core.step(_zeros(core, 0))
     core.reset()
-    for k in range(core.num_scales):
+    for k in range(core.num_steps):
         core.step(_zeros(core, k))
-    with pytest.raises(EpisodeEndedError, match=f"all {core.num_scales} scales generated"):
+    with pytest.raises(EpisodeEndedError, match=f"all {core.num_steps} steps generated"):
         core.step(_zeros(core, 0))
 
 
@@ -84,22 +84,22 @@ def test_nan_reward_error_names_the_reward(tiny):
     nan = FunctionReward(lambda images, context: torch.full((images.shape[0],), float("nan")), name="nanny")
     core = make_core(tiny, nan, num_envs=2)
     core.reset()
-    for k in range(core.num_scales - 1):
+    for k in range(core.num_steps - 1):
         core.step(_zeros(core, k))
     with pytest.raises(NonFiniteRewardError, match="reward 'nanny'"):
-        core.step(_zeros(core, core.num_scales - 1))
+        core.step(_zeros(core, core.num_steps - 1))
     nan.nan_policy = "zero"
     core.reset()
-    for k in range(core.num_scales):
+    for k in range(core.num_steps):
         reward, _ = core.step(_zeros(core, k))
     assert torch.equal(reward, torch.zeros(2))
 
 
 def test_model_kwarg_forms(tiny):
     vqvae, var = tiny
-    assert make_core(var, "luma").vqvae is vqvae
+    assert make_core(var, "luma").generator.decoder is vqvae
     assert make_core(vqvae, "luma", num_classes=4).num_classes == 4
-    with pytest.raises(ValueError, match="labels=None needs num_classes"):
+    with pytest.raises(ValueError, match="num_classes is needed when no VAR is given"):
         make_core(vqvae, "luma")
     assert make_core("random:tiny", "luma").num_classes == 10  # a load_model spec
     with pytest.raises(TypeError, match="model must be a"):

@@ -1,22 +1,22 @@
-"""VARPolicy: padded outputs, log-probs under the sampling distribution, order checks."""
+"""GeneratorPolicy: padded outputs, log-probs under the sampling distribution, order checks."""
 
 import pytest
 import torch
 from tensordict import TensorDict
 
-from vargym.envs.policy import VARPolicy
+from vargym.envs.policy import GeneratorPolicy
 
 
 def _td(labels, k):
     return TensorDict(
-        {"class_label": labels, "scale": torch.full_like(labels, k)}, batch_size=[labels.shape[0]]
+        {"class_label": labels, "step": torch.full_like(labels, k)}, batch_size=[labels.shape[0]]
     )
 
 
 @pytest.mark.parametrize("cfg", [0.0, 2.0])
 def test_outputs_match_forward_rl(tiny, cfg):
     _, var = tiny
-    policy = VARPolicy(var, temperature=0.8, cfg=cfg, top_k=40, seed=0)
+    policy = GeneratorPolicy(var, temperature=0.8, cfg=cfg, top_k=40, seed=0)
     labels = torch.tensor([1, 2, 3])
     tokens, log_probs = [], []
     for k, pn in enumerate(var.patch_nums):
@@ -33,8 +33,8 @@ def test_outputs_match_forward_rl(tiny, cfg):
 def test_seed_and_restart(tiny):
     _, var = tiny
     labels = torch.tensor([0, 5])
-    a = VARPolicy(var, seed=3)(_td(labels, 0))["action"]
-    policy = VARPolicy(var, seed=3)
+    a = GeneratorPolicy(var, seed=3)(_td(labels, 0))["action"]
+    policy = GeneratorPolicy(var, seed=3)
     policy(_td(labels, 0))
     policy(_td(labels, 1))
     policy.manual_seed(3)
@@ -43,14 +43,14 @@ def test_seed_and_restart(tiny):
 
 def test_out_of_order_calls_raise(tiny):
     _, var = tiny
-    policy = VARPolicy(var)
+    policy = GeneratorPolicy(var)
     labels = torch.tensor([0, 1])
-    with pytest.raises(RuntimeError, match="got scale 2 but its sampler is at scale None"):
+    with pytest.raises(RuntimeError, match="got step 2 but its sampler is at step None"):
         policy(_td(labels, 2))
     policy(_td(labels, 0))
-    with pytest.raises(RuntimeError, match="got scale 2 but its sampler is at scale 1"):
+    with pytest.raises(RuntimeError, match="got step 2 but its sampler is at step 1"):
         policy(_td(labels, 2))
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        VARPolicy(var, temperature=0)
-    with pytest.raises(ValueError, match="top_k must be >= 0"):
-        VARPolicy(var, top_p=1.5)
+        GeneratorPolicy(var, temperature=0)
+    with pytest.raises(ValueError, match=r"top_p must be in \[0, 1\]"):
+        GeneratorPolicy(var, top_p=1.5)

@@ -2,26 +2,29 @@
 
 Both return the episode-level rollout TensorDict of ``docs/architecture.md`` (batch [N], N = num_labels *
 group_size, groups contiguous). Seeds map the same way in both, and in the env adapters, so equal seeds give
-equal tokens: labels come from a generator seeded ``seed`` (as ``VARVectorEnv.reset(seed=seed)`` does), and
-tokens from a second generator seeded ``seed`` (as ``VARPolicy(seed=seed)`` does).
+equal tokens: labels come from a generator seeded ``seed`` (as ``GenerationVectorEnv.reset(seed=seed)`` does),
+and tokens from a second generator seeded ``seed`` (as ``GeneratorPolicy(seed=seed)`` does).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tensordict import TensorDict
 
-from vargym.envs.core import VARCore
-from vargym.envs.policy import VARPolicy
+from vargym.envs.core import GenerationCore
+from vargym.envs.policy import GeneratorPolicy
+
+if TYPE_CHECKING:
+    from vargym.models import SamplingConfig
 
 __all__ = ["GroupedCollector", "TorchRLGroupedCollector", "episode_tensordict"]
 
 
 def episode_tensordict(
-    core: VARCore,
+    core: GenerationCore,
     labels: torch.Tensor,
     tokens: torch.Tensor,
     log_probs: torch.Tensor,
@@ -32,21 +35,19 @@ def episode_tensordict(
 
     Args:
         core: the core that just finished the episodes (images and reward components are read from it).
-        labels: int64 [N]; tokens: int64 [N, L]; log_probs: float [N, L]; step_reward: float [N, K].
+        labels: int64 [N]; tokens: int64 [N, T]; log_probs: float [N, T]; step_reward: float [N, K].
         keep_images: include ``images`` [N, 3, H, W].
     """
-    N, K = core.num_envs, core.num_scales
+    N, K = core.num_envs, core.num_steps
     device = tokens.device
-    step_index = torch.repeat_interleave(
-        torch.arange(K, device=device), torch.tensor(core.scale_sizes, device=device)
-    )
+    step_index = core.layout.step_index(device)  # [T]
     done = torch.zeros(N, K, dtype=torch.bool, device=device)
     done[:, -1] = True
     data = {
         "labels": labels,
         "group_id": torch.arange(N, device=device) // core.group_size,  # [N]
         "tokens": tokens,
-        "step_index": step_index.expand(N, -1).clone(),  # [N, L]
+        "step_index": step_index.expand(N, -1).clone(),  # [N, T]
         "sample_log_prob": log_probs,
         "reward": step_reward[:, -1].clone(),  # [N]
         "step_reward": step_reward,
@@ -62,52 +63,52 @@ def episode_tensordict(
 
 
 class GroupedCollector:
-    """Rolls out ``num_labels * group_size`` episodes in lockstep: the VAR samples, the core scores.
+    """Rolls out ``num_labels * group_size`` episodes in lockstep: the generator samples, the core scores.
 
     Args:
-        vqvae, var: the frozen VQ-VAE (decoding) and the VAR (behaviour policy, sampled without grad).
+        model: a `vargym.models.Generator` (or anything `vargym.models.as_generator` accepts); its policy
+            is sampled without grad.
         reward: a `vargym.rewards.Reward` or anything ``vargym.rewards.make`` accepts.
         num_labels: distinct label draws per batch; group_size: episodes per label (G).
         labels: the classes to draw from (None = all).
-        temperature, cfg, top_k, top_p: the sampling distribution; ``var.forward_rl`` with the same values
-            reproduces ``sample_log_prob``.
+        sampling: the sampling distribution (or its fields as keywords, e.g. ``temperature=0.7``);
+            ``model.forward_rl`` with the same config reproduces ``sample_log_prob``.
         seed: seeds both the label generator and the sampling generator.
         keep_images: put the decoded ``images`` into the batch.
 
     Example:
-        >>> collector = GroupedCollector(vqvae, var, "luma", num_labels=4, group_size=8)
+        >>> collector = GroupedCollector(load_generator("tiny"), "luma", num_labels=4, group_size=8)
         >>> batch = collector.collect()  # TensorDict [32]: labels, group_id, tokens, sample_log_prob, reward, ...
     """
 
     def __init__(
         self,
-        vqvae: Any,
-        var: Any,
+        model: Any,
         reward: Any,
         num_labels: int = 32,
         group_size: int = 16,
         labels: Sequence[int] | None = None,
-        temperature: float = 0.7,
-        cfg: float = 0.0,
-        top_k: int = 0,
-        top_p: float = 0.0,
+        sampling: SamplingConfig | None = None,
         seed: int = 0,
         keep_images: bool = True,
+        **sampling_fields: Any,
     ):
+        from vargym.models import as_generator
+
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+        if sampling is None:
+            sampling_fields.setdefault("temperature", 0.7)  # the seed paper's training distribution
+        self.model = as_generator(model)
         self.num_labels, self.group_size = int(num_labels), int(group_size)
         self.labels, self.seed, self.keep_images = labels, int(seed), keep_images
-        self.core = VARCore(
-            vqvae,
-            reward,
-            num_envs=self.num_labels * self.group_size,
-            labels=labels,
+        self.core = GenerationCore(
+            self.model, reward, num_envs=self.num_labels * self.group_size, labels=labels,
             group_size=self.group_size,
-            num_classes=var.num_classes,
         )
         self.reward = self.core.reward
-        self.policy = VARPolicy(var, temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, seed=seed)
+        self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
+        self.sampling = self.policy.sampling
         self.label_generator = torch.Generator(device=self.core.device)
         self.label_generator.manual_seed(int(seed))
 
@@ -117,17 +118,17 @@ class GroupedCollector:
         return self.core.num_envs
 
     def collect(self) -> TensorDict:
-        """Sample one batch of N complete episodes; returns the rollout TensorDict [N] on the VAR's device."""
+        """Sample one batch of N complete episodes; returns the rollout TensorDict [N] on the model's device."""
         core = self.core
         labels = core.reset(generator=self.label_generator)  # [N]
         sampler = self.policy.make_sampler(labels)
         log_probs, rewards = [], []
-        for _ in range(core.num_scales):
-            tokens_k, log_probs_k = sampler.step()  # [N, pn_k^2] each
+        for _ in range(core.num_steps):
+            tokens_k, log_probs_k = sampler.step()  # [N, n_k] each
             reward, _ = core.step(tokens_k, validate=False)
             log_probs.append(log_probs_k)
             rewards.append(reward)
-        tokens = core.canvas.clone()  # [N, L]
+        tokens = core.canvas.clone()  # [N, T]
         return episode_tensordict(
             core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
         )
@@ -149,28 +150,29 @@ class GroupedCollector:
 
 
 class TorchRLGroupedCollector(GroupedCollector):
-    """`GroupedCollector`'s API and output, collected by torchrl's ``Collector`` over `VARTorchRLEnv`.
+    """`GroupedCollector`'s API and output, collected by torchrl's ``Collector`` over `GenerationTorchRLEnv`.
 
     The interoperable path: each `collect` runs one ``Collector`` iteration (``frames_per_batch = N * K``,
-    ``reset_at_each_iter=True``, lean settings) with a `VARPolicy`, then turns the [N, K] step layout into the
-    episode TensorDict. Same seeds give the same tokens as `GroupedCollector`. Slower (torchrl bookkeeping).
+    ``reset_at_each_iter=True``, lean settings) with a `GeneratorPolicy`, then turns the [N, K] step layout
+    into the episode TensorDict. Same seeds give the same tokens as `GroupedCollector`. Slower (torchrl
+    bookkeeping).
     """
 
-    def __init__(self, vqvae: Any, var: Any, reward: Any, *args: Any, **kwargs: Any):
+    def __init__(self, model: Any, reward: Any, *args: Any, **kwargs: Any):
         """Same arguments as `GroupedCollector`."""
         from torchrl.collectors import Collector
 
-        from vargym.envs.torchrl_env import VARTorchRLEnv
+        from vargym.envs.torchrl_env import GenerationTorchRLEnv
 
-        super().__init__(vqvae, var, reward, *args, **kwargs)
-        self.env = VARTorchRLEnv(
-            self.num_envs, model=(vqvae, var), reward=self.reward, labels=self.labels, group_size=self.group_size
+        super().__init__(model, reward, *args, **kwargs)
+        self.env = GenerationTorchRLEnv(
+            self.num_envs, model=self.model, reward=self.reward, labels=self.labels, group_size=self.group_size
         )
         self.core = self.env.core
         self.collector = Collector(
             self.env,
             self.policy,
-            frames_per_batch=self.num_envs * self.core.num_scales,
+            frames_per_batch=self.num_envs * self.core.num_steps,
             total_frames=-1,
             reset_at_each_iter=True,
             auto_register_policy_transforms=False,
@@ -187,13 +189,13 @@ class TorchRLGroupedCollector(GroupedCollector):
         self.env.pin_labels(labels)
         rollout = next(self._iterator)  # [N, K]
         N, K = rollout.shape
-        if K != core.num_scales or not bool((rollout["class_label"] == labels.unsqueeze(1)).all()):
+        if K != core.num_steps or not bool((rollout["class_label"] == labels.unsqueeze(1)).all()):
             raise RuntimeError(
                 "the torchrl Collector did not return whole lockstep episodes of the pinned labels"
             )
         mask = rollout["token_mask"]  # [N, K, max_tokens]
-        tokens = rollout["action"][mask].view(N, core.L)
-        log_probs = rollout["action_log_prob"][mask].view(N, core.L)
+        tokens = rollout["action"][mask].view(N, core.T)
+        log_probs = rollout["action_log_prob"][mask].view(N, core.T)
         step_reward = rollout["next", "reward"].reshape(N, K)
         return episode_tensordict(core, labels, tokens, log_probs, step_reward, self.keep_images)
 

@@ -1,4 +1,5 @@
-"""gymnasium adapters over `VARCore`: `VAREnv` (one episode, numpy) and `VARVectorEnv` (batched, torch)."""
+"""gymnasium adapters over `GenerationCore`: `GenerationEnv` (one episode, numpy) and `GenerationVectorEnv`
+(batched, torch)."""
 
 from __future__ import annotations
 
@@ -12,41 +13,42 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from vargym.envs.core import VARCore, make_core
+from vargym.envs.core import GenerationCore, make_core
 
-__all__ = ["VAREnv", "VARVectorEnv"]
+__all__ = ["GenerationEnv", "GenerationVectorEnv"]
 
 
-def _single_spaces(core: VARCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
+def _single_spaces(core: GenerationCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
     observation = spaces.Dict(
         {
             "class_label": spaces.Discrete(core.num_classes),
-            "scale": spaces.Discrete(core.num_scales),
-            "canvas": spaces.MultiDiscrete(np.full(core.L, core.V + 1, dtype=np.int64)),
+            "step": spaces.Discrete(core.num_steps),
+            "canvas": spaces.MultiDiscrete(np.full(core.T, core.V + 1, dtype=np.int64)),
         }
     )
     return observation, spaces.MultiDiscrete(np.full(core.max_tokens, core.V, dtype=np.int64))
 
 
-def _components(core: VARCore) -> dict[str, torch.Tensor]:
+def _components(core: GenerationCore) -> dict[str, torch.Tensor]:
     return dict(core.last_output.components) if core.last_output is not None else {}
 
 
-class VAREnv(gymnasium.Env):
-    """Generate one image with a VAR, one scale per step; the reward scores the finished image.
+class GenerationEnv(gymnasium.Env):
+    """Generate one image with a generator, one env step per layout step; the reward scores the image.
 
     ## Description
-    Next-scale visual autoregressive generation as an MDP. An episode is one class-conditional image made of
-    K token maps (``pn_k x pn_k`` tokens at scale k, coarse to fine). The agent (the VAR transformer, see
-    `vargym.envs.VARPolicy`) chooses all tokens of the current scale in one action. After the last scale the
-    env decodes the tokens with its frozen VQ-VAE and scores the image with the reward.
+    Autoregressive image generation as an MDP. An episode is one class-conditional image made of T tokens,
+    emitted in the K steps of the generator's `vargym.models.TokenLayout` (for VAR one step is one scale's
+    ``pn_k x pn_k`` token map, coarse to fine). The agent (the generator's policy network, see
+    `vargym.envs.GeneratorPolicy`) chooses all tokens of the current step in one action. After the last step
+    the env decodes the tokens with the generator's frozen decoder and scores the image with the reward.
 
     ## Spaces
-    - Observation ``Dict``: ``class_label`` ``Discrete(C)``; ``scale`` ``Discrete(K)``, the index of the scale
-      to generate next (it stays K-1 after the last step); ``canvas`` ``MultiDiscrete([V+1] * L)``, the
-      tokens of all scales concatenated, ``0`` = not yet generated, ``token + 1`` otherwise.
-    - Action ``MultiDiscrete([V] * max_tokens)`` with ``max_tokens = pn_{K-1}^2``: the token map of the
-      current scale, row-major, padded to the largest scale; entries past ``pn_k^2`` are ignored.
+    - Observation ``Dict``: ``class_label`` ``Discrete(C)``; ``step`` ``Discrete(K)``, the index of the step
+      to generate next (it stays K-1 after the last step); ``canvas`` ``MultiDiscrete([V+1] * T)``, all
+      tokens so far in layout order, ``0`` = not yet generated, ``token + 1`` otherwise.
+    - Action ``MultiDiscrete([V] * max_tokens)`` with ``max_tokens`` the largest step (VAR: ``pn_{K-1}^2``):
+      the tokens of the current step, padded; entries past the step's size are ignored.
 
     ## Reward
     0 for every step but the last; at the last step the reward of the decoded image (``reward=``), resized
@@ -57,14 +59,14 @@ class VAREnv(gymnasium.Env):
     ``[3, H, W]`` in [0, 1]) and ``"reward_components"`` (name -> float).
 
     ## Arguments
-    - ``model``: ``(vqvae, var)`` tuple, a ``VQVAE``/``VAR``, or a `vargym.models.load_model` spec
-      (default ``"tiny"``). Only the VQ-VAE is used by the env.
+    - ``model``: a `vargym.models.Generator`, a family's ``(tokenizer, network)`` tuple, or a
+      `vargym.models.load_generator` spec (default ``"tiny"``). Only the decoder is used by the env.
     - ``reward``: a reward name, expression, `vargym.rewards.Reward` or callable (default ``"brightness"``).
     - ``labels``: classes `reset` may draw from (default: all). ``reset(options={"class_label": c})``
       fixes the class of one episode.
-    - ``group_size``: must be 1 for this single env (use `VARVectorEnv` for groups).
-    - ``device``: where the VQ-VAE and reward run (default: the model's device).
-    - ``num_classes``: needed only when ``model`` is a bare VQ-VAE.
+    - ``group_size``: must be 1 for this single env (use `GenerationVectorEnv` for groups).
+    - ``device``: where the decoder and reward run (default: the model's device).
+    - ``num_classes``: needed only when ``model`` is a bare tokenizer.
 
     Example:
         >>> env = gymnasium.make("vargym/VAR-v0", model=build_preset("tiny"), reward="luma")
@@ -85,8 +87,8 @@ class VAREnv(gymnasium.Env):
     ):
         if group_size != 1:
             raise ValueError(
-                f"VAREnv runs one episode, so group_size must be 1, got {group_size}; "
-                f"use VARVectorEnv (gymnasium.make_vec) for groups"
+                f"this env runs one episode, so group_size must be 1, got {group_size}; "
+                f"use the vector env (gymnasium.make_vec) for groups"
             )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -101,7 +103,7 @@ class VAREnv(gymnasium.Env):
         core = self.core
         return {
             "class_label": np.int64(core.labels[0].item()),
-            "scale": np.int64(min(core.scale, core.num_scales - 1)),
+            "step": np.int64(min(core.current_step, core.num_steps - 1)),
             "canvas": (core.canvas[0] + 1).cpu().numpy(),
         }
 
@@ -120,9 +122,9 @@ class VAREnv(gymnasium.Env):
         if action.shape != (self.core.max_tokens,) or not np.issubdtype(action.dtype, np.integer):
             raise ValueError(
                 f"action must be an integer array of shape ({self.core.max_tokens},) (the token map of "
-                f"scale k padded to the largest scale), got {action.dtype} {action.shape}"
+                f"step k padded to the largest step), got {action.dtype} {action.shape}"
             )
-        n = self.core.scale_sizes[min(self.core.scale, self.core.num_scales - 1)]
+        n = self.core.step_sizes[min(self.core.current_step, self.core.num_steps - 1)]
         tokens = torch.as_tensor(action[:n].astype(np.int64), device=self.core.device).view(1, n)
         reward, terminated = self.core.step(tokens)
         info: dict[str, Any] = {}
@@ -138,11 +140,11 @@ class VAREnv(gymnasium.Env):
         return (self.core.last_images[0].permute(1, 2, 0) * 255).round().byte().cpu().numpy()
 
 
-class VARVectorEnv(VectorEnv):
-    """``num_envs`` lockstep `VAREnv` episodes in one batch, with torch tensors on the model's device.
+class GenerationVectorEnv(VectorEnv):
+    """``num_envs`` lockstep `GenerationEnv` episodes in one batch, with torch tensors on the model's device.
 
-    Same spaces, reward and episode end as `VAREnv`, batched: observations are a dict of tensors
-    (``class_label`` [N], ``scale`` [N], ``canvas`` [N, L]), actions an int64 tensor [N, max_tokens],
+    Same spaces, reward and episode end as `GenerationEnv`, batched: observations are a dict of tensors
+    (``class_label`` [N], ``step`` [N], ``canvas`` [N, T]), actions an int64 tensor [N, max_tokens],
     rewards float [N], terminated/truncated bool [N]. Autoreset is DISABLED: call `reset` after the episodes
     end (they all end together). ``group_size=G`` draws N / G labels and repeats each G times, so group i
     is envs ``[i*G, (i+1)*G)``. ``reset(seed=s)`` seeds the label draws; ``options={"labels": [N]}`` fixes
@@ -168,12 +170,12 @@ class VARVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
     ):
         if render_mode is not None:
-            raise ValueError(f"VARVectorEnv does not render, got render_mode={render_mode!r}")
+            raise ValueError(f"the vector env does not render, got render_mode={render_mode!r}")
         self.core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
-        if max_episode_steps is not None and max_episode_steps < self.core.num_scales:
+        if max_episode_steps is not None and max_episode_steps < self.core.num_steps:
             raise ValueError(
-                f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_scales} "
-                f"scales; leave it unset"
+                f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_steps} "
+                f"steps; leave it unset"
             )
         self.num_envs, self.group_size, self.device = (
             self.core.num_envs,
@@ -190,7 +192,7 @@ class VARVectorEnv(VectorEnv):
         core = self.core
         return {
             "class_label": core.labels.clone(),
-            "scale": torch.full((core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device),
+            "step": torch.full((core.num_envs,), min(core.current_step, core.num_steps - 1), device=core.device),
             "canvas": core.canvas + 1,
         }
 
@@ -207,9 +209,9 @@ class VARVectorEnv(VectorEnv):
         if tuple(actions.shape) != (core.num_envs, core.max_tokens):
             raise ValueError(
                 f"actions must have shape ({core.num_envs}, {core.max_tokens}) (the token maps of "
-                f"scale k padded to the largest scale), got {tuple(actions.shape)}"
+                f"step k padded to the largest step), got {tuple(actions.shape)}"
             )
-        n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
+        n = core.step_sizes[min(core.current_step, core.num_steps - 1)]
         reward, terminated = core.step(actions[:, :n])
         done = torch.full((core.num_envs,), terminated, dtype=torch.bool, device=core.device)
         info: dict[str, Any] = {}

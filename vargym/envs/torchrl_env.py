@@ -1,4 +1,4 @@
-"""`VARTorchRLEnv`: the torchrl ``EnvBase`` face of `VARCore` (batch_size=[N], lockstep episodes)."""
+"""`GenerationTorchRLEnv`: the torchrl ``EnvBase`` face of `GenerationCore` (batch_size=[N], lockstep episodes)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ from torchrl.envs import EnvBase
 
 from vargym.envs.core import make_core
 
-__all__ = ["VARTorchRLEnv"]
+__all__ = ["GenerationTorchRLEnv"]
 
 
-class VARTorchRLEnv(EnvBase):
-    """N lockstep VAR episodes as a torchrl env; one step = one scale.
+class GenerationTorchRLEnv(EnvBase):
+    """N lockstep generation episodes as a torchrl env; one env step = one step of the generator's layout.
 
-    Specs (N = ``num_envs``): observation ``class_label`` Categorical(C) [N], ``scale`` Categorical(K) [N]
-    (stays K-1 after the last step), ``canvas`` Categorical(V+1) [N, L] (0 = not yet generated,
-    ``token + 1`` otherwise); action Categorical(V) [N, max_tokens], the scale's tokens padded to the largest
-    scale (entries past ``pn_k^2`` are ignored); reward [N, 1], 0 until the last step. Every episode
+    Specs (N = ``num_envs``): observation ``class_label`` Categorical(C) [N], ``step`` Categorical(K) [N]
+    (stays K-1 after the last step), ``canvas`` Categorical(V+1) [N, T] (0 = not yet generated,
+    ``token + 1`` otherwise); action Categorical(V) [N, max_tokens], the step's tokens padded to the largest
+    step (entries past the step's size are ignored); reward [N, 1], 0 until the last step. Every episode
     terminates after K steps, so done arrives for the whole batch at once and `_reset` resets everything
     (a partial ``"_reset"`` mask is not supported).
 
-    The kwargs are those of `vargym.envs.VAREnv` plus ``num_envs``. ``set_seed`` seeds the label draws;
+    The kwargs are those of `vargym.envs.GenerationEnv` plus ``num_envs``. ``set_seed`` seeds the label draws;
     `pin_labels` fixes the labels of every following reset. The decoded images and reward components of the
     last finished batch are ``env.core.last_images`` / ``env.core.last_output``.
 
     Example:
-        >>> env = VARTorchRLEnv(model=build_preset("tiny"), reward="luma", batch_size=[8], group_size=4)
+        >>> env = GenerationTorchRLEnv(model=build_preset("tiny"), reward="luma", batch_size=[8], group_size=4)
         >>> check_env_specs(env)
     """
 
@@ -57,8 +57,8 @@ class VARTorchRLEnv(EnvBase):
         N = core.num_envs
         self.observation_spec = Composite(
             class_label=Categorical(core.num_classes, shape=(N,), dtype=torch.long, device=core.device),
-            scale=Categorical(core.num_scales, shape=(N,), dtype=torch.long, device=core.device),
-            canvas=Categorical(core.V + 1, shape=(N, core.L), dtype=torch.long, device=core.device),
+            step=Categorical(core.num_steps, shape=(N,), dtype=torch.long, device=core.device),
+            canvas=Categorical(core.V + 1, shape=(N, core.T), dtype=torch.long, device=core.device),
             shape=(N,),
             device=core.device,
         )
@@ -76,10 +76,10 @@ class VARTorchRLEnv(EnvBase):
         return TensorDict(
             {
                 "class_label": core.labels.clone(),  # [N]
-                "scale": torch.full(
-                    (core.num_envs,), min(core.scale, core.num_scales - 1), device=core.device
+                "step": torch.full(
+                    (core.num_envs,), min(core.current_step, core.num_steps - 1), device=core.device
                 ),
-                "canvas": core.canvas + 1,  # [N, L], a fresh tensor
+                "canvas": core.canvas + 1,  # [N, T], a fresh tensor
             },
             batch_size=self.batch_size,
             device=core.device,
@@ -100,7 +100,7 @@ class VARTorchRLEnv(EnvBase):
             raise ValueError(
                 f"action must have shape ({core.num_envs}, {core.max_tokens}), got {tuple(action.shape)}"
             )
-        n = core.scale_sizes[min(core.scale, core.num_scales - 1)]
+        n = core.step_sizes[min(core.current_step, core.num_steps - 1)]
         reward, terminated = core.step(action[:, :n])
         out = self._obs()
         done = torch.full((core.num_envs, 1), terminated, dtype=torch.bool, device=core.device)

@@ -1,13 +1,24 @@
-"""Models: the multi-scale VQ-VAE, the VAR transformer, presets and checkpoint loading."""
+"""Models: the generator interface, the multi-scale VQ-VAE, the VAR transformer, presets and loading.
 
+Layers above this package use only the interface (`Generator`, `TokenLayout`, `SamplingConfig`,
+`ClassCondition`) and `as_generator` / `load_generator`; the family classes are for users and loaders.
+"""
+
+from vargym.models.families import FAMILIES, as_generator, load_generator
+from vargym.models.generator import (
+    ClassCondition, Condition, Generator, RLForward, SamplingConfig, StepSampler, TokenLayout, condition_from_batch,
+)
 from vargym.models.loading import load_checkpoint, load_model, load_official, load_pretrained, save_checkpoint
 from vargym.models.presets import PRESETS, build_preset, from_official_kwargs, preset_configs
 from vargym.models.sampling import ScaleSampler, filter_logits
 from vargym.models.var import VAR, VARConfig
+from vargym.models.var_generator import VARGenerator
 from vargym.models.vqvae import VQVAE, VQVAEConfig
 
 __all__ = [
-    "PRESETS", "VAR", "VARConfig", "VQVAE", "VQVAEConfig", "ScaleSampler", "build_preset", "filter_logits",
-    "from_official_kwargs", "load_checkpoint", "load_model", "load_official", "load_pretrained", "preset_configs",
+    "FAMILIES", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
+    "Condition", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
+    "as_generator", "build_preset", "condition_from_batch", "filter_logits", "from_official_kwargs",
+    "load_checkpoint", "load_generator", "load_model", "load_official", "load_pretrained", "preset_configs",
     "save_checkpoint",
 ]

@@ -144,7 +144,7 @@ def save_checkpoint(directory: str | Path, vqvae: VQVAE, var: VAR, extra: dict |
     directory.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().contiguous().cpu() for k, v in vqvae.state_dict().items()}, str(directory / "vqvae.safetensors"))
     save_file({k: v.detach().contiguous().cpu() for k, v in var.state_dict().items()}, str(directory / "var.safetensors"))
-    meta = {"vqvae": asdict(vqvae.cfg), "var": asdict(var.cfg), **(extra or {})}
+    meta = {"family": "var", "vqvae": asdict(vqvae.cfg), "var": asdict(var.cfg), **(extra or {})}
     (directory / "model.json").write_text(json.dumps(meta, indent=2))
     return directory
 
@@ -157,6 +157,8 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
         raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
     try:
         meta = json.loads(meta_path.read_text())
+        if meta.get("family", "var") != "var":
+            raise CheckpointError(f"{meta_path} holds a {meta['family']!r} model, not a VAR one")
         vqvae_cfg, var_cfg = VQVAEConfig(**meta["vqvae"]), VARConfig(**meta["var"])
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e

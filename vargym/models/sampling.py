@@ -86,12 +86,17 @@ class ScaleSampler:
     def num_scales(self) -> int:
         return len(self.var.patch_nums)
 
+    @property
+    def batch_size(self) -> int:
+        return self.B
+
+    @property
+    def step_count(self) -> int:
+        return self.scale
+
     def scale_logits(self) -> torch.Tensor:
         """Run the blocks on the current scale's input; return the filtered logits [B, pn^2, V]."""
-        var, x = self.var, self.next_input
-        for block, cache in zip(var.blocks, self.caches):
-            x = block(x, self.cond, None, cache)
-        logits = var.get_logits(x, self.cond_BD)  # [B or 2B, l, V]
+        logits = self.var.cached_step(self.next_input, self.cond, self.cond_BD, self.caches)  # [B or 2B, l, V]
         if self.guided:
             t = self.t[self.scale]
             logits = (1 + t) * logits[: self.B] - t * logits[self.B:]

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vargym.models.generator import RLForward
 
 if TYPE_CHECKING:
     from vargym.models.sampling import ScaleSampler
@@ -124,7 +126,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, attn_bias: torch.Tensor | None, cache: KVCache | None = None) -> torch.Tensor:
         B, L, C = x.shape
         bias = torch.cat((self.q_bias, self.zero_k_bias, self.v_bias))
-        qkv = F.linear(x, self.mat_qkv.weight, bias).view(B, L, 3, self.num_heads, self.head_dim)
+        qkv = (self.mat_qkv(x) + bias).view(B, L, 3, self.num_heads, self.head_dim)  # through forward: adapters apply
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, c]
         if self.attn_l2_norm:
             scale_mul = self.scale_mul_1H11.clamp_max(_MAX_SCALE_MUL).exp()
@@ -203,12 +205,6 @@ class AdaLNBeforeHead(nn.Module):
 class SharedAdaLin(nn.Linear):
     def forward(self, cond_BD: torch.Tensor) -> torch.Tensor:
         return super().forward(cond_BD).view(-1, 1, 6, self.out_features // 6)
-
-
-class RLForward(NamedTuple):
-    log_probs: torch.Tensor  # [B, L] log-prob of the given tokens under the sampling distribution
-    entropy: torch.Tensor  # [B, L] entropy of that distribution
-    hidden: torch.Tensor  # [B, L, C] last hidden states of the conditional branch
 
 
 class VAR(nn.Module):
@@ -354,13 +350,24 @@ class VAR(nn.Module):
             x_BLC = block(x_BLC, cond, self.attn_bias_for_masking, drop_path=drop_path)
         return x_BLC, cond_BD
 
-    def forward(self, labels: torch.Tensor, x_BLCv_wo_first_l: torch.Tensor) -> torch.Tensor:
+    def forward(self, labels: torch.Tensor, x_BLCv_wo_first_l: torch.Tensor, return_hidden: bool = False,
+                drop_path: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Official-style teacher-forced forward: next-scale inputs [B, L-1, Cv] -> logits [B, L, V].
 
-        No label dropout (use ``teacher_forcing_loss`` for pretraining). Row i predicts token i.
+        No label dropout (use ``teacher_forcing_loss`` for pretraining). Row i predicts token i. Every
+        teacher-forced pass (RL and pretraining) goes through here, so module hooks, DDP and FSDP see it.
+        ``return_hidden`` also returns the last hidden states [B, L, C].
         """
-        h, cond_BD = self.hidden_states(labels, x_BLCv_wo_first_l)
-        return self.get_logits(h, cond_BD)
+        h, cond_BD = self.hidden_states(labels, x_BLCv_wo_first_l, drop_path=drop_path)
+        logits = self.get_logits(h, cond_BD)
+        return (logits, h) if return_hidden else logits
+
+    def cached_step(self, x_BlC: torch.Tensor, cond: torch.Tensor, cond_BD: torch.Tensor,
+                    caches: list[KVCache]) -> torch.Tensor:
+        """One scale of KV-cached inference: that scale's inputs [B, l, C] -> logits [B, l, V]."""
+        for block, cache in zip(self.blocks, caches):
+            x_BlC = block(x_BlC, cond, None, cache)
+        return self.get_logits(x_BlC, cond_BD)
 
     def logits(self, labels: torch.Tensor, tokens: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         """Teacher-forced logits [B, L, V]; row i predicts token i of the concatenated scales.
@@ -391,14 +398,12 @@ class VAR(nn.Module):
         target = torch.cat(token_list, dim=1)  # [B, L]
         if cfg != 0:
             both = torch.cat((labels, torch.full_like(labels, self.num_classes)))
-            h, cond_BD = self.hidden_states(both, x.repeat(2, 1, 1))
-            logits = self.get_logits(h, cond_BD)  # [2B, L, V]
+            logits, h = self(both, x.repeat(2, 1, 1), return_hidden=True)  # [2B, L, V]
             t = guidance_weights(self.cfg.patch_nums, cfg, device=logits.device)[self.lvl_1L[0]].view(1, -1, 1)
             logits = (1 + t) * logits[:B] - t * logits[B:]
             h = h[:B]
         else:
-            h, cond_BD = self.hidden_states(labels, x)
-            logits = self.get_logits(h, cond_BD)
+            logits, h = self(labels, x, return_hidden=True)
         logits = filter_logits(logits / temperature, top_k, top_p)
         logp = logits.log_softmax(dim=-1)  # [B, L, V]
         p = logp.exp()
@@ -416,8 +421,7 @@ class VAR(nn.Module):
         rate = self.cfg.cond_drop_rate if cond_drop_rate is None else cond_drop_rate
         labels = self.check_labels(labels)
         labels = torch.where(torch.rand(labels.shape[0], device=labels.device) < rate, self.num_classes, labels)
-        h, cond_BD = self.hidden_states(labels, self.vqvae.quantize.next_scale_inputs(tokens), drop_path=True)
-        logits = self.get_logits(h, cond_BD)
+        logits = self(labels, self.vqvae.quantize.next_scale_inputs(tokens), drop_path=True)
         return F.cross_entropy(logits.reshape(-1, self.V), torch.cat(tokens, dim=1).reshape(-1))
 
     # ------------------------------------------------------------------------------------------ sampling

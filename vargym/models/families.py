@@ -1,0 +1,55 @@
+"""Generator families and the one entry point that turns a ``--model`` spec into a `Generator`.
+
+The layers above `vargym.models` call `as_generator` / `load_generator` and never import a family's
+module. A new family adds its `Generator` subclass here and its specs to `load_generator`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vargym.models.generator import Generator
+
+__all__ = ["FAMILIES", "as_generator", "load_generator"]
+
+FAMILIES: dict[str, str] = {"var": "vargym.models.var_generator:VARGenerator"}
+"""Family name -> its `Generator` class (``module:attr``, imported on use)."""
+
+
+def load_generator(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs: Any) -> Generator:
+    """A `Generator` from a ``--model`` spec: ``"tiny"`` (shipped), a released preset (``"var-d16"``, downloaded
+    or from local files given as ``vae_path=``/``var_path=``), ``"random:<preset>"``, a model directory
+    written by vargym, or a training run directory (its newest checkpoint)."""
+    from vargym.models.loading import load_model
+    from vargym.models.var_generator import VARGenerator
+
+    return VARGenerator(*load_model(spec, device=device, **kwargs))
+
+
+def as_generator(model: Any, device: torch.device | str | None = None, num_classes: int | None = None) -> Generator:
+    """Accept what users pass as ``model=``: a `Generator`, a ``load_model`` spec string or path, a family's
+    ``(tokenizer, network)`` tuple, its network alone (with the tokenizer attached), or a bare tokenizer
+    (decode-only; then ``num_classes`` is needed). The result is moved to ``device`` when one is given."""
+    from vargym.models.var import VAR
+    from vargym.models.var_generator import VARGenerator
+    from vargym.models.vqvae import VQVAE
+
+    if isinstance(model, Generator):
+        gen = model
+    elif isinstance(model, (str, Path)):
+        return load_generator(model, device=device)
+    elif isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], VQVAE):
+        gen = VARGenerator(model[0], model[1])
+    elif isinstance(model, VQVAE):
+        gen = VARGenerator(model, None, num_classes=num_classes)
+    elif isinstance(model, VAR):
+        gen = VARGenerator(model.vqvae, model)
+    else:
+        raise TypeError(
+            f"model must be a Generator, a (vqvae, var) tuple, a VQVAE, a VAR or a load_model spec string, "
+            f"got {type(model).__name__}"
+        )
+    return gen.to(device)

@@ -1,0 +1,347 @@
+"""The generator interface: what every model family gives the layers above `vargym.models`.
+
+A `Generator` bundles a frozen tokenizer/decoder with the trainable policy network and speaks three small
+types, so that envs, collectors, the trainer, evaluation and the CLI never learn which family they drive:
+
+- `TokenLayout`: how the flat token sequence ``[N, T]`` splits into env steps (VAR: one scale per step;
+  a raster model: one token, or a chunk of tokens, per step).
+- `SamplingConfig`: the sampling distribution (temperature, guidance, top-k/top-p, family options),
+  validated once and passed as one object from the configs down to the sampler and the log-prob pass.
+- `Condition`: what an image is conditioned on. `ClassCondition` (labels ``[N]``) today; a text condition
+  (a frozen text encoder's embeddings and mask) is another subclass with the same three methods.
+
+A family implements `Generator` (see `vargym.models.var_generator.VARGenerator`) and registers a loader in
+`vargym.models.families`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = [
+    "ClassCondition", "Condition", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
+    "condition_from_batch",
+]
+
+
+# ------------------------------------------------------------------------------------------------ layout
+@dataclass(frozen=True)
+class TokenLayout:
+    """How T tokens split into K env steps: step k emits ``tokens_per_step[k]`` tokens, in order.
+
+    Example:
+        >>> layout = TokenLayout((1, 4, 9))      # VAR scales 1x1, 2x2, 3x3
+        >>> layout.num_steps, layout.num_tokens, layout.max_step_tokens
+        (3, 14, 9)
+    """
+
+    tokens_per_step: tuple[int, ...]
+    """Tokens emitted at each env step."""
+
+    def __post_init__(self) -> None:
+        sizes = tuple(int(n) for n in self.tokens_per_step)
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"tokens_per_step must be a non-empty sequence of ints >= 1, got {self.tokens_per_step!r}")
+        object.__setattr__(self, "tokens_per_step", sizes)
+
+    @property
+    def num_steps(self) -> int:
+        """K: env steps per episode."""
+        return len(self.tokens_per_step)
+
+    @property
+    def num_tokens(self) -> int:
+        """T: tokens per image."""
+        return sum(self.tokens_per_step)
+
+    @property
+    def max_step_tokens(self) -> int:
+        """The largest step (actions are padded to it)."""
+        return max(self.tokens_per_step)
+
+    @cached_property
+    def begin_ends(self) -> tuple[tuple[int, int], ...]:
+        """Token range [begin, end) of each step in the flat sequence."""
+        out, cur = [], 0
+        for n in self.tokens_per_step:
+            out.append((cur, cur + n))
+            cur += n
+        return tuple(out)
+
+    def step_index(self, device: torch.device | str | None = None) -> torch.Tensor:
+        """The step of each token: int64 ``[T]``."""
+        sizes = torch.tensor(self.tokens_per_step, device=device)
+        return torch.repeat_interleave(torch.arange(self.num_steps, device=device), sizes)
+
+    def split(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """``[N, T]`` -> one ``[N, tokens_per_step[k]]`` view per step."""
+        if tokens.ndim != 2 or tokens.shape[1] != self.num_tokens:
+            raise ValueError(f"tokens must be [N, T={self.num_tokens}], got {tuple(tokens.shape)}")
+        return [tokens[:, b:e] for b, e in self.begin_ends]
+
+    def step_mean(self, values: torch.Tensor) -> torch.Tensor:
+        """Mean of ``values`` ``[N, T]`` over the tokens of each step: ``[K]``."""
+        if values.shape[-1] != self.num_tokens:
+            raise ValueError(f"values must end in T={self.num_tokens}, got {tuple(values.shape)}")
+        return torch.stack([values[..., b:e].mean() for b, e in self.begin_ends])
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The distribution tokens are drawn from; one object from the CLI down to the sampler and log-prob pass.
+
+    Example:
+        >>> SamplingConfig(temperature=0.7)                 # training (the seed paper)
+        >>> SamplingConfig(cfg=1.5, top_k=900, top_p=0.96)  # VAR's official inference settings
+    """
+
+    temperature: float = 1.0
+    """Softmax temperature (> 0); the policy's distribution is the tempered one."""
+    cfg: float = 0.0
+    """Classifier-free guidance scale (>= 0; 0 = unguided, which runs half the rows). Its schedule over the
+    steps is the family's own (VAR: ``t_k = cfg * k / (K - 1)``)."""
+    top_k: int = 0
+    """Keep the k most likely tokens (0 = off)."""
+    top_p: float = 0.0
+    """Nucleus filtering: keep the smallest set with this much mass (0 = off)."""
+    more_smooth: bool = False
+    """VAR's visualisation option: Gumbel-softmax soft codes drive the next scale (sampling only; the
+    recorded log-probs then do not describe the next scale's input, so never train with it)."""
+
+    def __post_init__(self) -> None:
+        for name, ok, allowed in (
+            ("temperature", self.temperature > 0, "> 0"),
+            ("cfg", self.cfg >= 0, ">= 0 (0 = unguided)"),
+            ("top_k", int(self.top_k) == self.top_k and self.top_k >= 0, "an int >= 0 (0 = off)"),
+            ("top_p", 0.0 <= self.top_p <= 1.0, "in [0, 1] (0 = off)"),
+        ):
+            if not ok or self.__dict__[name] != self.__dict__[name]:  # NaN fails too
+                raise ValueError(f"sampling {name} must be {allowed}, got {self.__dict__[name]!r}")
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "cfg", float(self.cfg))
+        object.__setattr__(self, "top_k", int(self.top_k))
+        object.__setattr__(self, "top_p", float(self.top_p))
+        object.__setattr__(self, "more_smooth", bool(self.more_smooth))
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The fields as keyword arguments (``var.sample(labels, **sampling.as_kwargs())``)."""
+        return {"temperature": self.temperature, "cfg": self.cfg, "top_k": self.top_k, "top_p": self.top_p,
+                "more_smooth": self.more_smooth}
+
+
+# --------------------------------------------------------------------------------------------- conditions
+class Condition(ABC):
+    """A batch of conditions ``[N]``. Stored in rollout TensorDicts as plain tensors (`to_batch`)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def to(self, device: torch.device | str) -> Condition: ...
+
+    @abstractmethod
+    def index(self, rows: torch.Tensor | slice) -> Condition:
+        """The conditions of some rows."""
+
+    @abstractmethod
+    def to_batch(self) -> dict[str, torch.Tensor]:
+        """Tensors with leading dim N, written into the rollout TensorDict."""
+
+
+@dataclass(frozen=True)
+class ClassCondition(Condition):
+    """Class labels ``[N]`` int64; ``num_classes`` (the generator's) is the null class used by guidance."""
+
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        labels = torch.as_tensor(self.labels)
+        if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
+        object.__setattr__(self, "labels", labels.long())
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def to(self, device: torch.device | str) -> ClassCondition:
+        return ClassCondition(self.labels.to(device))
+
+    def index(self, rows: torch.Tensor | slice) -> ClassCondition:
+        return ClassCondition(self.labels[rows])
+
+    def to_batch(self) -> dict[str, torch.Tensor]:
+        return {"labels": self.labels}
+
+
+def condition_from_batch(batch: Any) -> Condition:
+    """Rebuild the `Condition` that `Condition.to_batch` wrote into a rollout TensorDict (or dict)."""
+    if "labels" in batch.keys():
+        return ClassCondition(batch["labels"])
+    raise KeyError("the batch holds no condition: expected a 'labels' entry (written by the collector)")
+
+
+# --------------------------------------------------------------------------------------------- generator
+class RLForward(NamedTuple):
+    """The teacher-forced pass of the RL update."""
+
+    log_probs: torch.Tensor
+    """[N, T] log-prob of each given token under the sampling distribution."""
+    entropy: torch.Tensor
+    """[N, T] entropy of that distribution."""
+    hidden: torch.Tensor
+    """[N, T, C] last hidden states of the conditional branch (a value head reads them)."""
+
+
+class StepSampler(ABC):
+    """One batch of episodes in progress: owns the KV cache. ``tokens_k, log_probs_k = sampler.step()``."""
+
+    batch_size: int
+    """N."""
+    step_count: int
+    """Steps taken so far (the index of the next step)."""
+
+    @property
+    @abstractmethod
+    def done(self) -> bool: ...
+
+    @abstractmethod
+    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample (or, given ``tokens``, force) the next step: int64 ``[N, n_k]`` and log-probs ``[N, n_k]``."""
+
+
+class Generator(ABC):
+    """A conditional token generator: frozen tokenizer/decoder + trainable policy network.
+
+    Everything above `vargym.models` uses only this class. A family sets ``family`` and implements the
+    abstract members; ``policy`` is the ``nn.Module`` whose parameters RL trains.
+
+    Example:
+        >>> gen = load_generator("tiny")
+        >>> sampling = SamplingConfig(temperature=0.7)
+        >>> tokens, log_probs = gen.sample(ClassCondition(torch.tensor([0, 1])), sampling, return_log_probs=True)
+        >>> gen.forward_rl(ClassCondition(torch.tensor([0, 1])), tokens, sampling).log_probs  # == log_probs
+        >>> images = gen.decode(tokens)   # [2, 3, H, W] in [0, 1]
+    """
+
+    family: ClassVar[str] = ""
+    """Registered family name (``"var"``)."""
+
+    # -- what the generator is -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def layout(self) -> TokenLayout: ...
+
+    @property
+    @abstractmethod
+    def num_classes(self) -> int:
+        """Class conditions lie in [0, num_classes); ``num_classes`` itself is the null class."""
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def hidden_size(self) -> int:
+        """Width C of ``RLForward.hidden``."""
+
+    @property
+    @abstractmethod
+    def policy(self) -> nn.Module:
+        """The trainable network (what an optimiser, LoRA or DDP/FSDP wraps)."""
+
+    @property
+    @abstractmethod
+    def decoder(self) -> nn.Module:
+        """The frozen tokenizer/decoder."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.decoder.parameters()).device
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters RL updates (all of the policy's by default; LoRA narrows this)."""
+        return (p for p in self.policy.parameters() if p.requires_grad)
+
+    # -- sampling ----------------------------------------------------------------------------------------
+    @abstractmethod
+    def make_sampler(self, condition: Condition, sampling: SamplingConfig,
+                     generator: torch.Generator | None = None) -> StepSampler:
+        """A step-wise sampler with a KV cache for ``condition`` [N]."""
+
+    @torch.no_grad()
+    def sample(self, condition: Condition, sampling: SamplingConfig, generator: torch.Generator | None = None,
+               return_log_probs: bool = False):
+        """All steps at once: tokens int64 ``[N, T]`` (and their log-probs ``[N, T]``)."""
+        sampler = self.make_sampler(condition, sampling, generator)
+        tokens, log_probs = [], []
+        while not sampler.done:
+            t, lp = sampler.step()
+            tokens.append(t)
+            log_probs.append(lp)
+        tokens = torch.cat(tokens, dim=1)
+        return (tokens, torch.cat(log_probs, dim=1)) if return_log_probs else tokens
+
+    # -- teacher forcing ---------------------------------------------------------------------------------
+    @abstractmethod
+    def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
+        """One teacher-forced pass through ``policy.forward`` (so module hooks, DDP and FSDP see it)."""
+
+    def log_probs(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
+        """``[N, T]`` log-probs of ``tokens`` under ``sampling`` (equal to what the sampler recorded)."""
+        return self.forward_rl(condition, tokens, sampling).log_probs
+
+    # -- images ------------------------------------------------------------------------------------------
+    @abstractmethod
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tokens ``[N, T]`` -> images ``[N, 3, H, W]`` float in [0, 1] (no grad)."""
+
+    def check_tokens(self, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
+        """Raise a ValueError unless ``tokens`` is an integer ``[N, T]`` tensor of ids in [0, V)."""
+        T, V = self.layout.num_tokens, self.vocab_size
+        if tokens.ndim != 2 or tokens.shape[1] != T or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
+            raise ValueError(f"{what} must be an integer tensor [N, T={T}], got {tokens.dtype} {tuple(tokens.shape)}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+            raise ValueError(f"{what} must lie in [0, {V}) (vocab size {V}), got min {int(tokens.min())} "
+                             f"max {int(tokens.max())}")
+        return tokens.long()
+
+    # -- copies, devices, files ---------------------------------------------------------------------------
+    @abstractmethod
+    def frozen_copy(self) -> Generator:
+        """A frozen copy of the policy sharing this generator's decoder (the KL reference)."""
+
+    @abstractmethod
+    def to(self, device: torch.device | str | None) -> Generator: ...
+
+    @abstractmethod
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """Write the generator as safetensors + ``model.json`` (``family`` included) to ``directory``."""
+
+    def describe(self) -> dict[str, Any]:
+        """A few facts for ``vargym info`` and logs."""
+        n = sum(p.numel() for p in self.policy.parameters())
+        return {"family": self.family, "num_classes": self.num_classes, "vocab_size": self.vocab_size,
+                "num_steps": self.layout.num_steps, "num_tokens": self.layout.num_tokens, "policy_parameters": n}
+
+
+def check_labels(labels: Sequence[int] | torch.Tensor, num_classes: int, what: str = "labels",
+                 allow_null: bool = False) -> torch.Tensor:
+    """Labels as int64 ``[N]``; a ValueError naming ``what`` unless each lies in [0, num_classes(+1))."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"{what} must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
+    top = num_classes + (1 if allow_null else 0)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
+        raise ValueError(f"{what} must lie in [0, {top}) (num_classes={num_classes}), got min "
+                         f"{int(labels.min())} max {int(labels.max())}")
+    return labels.long()

@@ -1,0 +1,126 @@
+"""`VARGenerator`: the VAR family behind the `Generator` interface (one env step = one scale)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vargym.models.generator import (
+    ClassCondition, Condition, Generator, RLForward, SamplingConfig, StepSampler, TokenLayout, check_labels,
+)
+from vargym.models.sampling import ScaleSampler
+from vargym.models.var import VAR
+from vargym.models.vqvae import VQVAE
+
+__all__ = ["VARGenerator"]
+
+
+def _labels_of(condition: Condition) -> torch.Tensor:
+    if not isinstance(condition, ClassCondition):
+        raise TypeError(f"VAR is class-conditional: condition must be a ClassCondition, got {type(condition).__name__}")
+    return condition.labels
+
+
+class VARGenerator(Generator):
+    """A multi-scale VQ-VAE (frozen decoder) and a VAR transformer (the policy).
+
+    Args:
+        vqvae: the VQ-VAE; decodes tokens and builds each next scale's input.
+        var: the transformer; None for a decode-only generator (an env needs only the decoder).
+        num_classes: required when ``var`` is None.
+
+    Example:
+        >>> gen = VARGenerator(*build_preset("tiny"))
+        >>> gen.layout.tokens_per_step   # (1, 4, 9, 16, 36, 64)
+    """
+
+    family = "var"
+
+    def __init__(self, vqvae: VQVAE, var: VAR | None = None, num_classes: int | None = None):
+        if not isinstance(vqvae, VQVAE) or not (var is None or isinstance(var, VAR)):
+            raise TypeError(f"VARGenerator takes a VQVAE and a VAR, got {type(vqvae).__name__}, {type(var).__name__}")
+        if var is None and num_classes is None:
+            raise ValueError("num_classes is needed when no VAR is given (pass the VAR's num_classes)")
+        if var is not None and (not var._vqvae or var.vqvae is not vqvae):
+            var.attach(vqvae)
+        self.vqvae, self.var = vqvae, var
+        self._num_classes = int(var.num_classes if var is not None else num_classes)
+        self._layout = TokenLayout(tuple(pn * pn for pn in vqvae.v_patch_nums))
+
+    # -- what it is ---------------------------------------------------------------------------------------
+    @property
+    def layout(self) -> TokenLayout:
+        return self._layout
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.vqvae.vocab_size)
+
+    @property
+    def hidden_size(self) -> int:
+        return self._policy().C
+
+    @property
+    def policy(self) -> nn.Module:
+        return self._policy()
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.vqvae
+
+    def _policy(self) -> VAR:
+        if self.var is None:
+            raise ValueError("this generator holds only a VQ-VAE (decode-only); build it with a VAR to sample or train")
+        return self.var
+
+    # -- sampling -----------------------------------------------------------------------------------------
+    def make_sampler(self, condition: Condition, sampling: SamplingConfig,
+                     generator: torch.Generator | None = None) -> StepSampler:
+        return self._policy().make_sampler(_labels_of(condition), generator=generator, **sampling.as_kwargs())
+
+    def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
+        s = sampling
+        return self._policy().forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.top_k, s.top_p)
+
+    # -- images -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = self.check_tokens(tokens)
+        return self.vqvae.fhat_to_img(self.vqvae.quantize.tokens_to_fhat(self.layout.split(tokens)))
+
+    def check_condition(self, condition: Condition, what: str = "labels") -> Condition:
+        """Raise a ValueError naming ``what`` unless every label lies in [0, num_classes)."""
+        check_labels(_labels_of(condition), self.num_classes, what)
+        return condition
+
+    # -- copies, devices, files ---------------------------------------------------------------------------
+    def frozen_copy(self) -> VARGenerator:
+        var = copy.deepcopy(self._policy(), memo={id(self.vqvae): self.vqvae}).requires_grad_(False)
+        return VARGenerator(self.vqvae, var)
+
+    def to(self, device: torch.device | str | None) -> VARGenerator:
+        if device is not None:
+            self.vqvae.to(device)
+            if self.var is not None:
+                self.var.to(device)
+        return self
+
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        from vargym.models.loading import save_checkpoint
+
+        return save_checkpoint(directory, self.vqvae, self._policy(), extra)
+
+    def __repr__(self) -> str:
+        return (f"VARGenerator(num_classes={self.num_classes}, patch_nums={tuple(self.vqvae.v_patch_nums)}, "
+                f"vocab_size={self.vocab_size}, var={'None' if self.var is None else self.var.cfg})")
+
+
+# ScaleSampler is the VAR family's StepSampler.
+StepSampler.register(ScaleSampler)
