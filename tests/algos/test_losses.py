@@ -186,18 +186,18 @@ def test_reinforce_ema_global_and_per_label_with_state_dict():
     torch.testing.assert_close(b2["advantage"][:, 0], b2["reward"] - m1)  # pre-update baseline
     assert algo.baseline.item() == pytest.approx(0.5 * m1 + 0.5 * b2["reward"].mean().item())
 
-    per = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_labels=4, ema_momentum=0.9))
+    per = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_classes=4, ema_momentum=0.9))
     b = make_batch()
     per.compute_advantages(b)
     for lab in range(N // G):
         sel = b["labels"] == lab
         torch.testing.assert_close(b["advantage"][sel, 0], b["reward"][sel] - b["reward"][sel].mean())
     assert per.baseline_initialized.tolist() == [True, True, False, False]
-    clone = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_labels=4))
+    clone = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_classes=4))
     clone.load_state_dict(per.state_dict())
     torch.testing.assert_close(clone.baseline, per.baseline)
     b["labels"][0] = 4
-    with pytest.raises(ValueError, match=r"labels must lie in 0..num_labels-1 = 0..3"):
+    with pytest.raises(ValueError, match=r"labels must lie in 0..num_classes-1 = 0..3"):
         per.compute_advantages(b)
 
 

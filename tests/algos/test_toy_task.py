@@ -15,7 +15,7 @@ CASES = {
     "ppo": ("ppo", {}, 2),
     "ppo-kl": ("ppo", {"beta": 0.05, "entropy_coef": 0.01}, 2),
     "reinforce-ema": ("reinforce", {"baseline": "ema"}, 1),
-    "reinforce-ema-per-label": ("reinforce", {"baseline": "ema", "per_label": True, "num_labels": 4}, 1),
+    "reinforce-ema-per-label": ("reinforce", {"baseline": "ema", "per_label": True, "num_classes": 4}, 1),
     "reinforce-rloo": ("reinforce", {"baseline": "rloo", "group_size": 8}, 1),
 }
 

@@ -19,7 +19,7 @@ def test_value_head_pools_per_step_and_ignores_masked_tokens():
     changed = hidden.clone()
     changed[1, 5] += 100.0  # a masked token: no effect
     torch.testing.assert_close(head(changed, step_index, mask), values)
-    changed[1, 4] += 1.0  # a valid token of step 2: only step 2 of sample 1 moves
+    changed[1, 4, 0] += 1.0  # one feature of a valid token of step 2 (a shift of all features would vanish in the LayerNorm)
     diff = (head(changed, step_index, mask) - values).abs()
     assert diff[1, 2] > 0 and diff[0].sum() == 0 and diff[1, :2].sum() == 0
 

@@ -56,7 +56,7 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, algo, extra):
         assert ra.keys() == rb.keys()
         for key in ra:
             assert rb[key] == pytest.approx(ra[key], abs=1e-6, rel=1e-6), key
-    for pa, pb in zip(straight.var.parameters(), resumed.var.parameters(), strict=True):
+    for pa, pb in zip(straight.policy.parameters(), resumed.policy.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=0, atol=1e-6)
     assert b[-1]["wall_s"] > b[0]["wall_s"]  # wall time carries over
 

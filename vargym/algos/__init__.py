@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from vargym.algos.base import Algorithm, LossConfig, field_docs
@@ -21,6 +20,7 @@ from vargym.algos.grpo import GRPOConfig, GRPOLoss
 from vargym.algos.ppo import PPOConfig, PPOLoss
 from vargym.algos.reinforce import ReinforceConfig, ReinforceLoss
 from vargym.algos.value_head import ValueHead
+from vargym.naming import did_you_mean
 
 __all__ = [
     "ALGORITHMS",
@@ -33,9 +33,11 @@ __all__ = [
     "ReinforceConfig",
     "ReinforceLoss",
     "ValueHead",
+    "algorithm_class",
     "config_class",
     "field_docs",
     "make_algorithm",
+    "register_algorithm",
 ]
 
 ALGORITHMS: dict[str, type[Algorithm]] = {
@@ -48,10 +50,33 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 def _lookup(name: str) -> type[Algorithm]:
     if name not in ALGORITHMS:
         allowed = ", ".join(sorted(ALGORITHMS))
-        close = difflib.get_close_matches(str(name), list(ALGORITHMS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, ALGORITHMS)
         raise ValueError(f"unknown algorithm {name!r}; allowed: {allowed}.{hint}")
     return ALGORITHMS[name]
+
+
+def register_algorithm(cls: type[Algorithm], name: str | None = None) -> type[Algorithm]:
+    """Add an `Algorithm` subclass to the registry under ``name`` (default ``cls.name``); usable as a decorator.
+
+    Example:
+        >>> @register_algorithm
+        ... class MyLoss(Algorithm):
+        ...     name, config_class = "mine", MyConfig
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+        raise TypeError(f"register_algorithm takes an Algorithm subclass, got {cls!r}")
+    key = name or cls.name
+    if not key:
+        raise ValueError(f"{cls.__name__} has no name: set the class attribute `name` or pass name=")
+    if not (isinstance(cls.config_class, type) and issubclass(cls.config_class, LossConfig)):
+        raise TypeError(f"{cls.__name__}.config_class must be a LossConfig subclass, got {cls.config_class!r}")
+    ALGORITHMS[key] = cls
+    return cls
+
+
+def algorithm_class(name: str) -> type[Algorithm]:
+    """The registered `Algorithm` subclass called ``name`` (unknown names raise with a suggestion)."""
+    return _lookup(name)
 
 
 def config_class(name: str) -> type[LossConfig]:

@@ -81,6 +81,11 @@ class LossConfig:
     """How per-token losses become a scalar: "sample_mean" (mean over each sample's tokens, then over
     samples, as in the GRPO paper) or "token_mean" (mean over all tokens of the minibatch)."""
 
+    @property
+    def needs_groups(self) -> bool:
+        """True when advantages compare the samples of a group (then group_size >= 2 and contiguous groups)."""
+        return False
+
     def __post_init__(self) -> None:
         check_range("beta", self.beta, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
@@ -91,13 +96,18 @@ class LossConfig:
 class Algorithm(nn.Module):
     """Base class: owns key checks, the KL / entropy terms and the shared metrics.
 
-    A subclass sets ``name``, ``config_class`` and ``uses_value``, and implements
-    ``compute_advantages`` and ``_policy_loss`` (plus ``_extra_losses`` for, e.g., a value loss).
+    A subclass sets ``name``, ``config_class`` and its traits, and implements ``compute_advantages`` and
+    ``_policy_loss`` (plus ``_extra_losses`` for, e.g., a value loss). The trainer and configs read the
+    traits, never the algorithm's name: ``uses_value`` (a value head is trained), ``on_policy`` (no
+    importance ratio, so one epoch per batch), ``needs_groups`` and ``uses_reference`` (from the config).
     """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[LossConfig]] = LossConfig
     uses_value: ClassVar[bool] = False
+    """A value head is trained beside the policy (``old_value`` / ``value`` keys)."""
+    on_policy: ClassVar[bool] = False
+    """No importance ratio: only one epoch over each rollout batch is valid."""
 
     def __init__(self, config: LossConfig | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -112,6 +122,11 @@ class Algorithm(nn.Module):
     def uses_reference(self) -> bool:
         """True when ``ref_log_prob`` is needed (beta > 0)."""
         return self.config.beta > 0
+
+    @property
+    def needs_groups(self) -> bool:
+        """True when advantages compare samples of one group (contiguous, group_size >= 2)."""
+        return self.config.needs_groups
 
     # -- hooks ---------------------------------------------------------------------------------
     def compute_advantages(self, batch: TensorDict) -> TensorDict:

@@ -39,6 +39,10 @@ class GRPOConfig(LossConfig):
         check_range("group_size", self.group_size, 2)
         check_range("eps", self.eps, 0.0, low_open=True)
 
+    @property
+    def needs_groups(self) -> bool:
+        return True
+
 
 class GRPOLoss(Algorithm):
     """Group-relative policy optimisation.

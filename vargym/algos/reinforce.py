@@ -32,8 +32,8 @@ class ReinforceConfig(LossConfig):
     """EMA update: baseline <- momentum * baseline + (1 - momentum) * batch mean reward."""
     per_label: bool = False
     """EMA baseline: keep one baseline per class label (True) or one global baseline (False)."""
-    num_labels: int = 1000
-    """EMA per-label baseline: number of class labels (labels must lie in 0..num_labels-1)."""
+    num_classes: int = 1000
+    """EMA per-label baseline: number of classes (labels must lie in 0..num_classes-1)."""
     group_size: int = 16
     """RLOO: samples per group (groups are contiguous in the batch)."""
 
@@ -42,8 +42,12 @@ class ReinforceConfig(LossConfig):
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         check_range("ema_momentum", self.ema_momentum, 0.0, 1.0)
-        check_range("num_labels", self.num_labels, 1)
+        check_range("num_classes", self.num_classes, 1)
         check_range("group_size", self.group_size, 2)
+
+    @property
+    def needs_groups(self) -> bool:
+        return self.baseline == "rloo"
 
 
 class ReinforceLoss(Algorithm):
@@ -61,11 +65,12 @@ class ReinforceLoss(Algorithm):
     name = "reinforce"
     config_class = ReinforceConfig
     uses_value = False
+    on_policy = True  # no importance ratio: a second epoch over a batch would be off-policy
 
     def __init__(self, config: ReinforceConfig | None = None, **overrides) -> None:
         super().__init__(config, **overrides)
-        size = self.config.num_labels if self.config.per_label else 1
-        self.register_buffer("baseline", torch.zeros(size))  # [num_labels] or [1]
+        size = self.config.num_classes if self.config.per_label else 1
+        self.register_buffer("baseline", torch.zeros(size))  # [num_classes] or [1]
         self.register_buffer("baseline_initialized", torch.zeros(size, dtype=torch.bool))
 
     @torch.no_grad()
@@ -73,10 +78,10 @@ class ReinforceLoss(Algorithm):
         if self.config.per_label:
             (labels,) = self.require(batch, "labels")
             index = labels.long().to(self.baseline.device)  # [N]
-            if index.numel() and (index.min() < 0 or index.max() >= self.config.num_labels):
+            if index.numel() and (index.min() < 0 or index.max() >= self.config.num_classes):
                 raise ValueError(
-                    f"labels must lie in 0..num_labels-1 = 0..{self.config.num_labels - 1}, "
-                    f"got range {int(index.min())}..{int(index.max())}; raise num_labels"
+                    f"labels must lie in 0..num_classes-1 = 0..{self.config.num_classes - 1}, "
+                    f"got range {int(index.min())}..{int(index.max())}; raise num_classes"
                 )
         else:
             index = torch.zeros(reward.shape[0], dtype=torch.long, device=self.baseline.device)

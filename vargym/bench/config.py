@@ -14,10 +14,11 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from vargym.naming import did_you_mean
 
 __all__ = ["PROFILES", "BenchConfig", "profile_values"]
 
@@ -96,10 +97,7 @@ class BenchConfig:
         names = {f.name for f in dataclasses.fields(TrainConfig)}
         unknown = sorted(set(self.train) - names)
         if unknown:
-            hints = [difflib.get_close_matches(k, names, n=1) for k in unknown]
-            hint = "; ".join(
-                f"{k!r}" + (f" (did you mean {h[0]!r}?)" if h else "") for k, h in zip(unknown, hints)
-            )
+            hint = "; ".join(f"{k!r}{did_you_mean(k, names)}" for k in unknown)
             raise ValueError(f"unknown TrainConfig fields in train: {hint}")
         stray = sorted(set(self.algo_kwargs) - set(self.algos))
         if stray:
@@ -192,7 +190,6 @@ class BenchConfig:
 def profile_values(name: str) -> dict[str, Any]:
     """The `BenchConfig` values of a named profile (a deep copy); unknown names raise with a suggestion."""
     if name not in PROFILES:
-        close = difflib.get_close_matches(name, PROFILES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, PROFILES)
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}.{hint}")
     return json.loads(json.dumps(PROFILES[name]))

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from vargym.naming import did_you_mean
 from vargym.train.config import TrainConfig, field_help
 
 _HELP = field_help()
@@ -57,10 +58,7 @@ def _check_reward_spec(spec: str | None) -> None:
     terms = [spec] if spec in names else [n for _, n in vargym.rewards.parse_expression(spec)]
     for name in terms:
         if name not in names and ":" not in name:
-            import difflib
-
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(name, names)
             raise ValueError(f"unknown reward {name!r}.{hint} Choose from: {', '.join(names)}")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass
 
 from torch import nn
 
+from vargym.naming import did_you_mean
 from vargym.rewards.base import Reward
 
 __all__ = ["SUITES", "EvalConfig"]
@@ -66,8 +66,7 @@ class EvalConfig:
                 f"{self.labels_per_class}, {self.batch_size}, {self.pixel_size}"
             )
         if self.suite not in SUITES:
-            close = difflib.get_close_matches(self.suite, SUITES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(self.suite, SUITES)
             raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}.{hint}")
         if self.temperature <= 0 or self.top_k < 0 or not 0.0 <= self.top_p <= 1.0 or self.cfg < 0:
             raise ValueError(

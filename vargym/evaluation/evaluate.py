@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from vargym.evaluation.checkpoints import load_trained
 from vargym.evaluation.config import SUITES, EvalConfig
 from vargym.evaluation.metrics import MetricAccumulator
 from vargym.evaluation.scorers import Scorers, build_scorers, resolve_suite
+from vargym.naming import did_you_mean
 
 __all__ = [
     "SUITES",
@@ -79,10 +79,8 @@ def evaluate_model(
     """
     unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(EvalConfig)})
     if unknown:
-        close = difflib.get_close_matches(unknown[0], [f.name for f in dataclasses.fields(EvalConfig)], n=1)
-        raise TypeError(
-            f"unknown evaluation option(s) {unknown}" + (f"; did you mean {close[0]!r}?" if close else "")
-        )
+        hint = did_you_mean(unknown[0], [f.name for f in dataclasses.fields(EvalConfig)])
+        raise TypeError(f"unknown evaluation option(s) {unknown}.{hint}")
     config = dataclasses.replace(config or EvalConfig(), **overrides)
     device = next(var.parameters()).device
     classes = config.classes if config.classes is not None else tuple(range(var.num_classes))

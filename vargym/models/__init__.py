@@ -6,7 +6,14 @@ Layers above this package use only the interface (`Generator`, `TokenLayout`, `S
 
 from vargym.models.families import FAMILIES, as_generator, load_generator
 from vargym.models.generator import (
-    ClassCondition, Condition, Generator, RLForward, SamplingConfig, StepSampler, TokenLayout, condition_from_batch,
+    ClassCondition,
+    Condition,
+    Generator,
+    RLForward,
+    SamplingConfig,
+    StepSampler,
+    TokenLayout,
+    condition_from_batch,
 )
 from vargym.models.loading import load_checkpoint, load_model, load_official, load_pretrained, save_checkpoint
 from vargym.models.presets import PRESETS, build_preset, from_official_kwargs, preset_configs

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import fields, replace
 
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
+from vargym.naming import did_you_mean
 
 # The released VQ-VAE `vae_ch160v4096z32.pth` (256 px, 10 scales).
 OFFICIAL_VQVAE = VQVAEConfig(vocab_size=4096, z_channels=32, ch=160, share_quant_resi=4, test_mode=True,
@@ -48,8 +48,7 @@ PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {**RELEASED_PRESETS, **OWN_P
 def preset_configs(name: str) -> tuple[VQVAEConfig, VARConfig]:
     """The (VQVAEConfig, VARConfig) of a preset; unknown names raise ValueError with a suggestion."""
     if name not in PRESETS:
-        close = difflib.get_close_matches(name, PRESETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, PRESETS)
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.{hint}")
     return PRESETS[name]
 

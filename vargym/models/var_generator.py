@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from vargym.models.generator import (
-    ClassCondition, Condition, Generator, RLForward, SamplingConfig, StepSampler, TokenLayout, check_labels,
+    ClassCondition,
+    Condition,
+    Generator,
+    RLForward,
+    SamplingConfig,
+    StepSampler,
+    TokenLayout,
+    check_labels,
 )
 from vargym.models.sampling import ScaleSampler
 from vargym.models.var import VAR

@@ -16,7 +16,6 @@ cosine ~0.1..0.35) are balanced. The components of the output stay the raw score
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import re
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vargym.naming import did_you_mean
 from vargym.rewards.base import FunctionReward, Reward, RewardContext
 
 __all__ = ["CombinedReward", "list_rewards", "make", "parse_expression", "register"]
@@ -96,8 +96,7 @@ def _load_entry_point(path: str) -> Any:
 
 def _unknown(name: str) -> ValueError:
     names = list_rewards()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean(name, names)
     return ValueError(f"unknown reward {name!r}.{hint} Registered rewards: {', '.join(names)}")
 
 

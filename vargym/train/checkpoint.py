@@ -2,9 +2,9 @@
 
 Layout of ``<out>/checkpoints/iter_000010/``:
 
-- ``vqvae.safetensors``, ``var.safetensors``, ``model.json``: the policy (`vargym.models.save_checkpoint`),
-  so ``vargym sample --checkpoint`` and ``load_model(dir)`` read it directly;
-- ``trainer.safetensors``: optimizer tensors, value head, algorithm buffers, reference VAR, RNG states;
+- the generator's own files and ``model.json`` (`vargym.models.Generator.save`), so
+  ``vargym sample --checkpoint`` and ``load_generator(dir)`` read it directly;
+- ``trainer.safetensors``: optimizer tensors, value head, algorithm buffers, reference policy, RNG states;
 - ``trainer.json``: iteration, config, optimizer/scheduler scalars, counters.
 
 A checkpoint is written to a temporary sibling directory and renamed into place, so an interrupted
@@ -68,26 +68,24 @@ def unflatten_optimizer_state(
 
 
 def write_checkpoint(
-    directory: str | Path, vqvae: Any, var: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+    directory: str | Path, generator: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
     """Write a checkpoint atomically (temp dir + rename) and return its final path.
 
     Args:
         directory: final checkpoint directory (replaced when it exists).
-        vqvae, var: the policy, saved with `vargym.models.save_checkpoint`.
+        generator: the `vargym.models.Generator` being trained (``generator.save`` writes its files).
         tensors: flat ``{name: tensor}`` of trainer state (moved to CPU, made contiguous).
         meta: JSON-ready trainer state.
     """
     from safetensors.torch import save_file
-
-    from vargym.models import save_checkpoint
 
     final = Path(directory)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp_{final.name}_{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    save_checkpoint(tmp, vqvae, var, extra={"iteration": meta.get("iteration")})
+    generator.save(tmp, extra={"iteration": meta.get("iteration")})
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "trainer.safetensors")
     )
@@ -116,7 +114,12 @@ def read_checkpoint(directory: str | Path) -> tuple[dict[str, torch.Tensor], dic
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{meta_path} is corrupt: {e}") from e
-    return load_file(str(tensor_path)), meta
+    try:
+        tensors = load_file(str(tensor_path))
+    except Exception as e:  # safetensors raises its own error type for truncated or foreign files
+        raise CheckpointError(f"{tensor_path} is corrupt or truncated ({e}); resume from an earlier "
+                              f"checkpoint in {directory.parent}") from e
+    return tensors, meta
 
 
 def checkpoint_dirs(run_dir: str | Path) -> list[Path]:

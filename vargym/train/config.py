@@ -16,9 +16,13 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vargym import configdoc
+from vargym.naming import did_you_mean
+
+if TYPE_CHECKING:
+    from vargym.models.generator import SamplingConfig
 
 __all__ = ["TrainConfig", "field_help", "load_config_file", "resolve_config"]
 
@@ -68,7 +72,7 @@ class TrainConfig:
     temperature: float = 0.7
     """Sampling temperature during training (the policy's distribution is the tempered one)."""
     cfg: float = 0.0
-    """Classifier-free guidance during training (0: unguided, as in the paper)."""
+    """Classifier-free guidance during training (>= 0; 0: unguided, as in the paper)."""
     top_k: int = 0
     """Top-k filtering during training (0: off)."""
     top_p: float = 0.0
@@ -103,10 +107,9 @@ class TrainConfig:
     """Also log to TensorBoard when the tensorboard package is installed."""
 
     def __post_init__(self) -> None:
-        from vargym.algos import ALGORITHMS, config_class
+        from vargym.algos import algorithm_class
 
-        if self.algo not in ALGORITHMS:
-            config_class(self.algo)  # raises with the allowed names and a suggestion
+        algo_class = algorithm_class(self.algo)  # raises with the allowed names and a suggestion
         positive = ("steps", "num_labels", "group_size", "minibatch_size", "epochs", "eval_per_label")
         for name in positive:
             if int(getattr(self, name)) < 1:
@@ -117,7 +120,6 @@ class TrainConfig:
             "sample_every",
             "checkpoint_every",
             "keep_checkpoints",
-            "top_k",
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
@@ -131,19 +133,16 @@ class TrainConfig:
                 f"lr must be > 0 and weight_decay, grad_clip, ratio_check_tol >= 0; got lr={self.lr}, "
                 f"weight_decay={self.weight_decay}, grad_clip={self.grad_clip}, ratio_check_tol={self.ratio_check_tol}"
             )
-        if self.temperature <= 0 or not 0.0 <= self.top_p <= 1.0:
-            raise ValueError(
-                f"temperature must be > 0 and top_p in [0, 1], got {self.temperature}, {self.top_p}"
-            )
+        self.sampling  # noqa: B018 -- validates temperature, cfg, top_k, top_p in one place
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if self.algo == "reinforce" and self.epochs != 1:
+        if algo_class.on_policy and self.epochs != 1:
             raise ValueError(
-                f"epochs must be 1 for reinforce (it has no importance ratio, so later epochs would be "
+                f"epochs must be 1 for {self.algo} (it has no importance ratio, so later epochs would be "
                 f"off-policy), got {self.epochs}"
             )
-        needs_groups = self.algo == "grpo" or self.algo_kwargs.get("baseline") == "rloo"
-        if needs_groups and self.group_size < 2:
+        fields_without_groups = {k: v for k, v in self.algo_overrides(None).items() if k != "group_size"}
+        if algo_class.config_class(**fields_without_groups).needs_groups and self.group_size < 2:
             raise ValueError(
                 f"group_size must be >= 2 for {self.algo} (group baselines compare samples of one label), "
                 f"got {self.group_size}"
@@ -152,7 +151,14 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (len(value) == 0 or min(value) < 0):
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
-        config_class(self.algo)(**self.algo_overrides(num_classes=None))  # range checks of the algorithm
+        algo_class.config_class(**self.algo_overrides(num_classes=None))  # range checks of the algorithm
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        """The training distribution as one `vargym.models.SamplingConfig` (validated there)."""
+        from vargym.models.generator import SamplingConfig
+
+        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p)
 
     @property
     def batch_size(self) -> int:
@@ -168,7 +174,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"algo_kwargs {unknown} are not fields of {self.algo}; allowed: {sorted(names)}")
         out: dict[str, Any] = {}
-        if "group_size" in names and (self.group_size >= 2 or self.algo == "grpo"):  # EMA REINFORCE: any G
+        if "group_size" in names and self.group_size >= 2:  # G = 1 only where no group baseline is used
             out["group_size"] = self.group_size
         if self.beta is not None:
             out["beta"] = self.beta
@@ -178,8 +184,8 @@ class TrainConfig:
                     f"clip_epsilon does not apply to {self.algo} (it has no ratio); leave it unset"
                 )
             out["clip_epsilon"] = self.clip_epsilon
-        if num_classes is not None and "num_labels" in names:  # REINFORCE's per-label EMA table
-            out["num_labels"] = num_classes
+        if num_classes is not None and "num_classes" in names:  # REINFORCE's per-label EMA table
+            out["num_classes"] = num_classes
         out.update(self.algo_kwargs)
         return out
 
@@ -193,10 +199,7 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            import difflib
-
-            hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
-            hint = "; ".join(f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in hints.items())
+            hint = "; ".join(f"{k!r}{did_you_mean(k, names)}" for k in unknown)
             raise ValueError(f"unknown TrainConfig keys: {hint}")
         data = dict(data)
         for name in ("labels", "eval_labels"):

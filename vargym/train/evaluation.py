@@ -18,7 +18,7 @@ def eval_labels(trainer: Trainer) -> list[int]:
     cfg = trainer.config
     if cfg.eval_labels is not None:
         return list(cfg.eval_labels)
-    pool = list(cfg.labels) if cfg.labels is not None else list(range(trainer.var.num_classes))
+    pool = list(cfg.labels) if cfg.labels is not None else list(range(trainer.generator.num_classes))
     return pool[:8]
 
 
@@ -28,7 +28,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sample ``eval_per_label`` images per eval label with the eval seed and score them.
 
-    Uses the training distribution (temperature, cfg, top-k, top-p) and its own generator, so the
+    Uses the training distribution (``trainer.sampling``) and its own random generator, so the
     training random streams are untouched. With ``write_grid`` it writes
     ``<out>/samples/iter_NNNNNN.png`` (one row per label, captions "label: reward").
 
@@ -36,14 +36,15 @@ def evaluate(
         ``eval_reward_mean`` and ``eval_reward_std``.
     """
     from vargym.data.grid import grid_image
+    from vargym.models import ClassCondition
     from vargym.rewards import RewardContext, resize_for
 
     cfg = trainer.config
     per_label = cfg.eval_per_label
     labels = torch.tensor(eval_labels(trainer), device=trainer.device).repeat_interleave(per_label)  # [E]
     generator = torch.Generator(device=trainer.device).manual_seed(cfg.eval_seed)
-    tokens = trainer.var.sample(labels, generator=generator, **trainer.policy)
-    images = trainer.vqvae.tokens_to_img(tokens)  # [E, 3, H, W] in [0, 1]
+    tokens = trainer.generator.sample(ClassCondition(labels), trainer.sampling, generator)  # [E, T]
+    images = trainer.generator.decode(tokens)  # [E, 3, H, W] in [0, 1]
     reward = trainer.reward(resize_for(images, trainer.reward.input_size), RewardContext(labels=labels)).total
     if write_grid:
         captions = [f"{int(lab)}: {float(r):.2f}" for lab, r in zip(labels.tolist(), reward.tolist())]

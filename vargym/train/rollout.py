@@ -1,18 +1,21 @@
 """Pieces of one training iteration that are not the loop itself: the run's reward wrapper, the
-teacher-forced behaviour / reference passes, the start-up policy check and per-scale statistics."""
+teacher-forced behaviour / reference passes and the start-up policy check."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from vargym.errors import VargymError
 from vargym.rewards import Reward, RewardContext, RewardWrapper
 
-__all__ = ["PolicyMismatchError", "RunReward", "check_policy_consistency", "per_scale_mean", "teacher_forced"]
+if TYPE_CHECKING:
+    from vargym.models import Generator, SamplingConfig
+
+__all__ = ["PolicyMismatchError", "RunReward", "check_policy_consistency", "teacher_forced"]
 
 
 class PolicyMismatchError(VargymError, RuntimeError):
@@ -49,32 +52,34 @@ class RunReward(RewardWrapper):
 
 @torch.no_grad()
 def teacher_forced(
-    var: Any,
-    labels: torch.Tensor,
-    tokens: torch.Tensor,
+    generator: Generator,
+    batch: Any,
+    sampling: SamplingConfig,
     chunk: int,
     value_head: Any = None,
     step_index: torch.Tensor | None = None,
-    **policy: Any,
 ) -> dict[str, torch.Tensor]:
-    """Log-probs (and entropies, values) of given tokens under ``var`` without grad, ``chunk`` rows at a time.
+    """Log-probs (and entropies, values) of a batch's tokens under ``generator``, without grad, in chunks.
 
     Args:
-        var: the VAR (its ``forward_rl`` defines the policy).
-        labels: int64 ``[N]``; tokens: int64 ``[N, L]``.
+        generator: the `vargym.models.Generator` whose ``forward_rl`` defines the policy.
+        batch: rollout TensorDict ``[N]`` with the condition entries (``labels``) and ``tokens`` [N, T].
+        sampling: the sampling distribution.
         chunk: rows per forward pass (bounds memory).
-        value_head: optional `vargym.algos.ValueHead`, applied to the hidden states with ``step_index`` [N, L].
-        **policy: ``temperature``, ``cfg``, ``top_k``, ``top_p`` of the sampling distribution.
+        value_head: optional `vargym.algos.ValueHead`, applied to the hidden states with ``step_index`` [N, T].
 
     Returns:
-        ``log_prob`` [N, L], ``entropy`` [N, L] and, with a value head, ``value`` [N, K].
+        ``log_prob`` [N, T], ``entropy`` [N, T] and, with a value head, ``value`` [N, K].
     """
+    from vargym.models import condition_from_batch
+
+    condition, tokens = condition_from_batch(batch), batch["tokens"]
     parts: dict[str, list[torch.Tensor]] = {"log_prob": [], "entropy": [], "value": []}
-    for start in range(0, labels.shape[0], chunk):
+    for start in range(0, tokens.shape[0], chunk):
         rows = slice(start, start + chunk)
-        out = var.forward_rl(labels[rows], tokens[rows], **policy)
-        parts["log_prob"].append(out.log_probs)  # [n, L]
-        parts["entropy"].append(out.entropy)  # [n, L]
+        out = generator.forward_rl(condition.index(rows), tokens[rows], sampling)
+        parts["log_prob"].append(out.log_probs)  # [n, T]
+        parts["entropy"].append(out.entropy)  # [n, T]
         if value_head is not None:
             parts["value"].append(value_head(out.hidden, step_index[rows]))  # [n, K]
     return {k: torch.cat(v) for k, v in parts.items() if v}
@@ -114,13 +119,3 @@ def check_policy_consistency(
             "set ratio_check_tol=0 to skip this check"
         )
     return worst
-
-
-def per_scale_mean(values: torch.Tensor, step_index: torch.Tensor, num_steps: int) -> torch.Tensor:
-    """Mean of ``values`` [N, T] over the tokens of each step (scale): ``[K]``."""
-    flat = step_index.reshape(-1)
-    sums = torch.zeros(num_steps, dtype=values.dtype, device=values.device).index_add_(
-        0, flat, values.reshape(-1)
-    )
-    counts = torch.bincount(flat, minlength=num_steps).clamp_min(1).to(values.dtype)
-    return sums / counts  # [K]

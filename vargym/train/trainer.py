@@ -1,20 +1,21 @@
 """`Trainer`: the RL fine-tuning loop (rollout -> advantages -> minibatch updates), logging and resume.
 
 One iteration: the `GroupedCollector` samples ``num_labels * group_size`` images and scores them; a
-teacher-forced pass without grad gives ``old_log_prob`` (and ``old_value`` for PPO), the frozen reference
-gives ``ref_log_prob``; the algorithm writes advantages; then ``epochs`` x shuffled minibatches of
-``var.forward_rl`` with grad -> sum of ``loss_*`` -> backward -> grad clip -> AdamW step.
+teacher-forced pass without grad gives ``old_log_prob`` (and ``old_value`` for algorithms with a value
+head), the frozen reference gives ``ref_log_prob``; the algorithm writes advantages; then ``epochs`` x
+shuffled minibatches of ``generator.forward_rl`` with grad -> sum of ``loss_*`` -> backward -> grad clip ->
+AdamW step.
 
-The policy is identical while sampling and training: ``forward_rl`` uses no label dropout and no
-drop-path, and the VAR stays in eval mode throughout (the presets' dropout rates are 0 anyway), so on
-the first batch the ratio ``exp(log_prob - sample_log_prob)`` is checked to be 1.
+The trainer knows only the `vargym.models.Generator` interface. The policy is identical while sampling
+and training: ``forward_rl`` uses no label dropout and no drop-path, and the policy stays in eval mode
+throughout, so on the first batch the ratio ``exp(log_prob - sample_log_prob)`` is checked to be 1.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -23,24 +24,39 @@ from typing import Any
 
 import torch
 
+from vargym.devices import resolve_device
+from vargym.errors import CheckpointError
 from vargym.train.config import TrainConfig
-from vargym.train.rollout import RunReward, check_policy_consistency, per_scale_mean, teacher_forced
+from vargym.train.rollout import RunReward, check_policy_consistency, teacher_forced
 
 __all__ = ["Trainer", "train"]
 
+CHECKPOINT_FORMAT = 1
 
-def _pick_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+
+def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.{k}": v for k, v in state.items()}
+
+
+def _section(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    head = prefix + "."
+    return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def _load_module(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"the checkpoint's {what} does not match this run's configuration: {e}") from e
 
 
 class Trainer:
-    """Fine-tunes a VAR with GRPO / PPO / REINFORCE against an image reward.
+    """Fine-tunes a `vargym.models.Generator` with a registered algorithm against an image reward.
 
     Args:
         config: the run's `TrainConfig`.
-        model: an already loaded ``(vqvae, var)`` (default: ``load_model(config.model)``, seeded).
+        model: a `Generator` or anything `vargym.models.as_generator` accepts (default:
+            ``load_generator(config.model)``, seeded).
         reward: a `vargym.rewards.Reward` or callable (default: ``vargym.rewards.make(config.reward)``).
 
     Example:
@@ -50,66 +66,56 @@ class Trainer:
         >>> history[-1]["reward_mean"]
     """
 
-    def __init__(self, config: TrainConfig, model: tuple[Any, Any] | None = None, reward: Any = None) -> None:
+    def __init__(self, config: TrainConfig, model: Any = None, reward: Any = None) -> None:
         import vargym.rewards
         from vargym.algos import ValueHead, make_algorithm
         from vargym.envs.collector import GroupedCollector
+        from vargym.models import as_generator, load_generator
 
         self.config = config
-        self.device = _pick_device(config.device)
+        self.device = resolve_device(config.device)
         if model is None:
-            from vargym.models import load_model
-
-            with torch.random.fork_rng(
-                devices=[]
-            ):  # random:<preset> inits reproducibly, global RNG untouched
+            with torch.random.fork_rng(devices=[]):  # random:<preset> inits reproducibly, global RNG untouched
                 torch.manual_seed(config.seed)
-                model = load_model(config.model, device=self.device)
-        self.vqvae, self.var = model[0].to(self.device), model[1].to(self.device)
-        self.vqvae.eval().requires_grad_(False)
-        self.var.eval().requires_grad_(True)  # eval: no dropout, so sampling and training see one policy
-        self.algo = make_algorithm(config.algo, **config.algo_overrides(self.var.num_classes)).to(self.device)
+                model = load_generator(config.model, device=self.device)
+        self.generator = as_generator(model, device=self.device)
+        self.generator.decoder.eval().requires_grad_(False)
+        self.policy = self.generator.policy
+        self.policy.eval().requires_grad_(True)  # eval: no dropout, so sampling and training see one policy
+        self.sampling = config.sampling
+        self.layout = self.generator.layout
+        self.algo = make_algorithm(config.algo, **config.algo_overrides(self.generator.num_classes)).to(self.device)
         self.reference = None
-        if self.algo.uses_reference or config.log_kl_ref:  # share the frozen VQ-VAE instead of copying it
-            self.reference = copy.deepcopy(self.var, memo={id(self.vqvae): self.vqvae}).requires_grad_(False)
-        self.num_scales = len(self.var.patch_nums)
+        if self.algo.uses_reference or config.log_kl_ref:
+            self.reference = self.generator.frozen_copy()
         self.value_head = None
         if self.algo.uses_value:
             with torch.random.fork_rng(devices=[]):  # a seeded init, whatever ran before in this process
                 torch.manual_seed(config.seed)
-                self.value_head = ValueHead(self.var.C, self.num_scales, width=self.var.C).to(self.device)
-        self.params = list(self.var.parameters()) + (
+                width = self.generator.hidden_size
+                self.value_head = ValueHead(width, self.layout.num_steps, width=width).to(self.device)
+        self.params = list(self.generator.trainable_parameters()) + (
             list(self.value_head.parameters()) if self.value_head else []
         )
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        reward_kwargs = dict(config.reward_kwargs)
         built = vargym.rewards.make(
             reward if reward is not None else config.reward,
             device=self.device,
-            **({} if reward is not None else reward_kwargs),
+            **({} if reward is not None else dict(config.reward_kwargs)),
         )
         self.reward = RunReward(built, prompt=config.prompt)
-        self.policy = {
-            "temperature": config.temperature,
-            "cfg": config.cfg,
-            "top_k": config.top_k,
-            "top_p": config.top_p,
-        }
         self.collector = GroupedCollector(
-            self.vqvae,
-            self.var,
+            self.generator,
             self.reward,
             num_labels=config.num_labels,
             group_size=config.group_size,
             labels=config.labels,
+            sampling=self.sampling,
             seed=config.seed,
             keep_images=False,
-            **self.policy,
         )
-        self.shuffle_generator = torch.Generator().manual_seed(
-            config.seed + 1
-        )  # CPU: same perms on any device
+        self.shuffle_generator = torch.Generator().manual_seed(config.seed + 1)  # CPU: same perms on any device
         self.iteration = 0
         self.samples = 0
         self.wall_offset = 0.0
@@ -137,9 +143,9 @@ class Trainer:
         sample_s = time.perf_counter() - start - reward_s
 
         t = time.perf_counter()
-        labels, tokens, step_index = batch["labels"], batch["tokens"], batch["step_index"]
+        tokens, step_index = batch["tokens"], batch["step_index"]
         old = teacher_forced(
-            self.var, labels, tokens, cfg.minibatch_size, self.value_head, step_index, **self.policy
+            self.generator, batch, self.sampling, cfg.minibatch_size, self.value_head, step_index
         )
         if not self.checked_policy:
             check_policy_consistency(old["log_prob"], batch["sample_log_prob"], cfg.ratio_check_tol)
@@ -148,7 +154,7 @@ class Trainer:
         if self.value_head is not None:
             batch.set("old_value", old["value"])  # [N, K]
         if self.reference is not None:
-            ref = teacher_forced(self.reference, labels, tokens, cfg.minibatch_size, **self.policy)
+            ref = teacher_forced(self.reference, batch, self.sampling, cfg.minibatch_size)
             batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
         logprob_s = time.perf_counter() - t
 
@@ -190,8 +196,8 @@ class Trainer:
         metrics.update(self._reward_metrics(batch))
         metrics.update({k: v / updates for k, v in sums.items()})
         metrics["entropy"] = float(old["entropy"].mean())
-        for k, value in enumerate(per_scale_mean(old["entropy"], step_index, self.num_scales).tolist()):
-            metrics[f"entropy_scale_{k}"] = value
+        for k, value in enumerate(self.layout.step_mean(old["entropy"]).tolist()):
+            metrics[f"entropy_step_{k}"] = value
         iteration_s = time.perf_counter() - start
         metrics.update(
             sample_s=sample_s,
@@ -205,7 +211,9 @@ class Trainer:
 
     def _update(self, minibatch: Any) -> dict[str, float]:
         """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats."""
-        out = self.var.forward_rl(minibatch["labels"], minibatch["tokens"], **self.policy)
+        from vargym.models import condition_from_batch
+
+        out = self.generator.forward_rl(condition_from_batch(minibatch), minibatch["tokens"], self.sampling)
         minibatch.set("log_prob", out.log_probs)  # [n, L], with grad
         minibatch.set("entropy", out.entropy)  # [n, L]
         if self.value_head is not None:
@@ -254,7 +262,6 @@ class Trainer:
         """
         from vargym.train.evaluation import evaluate
         from vargym.train.metrics import MetricsLogger
-        from vargym.train.state import save_state
 
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
@@ -275,32 +282,119 @@ class Trainer:
                 logger.log(metrics)
                 history.append(metrics)
                 if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-                    save_state(self, self.wall_offset + time.perf_counter() - started)
+                    self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
                     saved_at = it
                 if progress is not None:
                     progress(metrics)
             if history and saved_at != self.iteration:  # always leave a checkpoint of the last iteration
-                save_state(self, self.wall_offset + time.perf_counter() - started)
+                self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
         finally:
             logger.close()
         self.wall_offset += time.perf_counter() - started
         return history
 
-    def save_checkpoint(self) -> Path:
-        """Write a resumable checkpoint of the current state to ``<out>/checkpoints/iter_NNNNNN``."""
-        from vargym.train.state import save_state
+    # ---------------------------------------------------------------------------------------- state
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Everything resume needs besides the policy weights: ``(tensors, json_ready_meta)``.
 
-        return save_state(self, self.wall_offset)
+        Tensors: AdamW state, algorithm buffers (EMA baselines), value head, frozen reference, the torch /
+        shuffle / collector RNG states. Meta: iteration, samples, wall time, config, optimizer and
+        scheduler scalars.
+        """
+        import vargym
+        from vargym.train.checkpoint import flatten_optimizer_state
+
+        tensors, optimizer_meta = flatten_optimizer_state(self.optimizer.state_dict())
+        tensors.update(_prefixed("algo", self.algo.state_dict()))
+        if self.value_head is not None:
+            tensors.update(_prefixed("value_head", self.value_head.state_dict()))
+        if self.reference is not None:
+            tensors.update(_prefixed("reference", self.reference.policy.state_dict()))
+        tensors["rng.torch"] = torch.get_rng_state()
+        tensors["rng.shuffle"] = self.shuffle_generator.get_state()
+        tensors.update(_prefixed("collector", self.collector.state_dict()))
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "vargym_version": vargym.__version__,
+            "iteration": self.iteration,
+            "samples": self.samples,
+            "wall_s": self.wall_offset,
+            "config": self.config.to_dict(),
+            "optimizer": optimizer_meta,
+            "scheduler": self.scheduler.state_dict(),
+        }
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (the policy weights are loaded with the generator)."""
+        from vargym.train.checkpoint import unflatten_optimizer_state
+
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"checkpoint format {meta.get('format')!r}; this vargym reads {CHECKPOINT_FORMAT}"
+            )
+        modules = (("reference", self.reference.policy if self.reference else None), ("value_head", self.value_head))
+        for name, module in modules:
+            section = _section(tensors, name)
+            if module is not None:
+                if not section:
+                    raise CheckpointError(f"the checkpoint holds no {name} state, but this run needs one")
+                _load_module(module, section, name)
+        _load_module(self.algo, _section(tensors, "algo"), "algorithm state")
+        self.optimizer.load_state_dict(unflatten_optimizer_state(tensors, meta["optimizer"]))
+        self.scheduler.load_state_dict(meta["scheduler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.shuffle_generator.set_state(tensors["rng.shuffle"])
+        self.collector.load_state_dict(_section(tensors, "collector"))
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        self.iteration = int(meta["iteration"])
+        self.samples = int(meta["samples"])
+        self.wall_offset = float(meta["wall_s"])
+
+    def save_checkpoint(self, wall_s: float | None = None) -> Path:
+        """Write ``<out>/checkpoints/iter_NNNNNN`` atomically; prune old ones (``keep_checkpoints``)."""
+        from vargym.train.checkpoint import PREFIX, checkpoint_dirs, write_checkpoint
+
+        tensors, meta = self.state_dict()
+        if wall_s is not None:
+            meta["wall_s"] = wall_s
+        path = self.out / "checkpoints" / f"{PREFIX}{self.iteration:06d}"
+        write_checkpoint(path, self.generator, tensors, meta)
+        keep = self.config.keep_checkpoints
+        if keep:
+            for old in checkpoint_dirs(self.out)[:-keep]:
+                shutil.rmtree(old)
+        return path
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **overrides: Any) -> Trainer:
+    def from_checkpoint(cls, path: str | Path, reward: Any = None, **overrides: Any) -> Trainer:
         """Resume from a checkpoint directory (or a run directory: its newest checkpoint).
 
-        ``overrides`` change config fields (e.g. ``steps`` to train longer, ``device``).
+        Args:
+            path: checkpoint directory or run directory.
+            reward: a Reward object to use instead of rebuilding ``config.reward`` (for unregistered callables).
+            **overrides: config fields to change (``steps`` to train longer, ``device``, ``out``...).
         """
-        from vargym.train.state import load_trainer
+        from vargym.models import load_generator
+        from vargym.train.checkpoint import find_checkpoint, read_checkpoint
 
-        return load_trainer(cls, path, **overrides)
+        ckpt = find_checkpoint(path)
+        tensors, meta = read_checkpoint(ckpt)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{ckpt} has checkpoint format {meta.get('format')!r}; this vargym reads {CHECKPOINT_FORMAT}"
+            )
+        config = TrainConfig.from_dict({**meta["config"], **overrides})
+        generator = load_generator(ckpt, device=resolve_device(config.device))
+        trainer = cls(config, model=generator, reward=reward)
+        try:
+            trainer.load_state_dict(tensors, meta)
+        except CheckpointError as e:
+            raise CheckpointError(f"{ckpt}: {e}") from e
+        return trainer
 
 
 def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> Trainer:
