@@ -40,7 +40,7 @@ def test_config_checks():
         BenchConfig(train=TRAIN, budget_samples=4)
     with pytest.raises(ValueError, match="train must not set \\['steps'\\]"):
         BenchConfig(train={**TRAIN, "steps": 3})
-    with pytest.raises(ValueError, match="did you mean 'num_labels'"):
+    with pytest.raises(ValueError, match="(?i)did you mean 'num_labels'"):
         BenchConfig(train={**TRAIN, "num_label": 3})
     with pytest.raises(ValueError, match="unknown algorithm 'grop'"):
         BenchConfig(train=TRAIN, algos=("grop",))

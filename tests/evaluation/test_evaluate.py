@@ -27,7 +27,7 @@ def _without_timings(result: dict) -> dict:
 
 def test_structure_and_ranges(model, classifier):
     result = evaluate_model(
-        *model,
+        model,
         labels_per_class=3,
         classes=(0, 4, 9),
         rewards=("brightness", "luma"),
@@ -63,14 +63,14 @@ def test_deterministic_given_seed(model, classifier):
         batch_size=3,
         reference_samples=50,
     )
-    first = evaluate_model(*model, seed=5, **kwargs)
-    assert _without_timings(first) == _without_timings(evaluate_model(*model, seed=5, **kwargs))
-    other = evaluate_model(*model, seed=6, **kwargs)
+    first = evaluate_model(model, seed=5, **kwargs)
+    assert _without_timings(first) == _without_timings(evaluate_model(model, seed=5, **kwargs))
+    other = evaluate_model(model, seed=6, **kwargs)
     assert other["rewards"]["luma"]["mean"] != first["rewards"]["luma"]["mean"]
 
 
 def test_suite_none_has_no_classifier(model):
-    result = evaluate_model(*model, labels_per_class=2, classes=(0,), suite="none", rewards=("luma",))
+    result = evaluate_model(model, labels_per_class=2, classes=(0,), suite="none", rewards=("luma",))
     assert (
         "classifier" not in result and "feature_distance" not in result["diversity"] and "fid" not in result
     )
@@ -91,7 +91,7 @@ def test_procedural_fid_prefers_real_procedural_images(model, classifier):
         fid_extractor=scorers.fid_extractor,
         fid_reference=scorers.fid_reference,
     )["fid"]
-    sampled_fid = evaluate_model(*model, labels_per_class=6, scorers=scorers)["fid"]
+    sampled_fid = evaluate_model(model, labels_per_class=6, scorers=scorers)["fid"]
     assert 0.0 <= real_fid < sampled_fid
 
 
@@ -99,22 +99,22 @@ def test_missing_shipped_classifier(model, tmp_path, monkeypatch):
     import vargym.models.loading as loading
 
     monkeypatch.setattr(loading, "TINY_DIR", tmp_path)
-    result = evaluate_model(*model, labels_per_class=1, classes=(0,), rewards=("luma",))
+    result = evaluate_model(model, labels_per_class=1, classes=(0,), rewards=("luma",))
     assert "classifier" not in result and "shipped classifier is missing" in result["notes"][0]
     with pytest.raises(WeightsNotAvailableError, match="pass classifier="):
-        evaluate_model(*model, labels_per_class=1, classes=(0,), rewards=("luma",), suite="tiny")
+        evaluate_model(model, labels_per_class=1, classes=(0,), rewards=("luma",), suite="tiny")
     save_classifier(TinyClassifier(), tmp_path)  # a classifier dir passed by path is loaded
-    assert "classifier" in evaluate_model(*model, labels_per_class=1, classes=(0,), classifier=str(tmp_path))
+    assert "classifier" in evaluate_model(model, labels_per_class=1, classes=(0,), classifier=str(tmp_path))
 
 
 def test_bad_arguments(model, classifier):
     with pytest.raises(TypeError, match="(?i)did you mean 'labels_per_class'"):
-        evaluate_model(*model, label_per_class=2)
+        evaluate_model(model, label_per_class=2)
     with pytest.raises(ValueError, match=r"classes \[10\] are outside \[0, 10\)"):
-        evaluate_model(*model, classes=(10,), suite="none")
+        evaluate_model(model, classes=(10,), suite="none")
     with pytest.raises(ValueError, match="Did you mean 'imagenet'"):
         EvalConfig(suite="imagenett")
-    with pytest.raises(ValueError, match="need temperature > 0"):
+    with pytest.raises(ValueError, match="temperature must be > 0"):
         EvalConfig(temperature=0.0)
     small = TinyClassifier(type(classifier.config)(num_classes=3))
     with pytest.raises(ValueError, match="classifier has 3 classes but the model has 10"):
@@ -124,14 +124,14 @@ def test_bad_arguments(model, classifier):
 def test_load_trained_model_dir_and_run_dir(model, tmp_path):
     vqvae, var = model
     save_checkpoint(tmp_path / "direct", vqvae, var)
-    assert load_trained(tmp_path / "direct")[1].num_classes == 10
+    assert load_trained(tmp_path / "direct").num_classes == 10
     older = [p.clone() for p in var.parameters()]
     save_checkpoint(tmp_path / "run" / "checkpoints" / "iter_000003", vqvae, var)
     with torch.no_grad():
         var.head.bias.add_(1.0)
     save_checkpoint(tmp_path / "run" / "checkpoints" / "iter_000020", vqvae, var)
     (tmp_path / "run" / "checkpoints" / "notes").mkdir()  # folders without a model are ignored
-    loaded = load_trained(tmp_path / "run")[1]
+    loaded = load_trained(tmp_path / "run").policy
     torch.testing.assert_close(loaded.state_dict(), var.state_dict())  # the newest checkpoint
     assert not torch.equal(loaded.head.bias, older[-1])
     with pytest.raises(WeightsNotAvailableError, match="holds no model"):

@@ -79,7 +79,7 @@ def test_imagenet_suite_end_to_end_on_a_1000_class_model(resnet_path):
     torch.manual_seed(0)
     vqvae, var = build(TINY_VQVAE, dataclasses.replace(TINY_VAR, num_classes=1000))
     result = evaluate_model(
-        vqvae, var.eval(), classes=(3, 999), labels_per_class=2, rewards=("luma",), resnet_weights=resnet_path
+        (vqvae, var.eval()), classes=(3, 999), labels_per_class=2, rewards=("luma",), resnet_weights=resnet_path
     )
     assert result["suite"] == "imagenet" and result["num_samples"] == 4
     assert set(result["classifier"]) == {"top1", "top5", "per_class"}

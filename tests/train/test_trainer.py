@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import vargym.rewards
+from vargym.models import TokenLayout
 from vargym.train import PolicyMismatchError, TrainConfig, Trainer, check_policy_consistency, read_metrics
 from vargym.train.metrics import tensorboard_tag
-from vargym.models import TokenLayout
 
 
 def _config(out, **kw) -> TrainConfig:

@@ -97,8 +97,8 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
         built = vargym.rewards.make(run.reward, device=trainer.device, **run.reward_kwargs)
         eval_config = EvalConfig(**{**eval_config.__dict__, "rewards": (built,)})
     if "scorers" not in scorers:  # built once per benchmark, shared by every run
-        scorers["scorers"] = build_scorers(eval_config, trainer.var.num_classes, trainer.device)
-    result = evaluate_model(trainer.vqvae, trainer.var, eval_config, scorers=scorers["scorers"])
+        scorers["scorers"] = build_scorers(eval_config, trainer.generator.num_classes, trainer.device)
+    result = evaluate_model(trainer.generator, eval_config, scorers=scorers["scorers"])
     reward = next(iter(result["rewards"].values()))
     finite = lambda v: v if v is None or math.isfinite(v) else None  # noqa: E731 (no pairs -> NaN diversity)
     return {

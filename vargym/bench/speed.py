@@ -1,6 +1,6 @@
 """Speed and memory of sampling and of one training update, vs batch size and model preset.
 
-For each (model, batch size): sampling images/s (``var.sample`` + decode, no grad), then the split of one
+For each (model, batch size): sampling images/s (``generator.sample`` + decode, no grad), then the split of one
 `Trainer` iteration as the trainer itself times it: ``sample_s`` (collector rollout, reward excluded),
 ``reward_s``, ``logprob_s`` (teacher-forced no-grad passes: policy and reference) and ``backward_s``
 (forward with grad, backward and AdamW step over the minibatches). Medians over ``reps`` after ``warmup``
@@ -32,7 +32,7 @@ class SpeedConfig:
     """What `run_speed` measures."""
 
     models: tuple[str, ...] = ("random:tiny",)
-    """Model specs (`vargym.models.load_model`): presets as "random:<preset>" need no download."""
+    """Model specs (`vargym.models.load_generator`): presets as "random:<preset>" need no download."""
     batch_sizes: tuple[int, ...] = (8, 16, 32)
     """Images per iteration (num_labels * group_size)."""
     group_size: int = 4
@@ -75,18 +75,21 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def _sampling_rate(vqvae: Any, var: Any, batch: int, config: SpeedConfig, device: Any) -> float:
-    """Median images/s of ``var.sample`` + decode at the training temperature, no grad."""
+def _sampling_rate(model: Any, batch: int, config: SpeedConfig, device: Any) -> float:
+    """Median images/s of ``model.sample`` + decode at the training temperature, no grad."""
     import torch
 
-    labels = torch.arange(batch, device=device) % var.num_classes  # [B]
+    from vargym.models import ClassCondition, SamplingConfig
+
+    condition = ClassCondition(torch.arange(batch, device=device) % model.num_classes)  # [B]
+    sampling = SamplingConfig(temperature=0.7)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     times = []
     for rep in range(config.warmup + config.reps):
         _sync(device)
         start = time.perf_counter()
         with torch.no_grad():
-            vqvae.tokens_to_img(var.sample(labels, temperature=0.7, generator=generator))
+            model.decode(model.sample(condition, sampling, generator))
         _sync(device)
         if rep >= config.warmup:
             times.append(time.perf_counter() - start)
@@ -94,7 +97,7 @@ def _sampling_rate(vqvae: Any, var: Any, batch: int, config: SpeedConfig, device
 
 
 def _row(
-    model: str, batch: int, config: SpeedConfig, loaded: tuple[Any, Any], workdir: str
+    model: str, batch: int, config: SpeedConfig, loaded: Any, workdir: str
 ) -> dict[str, Any]:
     from vargym.bench.runner import peak_memory_mib, reset_peak_memory
     from vargym.train.config import TrainConfig
@@ -118,7 +121,7 @@ def _row(
     )
     trainer = Trainer(train_config, model=loaded)
     reset_peak_memory(trainer.device)
-    images_per_s = _sampling_rate(trainer.vqvae, trainer.var, batch, config, trainer.device)
+    images_per_s = _sampling_rate(trainer.generator, batch, config, trainer.device)
     splits: dict[str, list[float]] = {key: [] for key in SPLIT}
     for rep in range(config.warmup + config.reps):
         _sync(trainer.device)
@@ -145,18 +148,18 @@ def run_speed(config: SpeedConfig) -> dict[str, Any]:
     """
     import torch
 
-    from vargym.models import load_model
-    from vargym.train.trainer import _pick_device
+    from vargym.devices import resolve_device
+    from vargym.models import load_generator
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = _pick_device(config.device)
+    device = resolve_device(config.device)
     rows = []
     with tempfile.TemporaryDirectory(prefix="vargym-speed-") as workdir:
         for model in config.models:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(config.seed)
-                loaded = load_model(model, device=device)
+                loaded = load_generator(model, device=device)
             for batch in config.batch_sizes:
                 rows.append(_row(model, batch, config, loaded, workdir))
             del loaded

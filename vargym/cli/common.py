@@ -1,4 +1,4 @@
-"""Helpers shared by CLI commands: device choice, model loading with friendly errors, label parsing."""
+"""Helpers shared by CLI commands: device choice, generator loading with friendly errors, label parsing."""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ import typer
 
 
 def pick_device(device: str | None):
-    """``None``/"auto" -> CUDA if available, else CPU; otherwise the given torch device string."""
-    import torch
+    """`vargym.devices.resolve_device`, with its error as a one-line ``--device`` message."""
+    from vargym.devices import resolve_device
 
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
-    except RuntimeError as e:
-        raise typer.BadParameter(f"--device {device!r} is not a torch device ({e})") from e
+        return resolve_device(device)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--device") from e
 
 
 def parse_labels(text: str | None, num_classes: int | None = None) -> list[int] | None:
@@ -35,16 +33,16 @@ def parse_labels(text: str | None, num_classes: int | None = None) -> list[int] 
     return labels
 
 
-def load_model_or_exit(spec: str, device, vae_path: str | None = None, var_path: str | None = None):
-    """``vargym.models.load_model`` with errors turned into a clean CLI message (no traceback)."""
+def load_generator_or_exit(spec: str, device, vae_path: str | None = None, var_path: str | None = None):
+    """``vargym.models.load_generator`` with errors turned into a clean CLI message (no traceback)."""
     from vargym.errors import VargymError
-    from vargym.models import load_model
+    from vargym.models import load_generator
 
     kwargs = {}
     if vae_path or var_path:
         kwargs = {"vae_path": vae_path, "var_path": var_path}
     try:
-        return load_model(spec, device=device, **kwargs)
+        return load_generator(spec, device=device, **kwargs)
     except (VargymError, ValueError) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from e

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vargym.cli.common import load_model_or_exit, parse_labels, pick_device
+from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -88,13 +88,13 @@ def eval_command(
     from vargym.evaluation.evaluate import EvalConfig, build_scorers, evaluate_model, load_trained
 
     dev = pick_device(device)
-    models = {"base": load_model_or_exit(model, dev, vae_path, var_path)}
+    models = {"base": load_generator_or_exit(model, dev, vae_path, var_path)}
     if checkpoint is not None:
         try:
             models["checkpoint"] = load_trained(checkpoint, device=dev)
         except (VargymError, ValueError) as e:
             raise _fail(e) from e
-    num_classes = models["base"][1].num_classes
+    num_classes = models["base"].num_classes
     try:
         config = EvalConfig(
             labels_per_class=labels_per_class,
@@ -120,11 +120,11 @@ def eval_command(
         with console.status("loading scoring models"):
             shared = build_scorers(config, num_classes, dev)  # built once, shared by both models
         results = {}
-        for name, (vqvae, var) in models.items():
-            if var.num_classes != num_classes:
-                raise ValueError(f"--checkpoint has {var.num_classes} classes but --model has {num_classes}")
+        for name, generator in models.items():
+            if generator.num_classes != num_classes:
+                raise ValueError(f"--checkpoint has {generator.num_classes} classes but --model has {num_classes}")
             with console.status(f"evaluating {name}"):
-                results[name] = evaluate_model(vqvae, var, config, scorers=shared)
+                results[name] = evaluate_model(generator, config, scorers=shared)
     except (VargymError, ValueError) as e:
         raise _fail(e) from e
     for note in shared.notes:

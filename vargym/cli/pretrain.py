@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from vargym.configdoc import field_help
-from vargym.train.pretrain_config import PretrainConfig
+from vargym.models.pretrain.config import PretrainConfig
 
 _HELP = field_help(PretrainConfig)
 
@@ -33,7 +33,7 @@ def pretrain(
     import contextlib
     import sys
 
-    from vargym.train.pretrain import rich_progress, run_pretrain
+    from vargym.models.pretrain.stages import rich_progress, run_pretrain
 
     given = dict(vqvae_steps=vqvae_steps, decoder_steps=decoder_steps, var_steps=var_steps, classifier_steps=classifier_steps,
                  vqvae_batch_size=vqvae_batch_size, var_batch_size=var_batch_size, eval_per_class=eval_per_class)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vargym.cli.common import load_model_or_exit, parse_labels, pick_device
+from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
 
 
 def sample(
@@ -29,19 +29,22 @@ def sample(
     import torch
 
     from vargym.data.grid import save_grid
+    from vargym.models import ClassCondition, SamplingConfig
 
-    dev = pick_device(device)
-    vqvae, var = load_model_or_exit(str(checkpoint or model), dev, vae_path, var_path)
     try:
-        label_list = parse_labels(labels, var.num_classes) or list(range(min(var.num_classes, 16)))
+        sampling = SamplingConfig(temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, more_smooth=more_smooth)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+    dev = pick_device(device)
+    model_ = load_generator_or_exit(str(checkpoint or model), dev, vae_path, var_path)
+    try:
+        label_list = parse_labels(labels, model_.num_classes) or list(range(min(model_.num_classes, 16)))
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--labels") from e
-    label_tensor = torch.tensor(label_list, device=dev).repeat_interleave(per_label)
+    condition = ClassCondition(torch.tensor(label_list, device=dev).repeat_interleave(per_label))
     generator = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
-        tokens = var.sample(label_tensor, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
-                            more_smooth=more_smooth, generator=generator)
-        images = vqvae.tokens_to_img(tokens)
+        images = model_.decode(model_.sample(condition, sampling, generator))
     out.parent.mkdir(parents=True, exist_ok=True)
     save_grid(images.cpu(), out, nrow=per_label)
     typer.echo(f"wrote {len(label_list) * per_label} samples to {out}")

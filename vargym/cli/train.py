@@ -97,6 +97,11 @@ def train(
     eval_every: int | None = typer.Option(None, help=_h("eval_every")),
     eval_labels: str | None = typer.Option(None, help=_HELP["eval_labels"]),
     eval_per_label: int | None = typer.Option(None, help=_h("eval_per_label")),
+    eval_seed: int | None = typer.Option(None, help=_h("eval_seed")),
+    log_kl_ref: bool | None = typer.Option(None, "--log-kl-ref/--no-log-kl-ref", help=_HELP["log_kl_ref"]),
+    ratio_check_tol: float | None = typer.Option(None, help=_h("ratio_check_tol")),
+    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN; no download)."),
+    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
     checkpoint_every: int | None = typer.Option(None, help=_h("checkpoint_every")),
     keep_checkpoints: int | None = typer.Option(None, help=_h("keep_checkpoints")),
     tensorboard: bool | None = typer.Option(
@@ -108,7 +113,7 @@ def train(
     ),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Fine-tune a VAR with GRPO / PPO / REINFORCE against an image reward (default: GRPO + brightness)."""
+    """Fine-tune a generator with GRPO / PPO / REINFORCE against an image reward (default: GRPO + brightness)."""
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
     from vargym.train.config import load_config_file
@@ -142,6 +147,9 @@ def train(
         sample_every=sample_every,
         eval_every=eval_every,
         eval_per_label=eval_per_label,
+        eval_seed=eval_seed,
+        log_kl_ref=log_kl_ref,
+        ratio_check_tol=ratio_check_tol,
         checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints,
         tensorboard=tensorboard,
@@ -151,6 +159,8 @@ def train(
         flags["eval_labels"] = tuple(parse_labels(eval_labels)) if eval_labels else None
         flags["algo_kwargs"] = _key_values(algo_arg, "--algo-arg") or None
         flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
+        files = {"vae_path": vae_path, "var_path": var_path}
+        flags["model_files"] = {k: v for k, v in files.items() if v} or None
         values = load_config_file(config) if config is not None else {}
         values.update({k: v for k, v in flags.items() if v is not None})
         _check_reward_spec(values.get("reward"))
@@ -182,12 +192,21 @@ def _run(trainer: Any, quiet: bool) -> list[dict[str, Any]]:
     """Train with a rich progress bar showing the current reward mean."""
     if quiet:
         return trainer.train()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = [
         TextColumn("train"),
         BarColumn(),
         MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
     ]
@@ -195,7 +214,8 @@ def _run(trainer: Any, quiet: bool) -> list[dict[str, Any]]:
         task = bar.add_task("train", total=trainer.config.steps, completed=trainer.iteration, status="")
 
         def progress(metrics: dict[str, Any]) -> None:
-            status = f"reward {metrics['reward_mean']:.4f}  {metrics['samples_per_s']:.1f} img/s"
+            kl = f"  kl {metrics['kl_ref']:.4f}" if "kl_ref" in metrics else ""
+            status = f"reward {metrics['reward_mean']:.4f}{kl}  {metrics['samples_per_s']:.1f} img/s"
             bar.update(task, completed=metrics["iteration"], status=status)
 
         return trainer.train(progress=progress)

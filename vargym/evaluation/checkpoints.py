@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 
@@ -10,7 +11,7 @@ __all__ = ["load_trained"]
 
 
 def load_trained(path: str | os.PathLike, device: torch.device | str | None = None):
-    """Load a trained model: a model dir (``model.json``), or a training run dir (its newest checkpoint)."""
-    from vargym.models.loading import load_checkpoint, model_dir
+    """Load a trained `Generator`: a model dir (``model.json``), or a training run dir (its newest checkpoint)."""
+    from vargym.models import load_generator
 
-    return load_checkpoint(model_dir(path), device=device)
+    return load_generator(Path(path), device=device)

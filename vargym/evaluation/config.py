@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from torch import nn
 
 from vargym.naming import did_you_mean
 from vargym.rewards.base import Reward
+
+if TYPE_CHECKING:
+    from vargym.models.generator import SamplingConfig
 
 __all__ = ["SUITES", "EvalConfig"]
 
@@ -22,7 +26,7 @@ class EvalConfig:
     labels_per_class: int = 10
     """Samples per class (the seed paper uses 10 per ImageNet class)."""
     classes: tuple[int, ...] | None = None
-    """Class labels to sample; None = all ``var.num_classes`` classes."""
+    """Class labels to sample; None = all of the model's classes."""
     rewards: tuple[str | Reward, ...] | None = None
     """Reward specs for `vargym.rewards.make` (or built rewards); None = ``brightness`` (+ ``aesthetic``
     for the imagenet suite)."""
@@ -68,14 +72,17 @@ class EvalConfig:
         if self.suite not in SUITES:
             hint = did_you_mean(self.suite, SUITES)
             raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}.{hint}")
-        if self.temperature <= 0 or self.top_k < 0 or not 0.0 <= self.top_p <= 1.0 or self.cfg < 0:
-            raise ValueError(
-                f"need temperature > 0, top_k >= 0, 0 <= top_p <= 1, cfg >= 0; got temperature="
-                f"{self.temperature}, top_k={self.top_k}, top_p={self.top_p}, cfg={self.cfg}"
-            )
+        self.sampling  # noqa: B018 -- validates temperature, cfg, top_k, top_p in one place
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
             if not self.classes:
                 raise ValueError("classes must be None (all) or a non-empty list of labels")
         if self.rewards is not None:
             object.__setattr__(self, "rewards", tuple(self.rewards))
+
+    @property
+    def sampling(self) -> SamplingConfig:
+        """The sampling distribution as one `vargym.models.SamplingConfig` (validated there)."""
+        from vargym.models.generator import SamplingConfig
+
+        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p)

@@ -1,13 +1,12 @@
-"""Evaluate a class-conditional VAR: sample ``labels_per_class`` images per class, then score them.
+"""Evaluate a class-conditional generator: sample ``labels_per_class`` images per class, then score them.
 
 Suites pick the fidelity classifier: ``"tiny"`` (the shipped `TinyClassifier` of the procedural classes,
 for 10-class models), ``"imagenet"`` (torchvision ResNet-50 ``IMAGENET1K_V2`` and the LAION aesthetic
 score, for 1000-class models, as in the seed paper), ``"none"`` (rewards and pixel diversity only), or
-``"auto"`` (by ``var.num_classes``). Results are deterministic given the seed (timings aside).
+``"auto"`` (by the model's number of classes). Results are deterministic given the seed (timings aside).
 
 Example:
-    >>> vqvae, var = load_model("tiny")
-    >>> result = evaluate_model(vqvae, var, labels_per_class=10, rewards=("brightness",), seed=0)
+    >>> result = evaluate_model(load_generator("tiny"), labels_per_class=10, rewards=("brightness",), seed=0)
     >>> result["classifier"]["top1"], result["rewards"]["brightness"]["mean"], result["samples_per_s"]
 """
 
@@ -15,16 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from vargym.evaluation.checkpoints import load_trained
 from vargym.evaluation.config import SUITES, EvalConfig
 from vargym.evaluation.metrics import MetricAccumulator
 from vargym.evaluation.scorers import Scorers, build_scorers, resolve_suite
 from vargym.naming import did_you_mean
+
+if TYPE_CHECKING:
+    from vargym.models import Generator
 
 __all__ = [
     "SUITES",
@@ -39,26 +40,21 @@ __all__ = [
 ]
 
 
-def generate_batches(vqvae: nn.Module, var: nn.Module, labels: torch.Tensor, config: EvalConfig):
+def generate_batches(model: Generator, labels: torch.Tensor, config: EvalConfig):
     """Yield ``(images [B, 3, H, W] in [0, 1], labels [B])`` in order, from one generator seeded by
     ``config.seed`` (so the same seed and batch size give the same images)."""
+    from vargym.models import ClassCondition
+
     generator = torch.Generator(device=labels.device).manual_seed(config.seed)
+    sampling = config.sampling
     for chunk in labels.split(config.batch_size):
         with torch.no_grad():
-            tokens = var.sample(
-                chunk,
-                cfg=config.cfg,
-                top_k=config.top_k,
-                top_p=config.top_p,
-                temperature=config.temperature,
-                generator=generator,
-            )
-            yield vqvae.tokens_to_img(tokens).clamp(0, 1), chunk
+            tokens = model.sample(ClassCondition(chunk), sampling, generator)
+            yield model.decode(tokens).clamp(0, 1), chunk
 
 
 def evaluate_model(
-    vqvae: nn.Module,
-    var: nn.Module,
+    model: Any,
     config: EvalConfig | None = None,
     scorers: Scorers | None = None,
     **overrides: Any,
@@ -66,7 +62,8 @@ def evaluate_model(
     """Sample ``labels_per_class`` images of each class and score them.
 
     Args:
-        vqvae, var: the model (sampling runs on ``var``'s device).
+        model: a `vargym.models.Generator` or anything `vargym.models.as_generator` accepts (sampling
+            runs on its device).
         config: `EvalConfig`; keyword ``overrides`` replace its fields (``labels_per_class=2``, ...).
         scorers: prebuilt scoring models (`build_scorers`), to share them between models; built when None.
 
@@ -81,13 +78,16 @@ def evaluate_model(
     if unknown:
         hint = did_you_mean(unknown[0], [f.name for f in dataclasses.fields(EvalConfig)])
         raise TypeError(f"unknown evaluation option(s) {unknown}.{hint}")
+    from vargym.models import as_generator
+
     config = dataclasses.replace(config or EvalConfig(), **overrides)
-    device = next(var.parameters()).device
-    classes = config.classes if config.classes is not None else tuple(range(var.num_classes))
-    bad = [c for c in classes if not 0 <= c < var.num_classes]
+    model = as_generator(model)
+    device, num_classes = model.device, model.num_classes
+    classes = config.classes if config.classes is not None else tuple(range(num_classes))
+    bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
-        raise ValueError(f"classes {bad} are outside [0, {var.num_classes})")
-    scorers = scorers or build_scorers(config, var.num_classes, device)
+        raise ValueError(f"classes {bad} are outside [0, {num_classes})")
+    scorers = scorers or build_scorers(config, num_classes, device)
     labels = torch.tensor(classes, device=device).repeat_interleave(
         config.labels_per_class
     )  # [N] class-major
@@ -95,7 +95,7 @@ def evaluate_model(
         scorers.rewards, scorers.classifier, scorers.fid_extractor, pixel_size=config.pixel_size
     )
     sample_s, start = 0.0, time.perf_counter()
-    batches = generate_batches(vqvae, var, labels, config)
+    batches = generate_batches(model, labels, config)
     while True:
         tick = time.perf_counter()
         images, chunk = next(batches, (None, None))

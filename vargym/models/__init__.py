@@ -4,7 +4,13 @@ Layers above this package use only the interface (`Generator`, `TokenLayout`, `S
 `ClassCondition`) and `as_generator` / `load_generator`; the family classes are for users and loaders.
 """
 
-from vargym.models.families import FAMILIES, as_generator, load_generator
+from vargym.models.families import (
+    FAMILIES,
+    as_generator,
+    load_generator,
+    released_weight_files,
+    shipped_models,
+)
 from vargym.models.generator import (
     ClassCondition,
     Condition,
@@ -27,5 +33,5 @@ __all__ = [
     "Condition", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
     "as_generator", "build_preset", "condition_from_batch", "filter_logits", "from_official_kwargs",
     "load_checkpoint", "load_generator", "load_model", "load_official", "load_pretrained", "preset_configs",
-    "save_checkpoint",
+    "released_weight_files", "save_checkpoint", "shipped_models",
 ]

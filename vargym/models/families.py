@@ -13,7 +13,7 @@ import torch
 
 from vargym.models.generator import Generator
 
-__all__ = ["FAMILIES", "as_generator", "load_generator"]
+__all__ = ["FAMILIES", "as_generator", "load_generator", "released_weight_files", "shipped_models"]
 
 FAMILIES: dict[str, str] = {"var": "vargym.models.var_generator:VARGenerator"}
 """Family name -> its `Generator` class (``module:attr``, imported on use)."""
@@ -22,11 +22,29 @@ FAMILIES: dict[str, str] = {"var": "vargym.models.var_generator:VARGenerator"}
 def load_generator(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs: Any) -> Generator:
     """A `Generator` from a ``--model`` spec: ``"tiny"`` (shipped), a released preset (``"var-d16"``, downloaded
     or from local files given as ``vae_path=``/``var_path=``), ``"random:<preset>"``, a model directory
-    written by vargym, or a training run directory (its newest checkpoint)."""
-    from vargym.models.loading import load_model
+    written by vargym, or a training run directory (its newest checkpoint). A `pathlib.Path` is always
+    read as a directory (its error says what the directory lacks)."""
+    from vargym.models.loading import load_checkpoint, load_model, model_dir
     from vargym.models.var_generator import VARGenerator
 
+    if isinstance(spec, Path):
+        return VARGenerator(*load_checkpoint(model_dir(spec), device=device))
     return VARGenerator(*load_model(spec, device=device, **kwargs))
+
+
+def shipped_models() -> dict[str, bool]:
+    """The models shipped inside the package, and whether their files are present."""
+    from vargym.models.loading import TINY_DIR
+
+    return {"tiny": (TINY_DIR / "model.json").is_file()}
+
+
+def released_weight_files() -> list[tuple[str, str, str]]:
+    """``(hub repo, file name, revision)`` of every released checkpoint the families can download."""
+    from vargym.models.loading import HF_REPO_ID, HF_REVISION, VQVAE_FILE
+
+    names = (VQVAE_FILE, "var_d16.pth", "var_d20.pth", "var_d24.pth", "var_d30.pth")
+    return [(HF_REPO_ID, name, HF_REVISION) for name in names]
 
 
 def as_generator(model: Any, device: torch.device | str | None = None, num_classes: int | None = None) -> Generator:

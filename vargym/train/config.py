@@ -43,6 +43,8 @@ class TrainConfig:
     """Constructor arguments of the reward (for an expression: one dict per term name)."""
     model: str = "tiny"
     """Policy to fine-tune: "tiny" (shipped), "var-d16".."var-d30", "random:<preset>" or a checkpoint dir."""
+    model_files: dict[str, str] = field(default_factory=dict)
+    """Local weight files of a released model, so nothing is downloaded (VAR: {"vae_path": ..., "var_path": ...})."""
     device: str | None = None
     """torch device ("cpu", "cuda", "cuda:1"); None picks CUDA when available, else CPU."""
     seed: int = 0

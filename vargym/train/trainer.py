@@ -77,7 +77,7 @@ class Trainer:
         if model is None:
             with torch.random.fork_rng(devices=[]):  # random:<preset> inits reproducibly, global RNG untouched
                 torch.manual_seed(config.seed)
-                model = load_generator(config.model, device=self.device)
+                model = load_generator(config.model, device=self.device, **config.model_files)
         self.generator = as_generator(model, device=self.device)
         self.generator.decoder.eval().requires_grad_(False)
         self.policy = self.generator.policy
@@ -143,7 +143,7 @@ class Trainer:
         sample_s = time.perf_counter() - start - reward_s
 
         t = time.perf_counter()
-        tokens, step_index = batch["tokens"], batch["step_index"]
+        step_index = batch["step_index"]
         old = teacher_forced(
             self.generator, batch, self.sampling, cfg.minibatch_size, self.value_head, step_index
         )

@@ -13,7 +13,8 @@ from vargym.data.classifier import classifier_accuracy, load_classifier
 from vargym.models import load_checkpoint, load_model
 from vargym.models.loading import TINY_DIR
 from vargym.models.presets import build, preset_configs
-from vargym.train.pretrain import (
+from vargym.models.pretrain.report import sample_per_class, within_class_distances
+from vargym.models.pretrain.stages import (
     PretrainConfig,
     _lr_at,
     init_for_training,
@@ -21,7 +22,6 @@ from vargym.train.pretrain import (
     run_pretrain,
     train_decoder,
 )
-from vargym.train.pretrain_eval import sample_per_class, within_class_distances
 
 TINY_RUN = dict(
     vqvae_steps=4,

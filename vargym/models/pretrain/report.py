@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
+    from vargym.models.pretrain.stages import BatchFn, PretrainConfig
     from vargym.models.var import VAR
     from vargym.models.vqvae import VQVAE
-    from vargym.train.pretrain import BatchFn, PretrainConfig
 
 __all__ = ["evaluate", "sample_per_class", "within_class_distances", "write_model_card"]
 
@@ -163,7 +163,7 @@ def write_model_card(
         f"# vargym pretrained model ({cfg.preset} preset)",
         "",
         "A class-conditional next-scale VAR and its multi-scale VQ-VAE, trained from scratch by "
-        "`vargym.train.pretrain.run_pretrain`.",
+        "`vargym.models.pretrain.stages.run_pretrain`.",
         "",
         "## Model",
         "",

@@ -14,7 +14,7 @@ Output directory layout::
       checkpoints/{vqvae,decoder,var}/                 # weights, optimizer state, step (for resume)
 
 Example:
-    >>> from vargym.train.pretrain import PretrainConfig, rich_progress, run_pretrain
+    >>> from vargym.models.pretrain.stages import PretrainConfig, rich_progress, run_pretrain
     >>> with rich_progress() as progress:
     ...     result = run_pretrain(PretrainConfig(out_dir="runs/tiny"), progress=progress)
     >>> result.figures["var_final_loss"]
@@ -36,11 +36,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from vargym.devices import resolve_device
 from vargym.models.presets import build, preset_configs
+from vargym.models.pretrain.codebook import EmaCodebook
+from vargym.models.pretrain.config import PretrainConfig
 from vargym.models.var import VAR
 from vargym.models.vqvae import VQVAE
-from vargym.train.codebook import EmaCodebook
-from vargym.train.pretrain_config import PretrainConfig
 
 __all__ = [
     "PretrainConfig",
@@ -269,7 +270,7 @@ def train_vqvae(
 
     The first ``cfg.vqvae_ae_warmup`` of the steps decode the continuous latent (a plain autoencoder), so
     encoder and decoder agree on colour and shape before quantisation noise enters; the codebook follows
-    the latents throughout as an online k-means (``vargym.train.codebook.EmaCodebook``).
+    the latents throughout as an online k-means (``vargym.models.pretrain.codebook.EmaCodebook``).
 
     Args:
         cfg: run settings (``vqvae_*``, ``edge_weight``, ``codebook_decay``, ``checkpoint_every``).
@@ -475,12 +476,6 @@ def train_var(
 
 
 # ---------------------------------------------------------------------------------------------- driver
-def _resolve_device(device: str | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _train_or_load_classifier(
     cfg: PretrainConfig, out_dir: Path, device: torch.device, progress: ProgressCallback | None
 ) -> tuple[torch.nn.Module | None, dict[str, float]]:
@@ -521,7 +516,7 @@ def run_pretrain(
 
     Stages: VQ-VAE (``train_vqvae``), decoder fine-tune (``train_decoder``, when ``cfg.decoder_steps``), VAR
     (``train_var``), classifier (``vargym.data.train_classifier``,
-    procedural data only), then the quality figures (``vargym.train.pretrain_eval``) and the model card.
+    procedural data only), then the quality figures (``vargym.models.pretrain.report``) and the model card.
     With ``cfg.resume`` each stage continues from its last checkpoint; a finished stage is not rerun.
 
     Args:
@@ -536,7 +531,7 @@ def run_pretrain(
         >>> result = run_pretrain(PretrainConfig(out_dir="runs/tiny", vqvae_steps=500, var_steps=1200))
     """
     from vargym.models.loading import save_checkpoint
-    from vargym.train.pretrain_eval import evaluate, write_model_card
+    from vargym.models.pretrain.report import evaluate, write_model_card
 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -549,7 +544,7 @@ def run_pretrain(
                     f"or choose another out_dir"
                 )
         (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
     batches, class_names = make_batches(cfg, device)
     vq_cfg, var_cfg = preset_configs(cfg.preset)
     var_cfg = dataclasses.replace(var_cfg, num_classes=len(class_names), cond_drop_rate=cfg.cond_drop_rate)

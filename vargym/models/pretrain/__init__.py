@@ -1,0 +1,23 @@
+"""Pretraining a generator family from scratch (today: the VAR family's VQ-VAE, decoder and transformer, and
+the tiny classifier that `vargym eval` uses), as ``vargym pretrain`` runs it.
+
+Example:
+    >>> from vargym.models.pretrain import PretrainConfig, run_pretrain
+    >>> run_pretrain(PretrainConfig(out="runs/pretrain", vqvae_steps=100, var_steps=100))
+
+Names load lazily, so ``vargym pretrain --help`` stays free of torch.
+"""
+
+from __future__ import annotations
+
+from vargym.lazy import lazy_getattr
+
+_LAZY = {
+    "PretrainConfig": "vargym.models.pretrain.config",
+    "run_pretrain": "vargym.models.pretrain.stages",
+    "rich_progress": "vargym.models.pretrain.stages",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__ = lazy_getattr("vargym.models.pretrain", _LAZY)
