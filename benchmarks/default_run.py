@@ -21,7 +21,7 @@ import torch
 
 from vargym.bench.plot import Series, line_plot
 from vargym.evaluation.evaluate import evaluate_model
-from vargym.models import load_model
+from vargym.models import load_generator
 from vargym.train import TrainConfig, Trainer
 
 
@@ -63,11 +63,11 @@ def main() -> None:
             break
     settings = {"training": {"cfg": 0.0, "temperature": config.temperature},
                 "inference": {"cfg": 1.0, "temperature": 1.0}}
-    base = load_model(config.model, device=trainer.device)
+    base = load_generator(config.model, device=trainer.device)
     fidelity = {}
     for name, sampling in settings.items():
-        for which, (vqvae, var) in (("tuned", (trainer.vqvae, trainer.var)), ("base", base)):
-            fidelity[f"{which}_{name}"] = evaluate_model(vqvae, var, labels_per_class=args.eval_per_class,
+        for which, model in (("tuned", trainer.generator), ("base", base)):
+            fidelity[f"{which}_{name}"] = evaluate_model(model, labels_per_class=args.eval_per_class,
                                                          rewards=("brightness",), seed=0, **sampling)
     evaluation = fidelity["tuned_training"]
     result = {"threads": args.threads, "target": args.target, "reached_s": reached_s,

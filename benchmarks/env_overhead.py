@@ -4,7 +4,7 @@ Contenders, alternated within each repetition in one process (medians reported):
 
 - ``bare``: ``var.sample`` -> ``vqvae.tokens_to_img`` -> reward (no env at all);
 - ``grouped``: `vargym.envs.GroupedCollector.collect` (the default training path);
-- ``vector_env``: `VARVectorEnv` driven by `VARPolicy`, scale by scale;
+- ``vector_env``: `GenerationVectorEnv` driven by `GeneratorPolicy`, step by step;
 - ``torchrl``: `TorchRLGroupedCollector.collect` (torchrl ``Collector`` over `VARTorchRLEnv`).
 
 Usage::
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from tensordict import TensorDict
 
-from vargym.envs import GroupedCollector, TorchRLGroupedCollector, VARPolicy, VARVectorEnv
+from vargym.envs import GenerationVectorEnv, GeneratorPolicy, GroupedCollector, TorchRLGroupedCollector
 from vargym.models import build_preset
 from vargym.rewards import RewardContext, make, resize_for
 
@@ -53,10 +53,10 @@ def build_contenders(args: argparse.Namespace) -> tuple[dict, torch.device]:
         images = vqvae.tokens_to_img(tokens)
         reward(resize_for(images, reward.input_size), RewardContext(labels=labels))
 
-    grouped = GroupedCollector(vqvae, var, reward, num_labels=B, group_size=1, seed=0, **sampling)
-    torchrl = TorchRLGroupedCollector(vqvae, var, reward, num_labels=B, group_size=1, seed=0, **sampling)
-    venv = VARVectorEnv(num_envs=B, model=(vqvae, var), reward=reward)
-    policy = VARPolicy(var, seed=0, **sampling)
+    grouped = GroupedCollector((vqvae, var), reward, num_labels=B, group_size=1, seed=0, **sampling)
+    torchrl = TorchRLGroupedCollector((vqvae, var), reward, num_labels=B, group_size=1, seed=0, **sampling)
+    venv = GenerationVectorEnv(num_envs=B, model=(vqvae, var), reward=reward)
+    policy = GeneratorPolicy(var, seed=0, **sampling)
 
     def vector_env() -> None:
         obs, _ = venv.reset()

@@ -96,9 +96,9 @@ def test_procedural_fid_prefers_real_procedural_images(model, classifier):
 
 
 def test_missing_shipped_classifier(model, tmp_path, monkeypatch):
-    import vargym.models.loading as loading
+    import vargym.models.files as files
 
-    monkeypatch.setattr(loading, "TINY_DIR", tmp_path)
+    monkeypatch.setattr(files, "TINY_DIR", tmp_path)
     result = evaluate_model(model, labels_per_class=1, classes=(0,), rewards=("luma",))
     assert "classifier" not in result and "shipped classifier is missing" in result["notes"][0]
     with pytest.raises(WeightsNotAvailableError, match="pass classifier="):

@@ -95,7 +95,7 @@ def load_resnet50(
     from torchvision.models import ResNet50_Weights, resnet50
 
     from vargym.evaluation.weights import torchvision_weights
-    from vargym.models.loading import load_state_strict
+    from vargym.models.files import load_state_strict
 
     if weights_path is None:
         weights_path = torchvision_weights(

@@ -54,7 +54,7 @@ def resolve_suite(suite: str, num_classes: int) -> str:
 
 def _tiny_classifier(spec: Any, suite: str, notes: list[str], device) -> nn.Module | None:
     from vargym.data.classifier import load_classifier
-    from vargym.models.loading import TINY_DIR
+    from vargym.models.files import TINY_DIR
 
     if isinstance(spec, nn.Module):
         return spec

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
+from vargym.models.files import TINY_DIR, load_state_strict
 from vargym.models.presets import OWN_PRESETS, RELEASED_PRESETS, build, preset_configs
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
@@ -25,8 +26,6 @@ HF_REPO_ID = "FoundationVision/var"
 # matching the current key names (`attn_l2_norm` era). Pin a full commit hash here once verified online.
 HF_REVISION = "main"
 VQVAE_FILE = "vae_ch160v4096z32.pth"
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
-TINY_DIR = ASSETS / "tiny"
 
 
 def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -45,25 +44,6 @@ def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a flat state dict of tensors (got {type(state).__name__})")
     return state
-
-
-def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with one named conversion and errors that name the file."""
-    own = module.state_dict()
-    # The official VQVAE.load_state_dict keeps its own `ema_vocab_hit_SV` (training statistics only) when the
-    # number of scales differs; do the same, explicitly.
-    key = "quantize.ema_vocab_hit_SV"
-    if key in state and key in own and state[key].shape != own[key].shape:
-        state = {**state, key: own[key]}
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise CheckpointError(f"{source}: state dict does not match {type(module).__name__}: "
-                              f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
-                              f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}")
-    bad = [f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if state[k].shape != v.shape]
-    if bad:
-        raise CheckpointError(f"{source}: shape mismatch for {bad[:8]}")
-    module.load_state_dict(state, strict=True)  # copies into our float32 tensors (casts fp16/bf16 files)
 
 
 def _depth_of(state: dict[str, torch.Tensor]) -> int:
