@@ -14,9 +14,9 @@ from vargym.models import load_checkpoint, load_model
 from vargym.models.loading import TINY_DIR
 from vargym.models.presets import build, preset_configs
 from vargym.models.pretrain.report import sample_per_class, within_class_distances
+from vargym.models.pretrain.loop import lr_at
 from vargym.models.pretrain.stages import (
     PretrainConfig,
-    _lr_at,
     init_for_training,
     make_batches,
     run_pretrain,
@@ -203,7 +203,7 @@ def test_config_errors(kwargs, message):
 
 
 def test_lr_schedule_warms_up_then_decays_to_a_tenth():
-    lrs = [_lr_at(step, 100, 1.0, 0.1) for step in range(101)]
+    lrs = [lr_at(step, 100, 1.0, 0.1) for step in range(101)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
     assert lrs[100] == pytest.approx(0.1)

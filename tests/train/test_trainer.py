@@ -14,7 +14,7 @@ from vargym.algos import ALGORITHMS
 from vargym.models import TokenLayout
 from vargym.rewards import list_rewards
 from vargym.train import PolicyMismatchError, TrainConfig, Trainer, check_policy_consistency, read_metrics
-from vargym.train.metrics import tensorboard_tag
+from vargym.metrics_log import tensorboard_tag
 
 
 def _config(out, **kw) -> TrainConfig:
@@ -226,11 +226,11 @@ def test_layout_step_mean():
 def test_missing_tensorboard_warns_once_and_skips(tmp_path, monkeypatch, caplog):
     import sys
 
-    import vargym.train.metrics as metrics
+    import vargym.metrics_log as metrics
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now raises ImportError
     monkeypatch.setattr(metrics, "_warned_no_tensorboard", False)
-    with caplog.at_level("WARNING", logger="vargym.train.metrics"):
+    with caplog.at_level("WARNING", logger="vargym.metrics_log"):
         first = metrics.MetricsLogger(tmp_path / "a", tensorboard=True)
         second = metrics.MetricsLogger(tmp_path / "b", tensorboard=True)
     assert first.writer is None and second.writer is None

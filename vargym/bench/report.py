@@ -44,7 +44,7 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 
 def _curves(config: BenchConfig, algo: str, seed: int) -> dict[str, list]:
-    from vargym.train.metrics import read_metrics
+    from vargym.metrics_log import read_metrics
 
     records = read_metrics(Path(config.out) / "runs" / config.run_name(algo, seed))
     return {key: [r.get(key) for r in records] for key in ("samples", "reward_mean", "kl_ref", "wall_s")}

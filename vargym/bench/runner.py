@@ -150,7 +150,7 @@ def run_one(
     trainer.train(progress=None if progress is None else (lambda metrics: progress(name, metrics)))
     peak_mib, memory_kind = peak_memory_mib(trainer.device)
 
-    from vargym.train.metrics import read_metrics
+    from vargym.metrics_log import read_metrics
 
     records = read_metrics(run_dir)
     train_s = sum(r["iteration_s"] for r in records)

@@ -23,8 +23,8 @@ _LAZY = {
     "train": "vargym.train.trainer",
     "PolicyMismatchError": "vargym.train.rollout",
     "check_policy_consistency": "vargym.train.rollout",
-    "MetricsLogger": "vargym.train.metrics",
-    "read_metrics": "vargym.train.metrics",
+    "MetricsLogger": "vargym.metrics_log",
+    "read_metrics": "vargym.metrics_log",
     "find_checkpoint": "vargym.train.checkpoint",
 }
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from vargym.train.metrics import MetricsLogger
+    from vargym.metrics_log import MetricsLogger
     from vargym.train.trainer import Trainer
 
 __all__ = ["eval_labels", "evaluate"]

@@ -260,8 +260,8 @@ class Trainer:
         Returns:
             the metric dicts of the iterations run by this call.
         """
+        from vargym.metrics_log import MetricsLogger
         from vargym.train.evaluation import evaluate
-        from vargym.train.metrics import MetricsLogger
 
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)

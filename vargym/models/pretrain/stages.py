@@ -26,10 +26,8 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from vargym.devices import resolve_device
 from vargym.models.presets import build, preset_configs
 from vargym.models.pretrain.codebook import EmaCodebook
 from vargym.models.pretrain.config import PretrainConfig
+from vargym.models.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
 from vargym.models.var import VAR
 from vargym.models.vqvae import VQVAE
 
@@ -55,9 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[str, int, int, dict], None]
-"""``progress(stage, step, total, metrics)`` after every optimiser step (``step`` counts from 1)."""
 
 _STAGES = ("vqvae", "decoder", "var", "classifier")
 
@@ -110,115 +106,6 @@ def make_batches(cfg: PretrainConfig, device: torch.device) -> tuple[BatchFn, li
         return images, dataset.labels[index].to(device)
 
     return folder, list(dataset.classes)
-
-
-# ------------------------------------------------------------------------------------------ utilities
-def _lr_at(step: int, total: int, peak: float, warmup_fraction: float) -> float:
-    """Linear warm-up to ``peak``, then cosine down to ``peak / 10`` at ``total``."""
-    warmup = max(1, round(total * warmup_fraction))
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def _adamw(module: torch.nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]):
-    decay = [p for n, p in module.named_parameters() if p.requires_grad and p.ndim >= 2 and "emb" not in n]
-    rest = [
-        p for n, p in module.named_parameters() if p.requires_grad and not (p.ndim >= 2 and "emb" not in n)
-    ]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
-
-
-class _StageCheckpoint:
-    """``checkpoints/<stage>/``: weights (safetensors), optimizer state (torch.save of tensors and numbers
-    only, read back with ``weights_only=True``), and ``state.json`` (step, wall time, recent losses)."""
-
-    def __init__(self, out_dir: Path, stage: str):
-        self.dir = out_dir / "checkpoints" / stage
-
-    def exists(self) -> bool:
-        return (self.dir / "state.json").is_file()
-
-    def save(
-        self,
-        module: torch.nn.Module,
-        optimizer: torch.optim.Optimizer,
-        state: dict,
-        extra_tensors: dict[str, torch.Tensor] | None = None,
-    ) -> dict:
-        """Write weights, optimizer state and ``state`` atomically; returns ``state``."""
-        from safetensors.torch import save_file
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-        save_file(weights, str(self.dir / "weights.safetensors.tmp"))
-        torch.save(
-            {"optimizer": optimizer.state_dict(), **(extra_tensors or {})}, self.dir / "optimizer.pt.tmp"
-        )
-        (self.dir / "state.json.tmp").write_text(json.dumps(state, indent=2))
-        for name in (
-            "weights.safetensors",
-            "optimizer.pt",
-            "state.json",
-        ):  # state.json last: it marks completion
-            os.replace(self.dir / f"{name}.tmp", self.dir / name)
-        return state
-
-    def load(self, module: torch.nn.Module, optimizer: torch.optim.Optimizer | None) -> tuple[dict, dict]:
-        from safetensors.torch import load_file
-
-        from vargym.models.loading import load_state_strict
-
-        state = json.loads((self.dir / "state.json").read_text())
-        device = next(module.parameters()).device
-        load_state_strict(
-            module, load_file(str(self.dir / "weights.safetensors"), device="cpu"), str(self.dir)
-        )
-        saved = torch.load(self.dir / "optimizer.pt", map_location=device, weights_only=True)
-        if optimizer is not None:
-            optimizer.load_state_dict(saved.pop("optimizer"))
-        return state, saved
-
-
-class _JsonlLog:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def write(self, record: dict) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-
-
-def _clip(parameters: Iterable[torch.nn.Parameter], max_norm: float) -> float:
-    if max_norm <= 0:
-        return float("nan")
-    return float(torch.nn.utils.clip_grad_norm_(parameters, max_norm))
-
-
-def _end_step(
-    cfg: PretrainConfig,
-    stage: str,
-    done: int,
-    total: int,
-    wall: float,
-    metrics: dict,
-    log: _JsonlLog,
-    progress: ProgressCallback | None,
-    checkpoint: Callable[[int, float], dict],
-) -> dict | None:
-    """Log, checkpoint and report a finished step; returns the new state when ``checkpoint(done, wall)`` ran.
-
-    The checkpoint is written before the progress callback, so an interrupt raised there (as a kill would
-    land) never loses the step just checkpointed.
-    """
-    if done % cfg.log_every == 0 or done == total:
-        log.write({"stage": stage, "step": done, "wall_s": round(wall, 2), **metrics})
-    state = checkpoint(done, wall) if done % cfg.checkpoint_every == 0 or done == total else None
-    if progress is not None:
-        progress(stage, done, total, metrics)
-    return state
 
 
 # ----------------------------------------------------------------------------------------------- VQ-VAE
@@ -285,73 +172,54 @@ def train_vqvae(
     """
     total = cfg.vqvae_steps
     ae_steps = round(total * cfg.vqvae_ae_warmup)
-    ckpt = _StageCheckpoint(out_dir, "vqvae")
-    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
     codebook = EmaCodebook(vqvae.quantize, cfg.codebook_decay)
-    optimizer = _adamw(vqvae, cfg.vqvae_lr, 0.0, (0.9, 0.99))
+    optimizer = adamw(vqvae, cfg.vqvae_lr, 0.0, (0.9, 0.99))
     V = vqvae.vocab_size
     hits = torch.zeros(V, dtype=torch.long)
-    state = {"step": 0, "wall_s": 0.0, "recent": []}
-    if cfg.resume and ckpt.exists():
-        state, saved = ckpt.load(vqvae, optimizer)
-        hits = saved["code_hits"].cpu()
-        codebook.load_state(saved)
-        logger.info("vqvae: resumed at step %d", state["step"])
     restart_rng = torch.Generator().manual_seed(_step_seed(cfg.seed, 10, 0))
-    if "restart_rng" in state:
-        restart_rng.set_state(torch.tensor(state["restart_rng"], dtype=torch.uint8))
-    codes_used = state.get("codes_used", float("nan"))
-    vqvae.train()
-    start, wall0 = time.perf_counter(), state["wall_s"]
-    recent: list[list[float]] = state["recent"]
+    tracked = {"codes_used": float("nan")}
+    last: dict = {}
 
-    def checkpoint(done: int, wall: float) -> dict:
-        state = {
-            "step": done,
-            "total": total,
-            "wall_s": wall,
-            "recent": recent,
-            "codes_used": codes_used,
-            "restart_rng": restart_rng.get_state().tolist(),
-        }
-        return ckpt.save(vqvae, optimizer, state, {"code_hits": hits, **codebook.state()})
-
-    for step in range(state["step"], total):
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, total, cfg.vqvae_lr, cfg.warmup_fraction)
+    def loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images, _ = batches(0, step, cfg.vqvae_batch_size)
         autoencoder = step < ae_steps
-        out = vqvae(images, bypass_quantizer=autoencoder)
-        loss, l1 = _recon_loss(out.recon, images, cfg.edge_weight, 0.0 if autoencoder else out.vq_loss)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = _clip(vqvae.parameters(), cfg.grad_clip)
-        optimizer.step()
-        reseeded = codebook.update(out.residuals, out.tokens, restart_rng)
-        hits += torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V)
-        metrics = {
-            "loss": loss.item(),
-            "recon_l1": l1.item(),
-            "vq_loss": out.vq_loss.item(),
-            "grad_norm": grad_norm,
-            "codes_reseeded": reseeded,
-        }
+        out = last["out"] = vqvae(images, bypass_quantizer=autoencoder)
+        total_loss, l1 = _recon_loss(out.recon, images, cfg.edge_weight, 0.0 if autoencoder else out.vq_loss)
+        return total_loss, {"loss": total_loss.item(), "recon_l1": l1.item(), "vq_loss": out.vq_loss.item()}
+
+    def after_step(step: int) -> dict[str, float]:
+        out = last.pop("out")
+        metrics = {"codes_reseeded": codebook.update(out.residuals, out.tokens, restart_rng)}
+        hits.add_(torch.bincount(torch.cat(out.tokens, dim=1).flatten().cpu(), minlength=V))
         if (step + 1) % 25 == 0:
-            codes_used = float((hits > 0).float().mean())
+            tracked["codes_used"] = metrics["codes_used"] = float((hits > 0).float().mean())
             hits.zero_()
-            metrics["codes_used"] = codes_used
-        recent = (recent + [[loss.item(), l1.item()]])[-20:]
-        done = step + 1
-        wall = wall0 + time.perf_counter() - start
-        state = _end_step(cfg, "vqvae", done, total, wall, metrics, log, progress, checkpoint) or state
+        return metrics
+
+    def restore(extra: dict[str, torch.Tensor], state: dict) -> None:
+        hits.copy_(extra.pop("code_hits").cpu())
+        codebook.load_state(extra)
+        restart_rng.set_state(torch.tensor(state["restart_rng"], dtype=torch.uint8))
+        tracked["codes_used"] = state.get("codes_used", float("nan"))
+        logger.info("vqvae: resumed at step %d", state["step"])
+
+    stage = Stage(
+        "vqvae", total, vqvae, optimizer, cfg.vqvae_lr, vqvae.parameters(), loss, after_step,
+        recent=("loss", "recon_l1"),
+        extra_tensors=lambda: {"code_hits": hits, **codebook.state()},
+        extra_json=lambda: {"codes_used": tracked["codes_used"], "restart_rng": restart_rng.get_state().tolist()},
+        restore=restore,
+    )
+    vqvae.train()
+    state = _run(cfg, stage, out_dir, progress)
     vqvae.eval()
-    wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
+    recent = state["recent"]
     final = [sum(col) / len(col) for col in zip(*recent)] if recent else [float("nan")] * 2
     return {
         "vqvae_final_loss": final[0],
         "vqvae_final_recon_l1": final[1],
-        "vqvae_codes_used": codes_used,
-        "vqvae_wall_s": wall,
+        "vqvae_codes_used": tracked["codes_used"],
+        "vqvae_wall_s": state["wall_s"],
     }
 
 
@@ -381,38 +249,21 @@ def train_decoder(
     vqvae.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
-    ckpt = _StageCheckpoint(out_dir, "decoder")
-    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
-    optimizer = _adamw(vqvae, cfg.decoder_lr, 0.0, (0.9, 0.99))  # only the trainable parameters
-    state = {"step": 0, "wall_s": 0.0, "recent": []}
-    if cfg.resume and ckpt.exists():
-        state, _ = ckpt.load(vqvae, optimizer)
-        logger.info("decoder: resumed at step %d", state["step"])
-    vqvae.eval()  # no layer behaves differently in training; eval keeps the quantiser's loss path off
-    start, wall0 = time.perf_counter(), state["wall_s"]
-    recent: list[float] = state["recent"]
+    optimizer = adamw(vqvae, cfg.decoder_lr, 0.0, (0.9, 0.99))  # only the trainable parameters
 
-    def checkpoint(done: int, wall: float) -> dict:
-        return ckpt.save(vqvae, optimizer, {"step": done, "total": total, "wall_s": wall, "recent": recent})
-
-    for step in range(state["step"], total):
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, total, cfg.decoder_lr, cfg.warmup_fraction)
+    def loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images, _ = batches(2, step, cfg.decoder_batch_size)
         with torch.no_grad():
             f_hat = vqvae.quantize.quantize(vqvae.encode_latent(images)).f_hat  # [B, Cv, h, w]
-        loss, l1 = _recon_loss(vqvae.fhat_to_img(f_hat, clamp=False), images, cfg.edge_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = _clip(trainable, cfg.grad_clip)
-        optimizer.step()
-        recent = (recent + [l1.item()])[-20:]
-        metrics = {"loss": loss.item(), "recon_l1": l1.item(), "grad_norm": grad_norm}
-        done = step + 1
-        wall = wall0 + time.perf_counter() - start
-        state = _end_step(cfg, "decoder", done, total, wall, metrics, log, progress, checkpoint) or state
+        total_loss, l1 = _recon_loss(vqvae.fhat_to_img(f_hat, clamp=False), images, cfg.edge_weight)
+        return total_loss, {"loss": total_loss.item(), "recon_l1": l1.item()}
+
+    stage = Stage("decoder", total, vqvae, optimizer, cfg.decoder_lr, trainable, loss, recent=("recon_l1",))
+    vqvae.eval()  # no layer behaves differently in training; eval keeps the quantiser's loss path off
+    state = _run(cfg, stage, out_dir, progress)
     for p, flag in zip(vqvae.parameters(), flags):
         p.requires_grad_(flag)
+    recent = state["recent"]
     final = sum(recent) / len(recent) if recent else float("nan")
     return {"decoder_final_recon_l1": final, "decoder_wall_s": state["wall_s"]}
 
@@ -435,44 +286,30 @@ def train_var(
     Returns:
         figures ``var_final_loss`` (mean of the last 20 steps) and ``var_wall_s``.
     """
-    total = cfg.var_steps
-    ckpt = _StageCheckpoint(out_dir, "var")
-    log = _JsonlLog(out_dir / "pretrain_log.jsonl")
-    optimizer = _adamw(var, cfg.var_lr, cfg.var_weight_decay, (0.9, 0.95))
-    state = {"step": 0, "wall_s": 0.0, "recent": []}
-    if cfg.resume and ckpt.exists():
-        state, _ = ckpt.load(var, optimizer)
-        logger.info("var: resumed at step %d", state["step"])
+    optimizer = adamw(var, cfg.var_lr, cfg.var_weight_decay, (0.9, 0.95))
     vqvae = var.vqvae
+
+    def loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
+        images, labels = batches(1, step, cfg.var_batch_size)
+        tokens = vqvae.img_to_tokens(images)  # K maps [B, pn_k^2]
+        torch.manual_seed(_step_seed(cfg.seed, 11, step))  # label dropout of this step
+        ce = var.teacher_forcing_loss(labels, tokens, cond_drop_rate=cfg.cond_drop_rate)
+        return ce, {"loss": ce.item()}
+
+    stage = Stage("var", cfg.var_steps, var, optimizer, cfg.var_lr, var.parameters(), loss)
     var.train()
-    start, wall0 = time.perf_counter(), state["wall_s"]
-    recent: list[float] = state["recent"]
-
-    def checkpoint(done: int, wall: float) -> dict:
-        return ckpt.save(var, optimizer, {"step": done, "total": total, "wall_s": wall, "recent": recent})
-
     devices = [var.pos_1LC.device] if var.pos_1LC.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):  # per-step reseeding must not leak into the caller's RNG
-        for step in range(state["step"], total):
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, total, cfg.var_lr, cfg.warmup_fraction)
-            images, labels = batches(1, step, cfg.var_batch_size)
-            tokens = vqvae.img_to_tokens(images)  # K maps [B, pn_k^2]
-            torch.manual_seed(_step_seed(cfg.seed, 11, step))  # label dropout of this step
-            loss = var.teacher_forcing_loss(labels, tokens, cond_drop_rate=cfg.cond_drop_rate)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = _clip(var.parameters(), cfg.grad_clip)
-            optimizer.step()
-            recent = (recent + [loss.item()])[-20:]
-            metrics = {"loss": loss.item(), "grad_norm": grad_norm}
-            done = step + 1
-            wall = wall0 + time.perf_counter() - start
-            state = _end_step(cfg, "var", done, total, wall, metrics, log, progress, checkpoint) or state
+        state = _run(cfg, stage, out_dir, progress)
     var.eval()
-    wall = state["wall_s"]  # the last step always checkpoints, so this is the stage's total
+    recent = state["recent"]
     final = sum(recent) / len(recent) if recent else float("nan")
-    return {"var_final_loss": final, "var_wall_s": wall}
+    return {"var_final_loss": final, "var_wall_s": state["wall_s"]}
+
+
+def _run(cfg: PretrainConfig, stage: Stage, out_dir: Path, progress: ProgressCallback | None) -> dict:
+    return run_stage(stage, out_dir, resume=cfg.resume, warmup_fraction=cfg.warmup_fraction, grad_clip=cfg.grad_clip,
+                     log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------- driver
@@ -537,7 +374,7 @@ def run_pretrain(
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         for stage in ("vqvae", "decoder", "var"):
-            ckpt = _StageCheckpoint(out_dir, stage)
+            ckpt = StageCheckpoint(out_dir, stage)
             if ckpt.exists():
                 raise ValueError(
                     f"{ckpt.dir} already holds a checkpoint; pass resume=True to continue it "

@@ -1,7 +1,9 @@
-"""Metric logging: ``metrics.jsonl`` (one flat JSON object per iteration) and optional TensorBoard.
+"""Metric logging shared by the trainer and pretraining: a JSONL file (one flat object per step) and
+optional TensorBoard.
 
-The jsonl keys are flat and stable (``iteration``, ``samples``, ``reward_mean``, ``kl_ref``, ``wall_s``, ...);
-TensorBoard tags are namespaced (``reward/mean``, ``loss/policy``, ``policy/kl_ref``, ``perf/sample_s``).
+The trainer's ``metrics.jsonl`` keys are flat and stable (``iteration``, ``samples``, ``reward_mean``,
+``kl_ref``, ``wall_s``, ...); TensorBoard tags are namespaced (``reward/mean``, ``loss/policy``,
+``policy/kl_ref``, ``perf/sample_s``). Pretraining writes ``pretrain_log.jsonl`` (``stage``, ``step``, ...).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,33 +53,47 @@ def tensorboard_tag(key: str) -> str:
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe scalar: floats stay floats, NaN/inf become None (strict JSON has no NaN)."""
-    if isinstance(value, bool) or value is None or isinstance(value, int):
+    """JSON-safe scalar: floats stay floats, NaN/inf become None (strict JSON has no NaN); text stays."""
+    if isinstance(value, (bool, int, str)) or value is None:
         return value
     value = float(value)
     return value if math.isfinite(value) else None
 
 
 class MetricsLogger:
-    """Append metrics to ``<out>/metrics.jsonl`` and, when possible, to TensorBoard under ``<out>/tb``.
+    """Append metrics to ``<out>/<filename>`` and, when possible, to TensorBoard under ``<out>/tb``.
 
     Args:
         out: run directory.
         tensorboard: try TensorBoard (a missing package logs one warning and is skipped).
-        resume_iteration: on resume, drop jsonl lines after this iteration (written after the checkpoint
-            by an interrupted run), so the file matches an uninterrupted run.
+        resume_iteration: on resume, drop lines whose ``step_key`` is past this value (written after the
+            checkpoint by an interrupted run), so the file matches an uninterrupted run. None starts afresh.
+        filename: the JSONL file.
+        step_key: the key that numbers the records.
+        keep: on resume, which other records to keep untouched (pretraining keeps the other stages' lines);
+            only records for which it returns False are truncated by ``resume_iteration``.
     """
 
     def __init__(
-        self, out: str | Path, tensorboard: bool = True, resume_iteration: int | None = None
+        self,
+        out: str | Path,
+        tensorboard: bool = True,
+        resume_iteration: int | None = None,
+        filename: str = "metrics.jsonl",
+        step_key: str = "iteration",
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.out = Path(out)
         self.out.mkdir(parents=True, exist_ok=True)
-        self.path = self.out / "metrics.jsonl"
+        self.path = self.out / filename
+        self.step_key = step_key
         if resume_iteration is None:
             self.path.write_text("")
         else:
-            kept = [r for r in read_metrics(self.path) if r["iteration"] <= resume_iteration]
+            kept = [
+                r for r in read_metrics(self.path)
+                if (keep is not None and keep(r)) or r.get(step_key, 0) <= resume_iteration
+            ]
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self.writer = self._open_tensorboard() if tensorboard else None
 
@@ -95,14 +112,14 @@ class MetricsLogger:
         return SummaryWriter(log_dir=str(self.out / "tb"))
 
     def log(self, metrics: dict[str, Any]) -> None:
-        """Write one iteration's metrics (must hold ``iteration``)."""
+        """Write one record (must hold ``step_key``)."""
         record = {k: _clean(v) for k, v in metrics.items()}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if self.writer is not None:
-            step = int(metrics["iteration"])
+            step = int(metrics[self.step_key])
             for key, value in record.items():
-                if key != "iteration" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if key != self.step_key and isinstance(value, (int, float)) and not isinstance(value, bool):
                     self.writer.add_scalar(tensorboard_tag(key), value, step)
 
     def add_image(self, tag: str, image_chw: Any, iteration: int) -> None:
@@ -121,7 +138,7 @@ class MetricsLogger:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Read a ``metrics.jsonl`` file (a run directory works too) into a list of dicts."""
+    """Read a JSONL metrics file (a run directory works too: its ``metrics.jsonl``) into a list of dicts."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
