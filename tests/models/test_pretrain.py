@@ -10,11 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from vargym.data.classifier import classifier_accuracy, load_classifier
+from vargym.data.diversity import pairwise_diversity
 from vargym.models import load_checkpoint, load_model
 from vargym.models.loading import TINY_DIR
 from vargym.models.presets import build, preset_configs
-from vargym.models.pretrain.report import sample_per_class, within_class_distances
 from vargym.models.pretrain.loop import lr_at
+from vargym.models.pretrain.report import sample_per_class
 from vargym.models.pretrain.stages import (
     PretrainConfig,
     init_for_training,
@@ -209,14 +210,14 @@ def test_lr_schedule_warms_up_then_decays_to_a_tenth():
     assert lrs[100] == pytest.approx(0.1)
 
 
-def test_within_class_distances():
+def test_within_class_min_and_mean_distance():
     images = torch.zeros(4, 3, 2, 2)
     images[1] = 0.5  # class 0: RMS distance 0.5
     images[3] = 1.0  # class 1: RMS distance 1.0
-    low, mean = within_class_distances(images, torch.tensor([0, 0, 1, 1]))
-    assert low == pytest.approx(0.5) and mean == pytest.approx(0.75)
-    low, _ = within_class_distances(torch.ones(2, 3, 2, 2), torch.tensor([0, 0]))
-    assert low == pytest.approx(0.0, abs=1e-6)
+    out = pairwise_diversity(images.flatten(1), torch.tensor([0, 0, 1, 1]))
+    assert out["min_distance"] == pytest.approx(0.5) and out["mean_distance"] == pytest.approx(0.75)
+    out = pairwise_diversity(torch.ones(2, 12), torch.tensor([0, 0]))
+    assert out["min_distance"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_shipped_tiny_model_samples_are_recognised():
@@ -231,7 +232,7 @@ def test_shipped_tiny_model_samples_are_recognised():
         assert images.shape == (40, 3, 64, 64)
         top1 = classifier_accuracy(classifier, images, labels, topk=(1,))["top1"]
         assert top1 > bound, f"shipped samples at cfg {cfg} classified at {top1:.2f} (chance 0.10)"
-        low, _ = within_class_distances(images, labels)
+        low = pairwise_diversity(images.flatten(1), labels)["min_distance"]
         assert low > 0.02  # no two samples of one class are copies
 
 

@@ -11,10 +11,10 @@ import torch
 
 import vargym.rewards
 from vargym.algos import ALGORITHMS
+from vargym.metrics_log import tensorboard_tag
 from vargym.models import TokenLayout
 from vargym.rewards import list_rewards
 from vargym.train import PolicyMismatchError, TrainConfig, Trainer, check_policy_consistency, read_metrics
-from vargym.metrics_log import tensorboard_tag
 
 
 def _config(out, **kw) -> TrainConfig:

@@ -8,6 +8,7 @@ Names are imported lazily on first use (``from vargym.data import generate`` loa
 - `vargym.data.classifier`: ``ClassifierConfig``, ``TinyClassifier``, ``train_classifier``,
   ``classifier_accuracy``, ``save_classifier``, ``load_classifier``
 - `vargym.data.grid`: ``save_grid``, ``grid_image``
+- `vargym.data.diversity`: ``pairwise_diversity``, ``downsample_pixels`` (within-class distances of image sets)
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _EXPORTS = {
     "train_classifier": "classifier",
     "grid_image": "grid",
     "save_grid": "grid",
+    "downsample_pixels": "diversity",
+    "pairwise_diversity": "diversity",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,7 +7,7 @@ Names are imported lazily on first use (``from vargym.evaluation import evaluate
 - `vargym.evaluation.config`: ``EvalConfig``; `vargym.evaluation.scorers`: ``Scorers``, ``build_scorers``
 - `vargym.evaluation.checkpoints`: ``load_trained``
 - `vargym.evaluation.metrics`: ``MetricAccumulator``, ``evaluate_images``, ``topk_accuracy``
-- `vargym.evaluation.diversity`: ``pairwise_diversity``, ``downsample_pixels``
+- `vargym.data.diversity` (re-exported): ``pairwise_diversity``, ``downsample_pixels``
 - `vargym.evaluation.fid`: ``feature_statistics``, ``fid_from_features``, ``load_statistics``,
   ``save_statistics``, ``load_inception``
 - `vargym.evaluation.imagenet`: ``ImageNetClassifier``, ``load_resnet50``, ``imagenet_preprocess``
@@ -27,8 +27,8 @@ _EXPORTS = {
     "MetricAccumulator": "metrics",
     "evaluate_images": "metrics",
     "topk_accuracy": "metrics",
-    "downsample_pixels": "diversity",
-    "pairwise_diversity": "diversity",
+    "downsample_pixels": "vargym.data.diversity",
+    "pairwise_diversity": "vargym.data.diversity",
     "feature_statistics": "fid",
     "fid_from_features": "fid",
     "load_inception": "fid",

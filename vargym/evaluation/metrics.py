@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from vargym.evaluation.diversity import downsample_pixels, pairwise_diversity
+from vargym.data.diversity import downsample_pixels, pairwise_diversity
 from vargym.evaluation.fid import fid_from_features
 from vargym.rewards.base import Reward, RewardContext, resize_for
 

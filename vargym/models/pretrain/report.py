@@ -22,33 +22,15 @@ if TYPE_CHECKING:
     from vargym.models.var import VAR
     from vargym.models.vqvae import VQVAE
 
-__all__ = ["evaluate", "sample_per_class", "within_class_distances", "write_model_card"]
+__all__ = ["evaluate", "sample_per_class", "write_model_card"]
 
 
-def within_class_distances(images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-    """Smallest and mean RMS pixel distance between two images of the same class.
+def _min_mean_distance(images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """Smallest and mean within-class RMS pixel distance (`vargym.data.diversity.pairwise_diversity`)."""
+    from vargym.data.diversity import pairwise_diversity
 
-    Args:
-        images: float ``[N, 3, H, W]`` in [0, 1].
-        labels: int64 ``[N]``; classes with a single image are ignored.
-
-    Returns:
-        ``(min, mean)`` over all same-class pairs; ``(nan, nan)`` when there is no pair.
-    """
-    flat = images.flatten(1).float()  # [N, 3HW]
-    mins, sums, count = [], 0.0, 0
-    for c in labels.unique():
-        x = flat[labels == c]  # [n, D]
-        if x.shape[0] < 2:
-            continue
-        d = (torch.cdist(x, x).square() / x.shape[1]).clamp_min(0).sqrt()  # [n, n] RMS distance
-        pairs = d[torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)]  # [n(n-1)/2]
-        mins.append(pairs.min().item())
-        sums += pairs.sum().item()
-        count += pairs.numel()
-    if not count:
-        return float("nan"), float("nan")
-    return min(mins), sums / count
+    out = pairwise_diversity(images.flatten(1), labels)
+    return out["min_distance"], out["mean_distance"]
 
 
 @torch.no_grad()
@@ -114,7 +96,7 @@ def evaluate(
     ):  # the same number of real images per class as samples, for the diversity baseline
         real.append(images[labels == c][: cfg.eval_per_class])
         real_labels.append(labels[labels == c][: cfg.eval_per_class])
-    figures["real_min_pair_rms"], figures["real_mean_pair_rms"] = within_class_distances(
+    figures["real_min_pair_rms"], figures["real_mean_pair_rms"] = _min_mean_distance(
         torch.cat(real), torch.cat(real_labels)
     )
     grid = None
@@ -127,7 +109,7 @@ def evaluate(
             figures[f"{key}_classifier_top1"] = classifier_accuracy(
                 classifier, samples, sample_labels, topk=(1,)
             )["top1"]
-        figures[f"{key}_min_pair_rms"], figures[f"{key}_mean_pair_rms"] = within_class_distances(
+        figures[f"{key}_min_pair_rms"], figures[f"{key}_mean_pair_rms"] = _min_mean_distance(
             samples, sample_labels
         )
         if grid is None or guidance > 0 and grid[0] == 0:

@@ -3,14 +3,14 @@ import math
 import pytest
 import torch
 
-from vargym.evaluation.diversity import downsample_pixels, pairwise_diversity
+from vargym.data.diversity import downsample_pixels, pairwise_diversity
 
 
 def test_identical_images_are_all_near_duplicates():
     image = torch.rand(1, 3, 16, 16)
     pixels = downsample_pixels(image.expand(6, -1, -1, -1), size=16)
     out = pairwise_diversity(pixels, torch.zeros(6, dtype=torch.long), threshold=0.02)
-    assert out == {"mean_distance": 0.0, "pairs": 15, "near_duplicate_fraction": 1.0}
+    assert out == {"mean_distance": 0.0, "min_distance": 0.0, "pairs": 15, "near_duplicate_fraction": 1.0}
 
 
 def test_random_images_are_far_apart():

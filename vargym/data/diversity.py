@@ -52,8 +52,8 @@ def pairwise_diversity(
         threshold: when given, also report the fraction of pairs with RMS distance below it.
 
     Returns:
-        ``{"mean_distance", "pairs"}`` plus ``"near_duplicate_fraction"`` when ``threshold`` is given.
-        With no within-class pair the distance and fraction are NaN and ``pairs`` is 0.
+        ``{"mean_distance", "min_distance", "pairs"}`` plus ``"near_duplicate_fraction"`` when
+        ``threshold`` is given. With no within-class pair the distances and fraction are NaN and ``pairs`` is 0.
     """
     if vectors.dim() != 2 or labels.shape != (vectors.shape[0],):
         raise ValueError(
@@ -73,12 +73,13 @@ def pairwise_diversity(
         dist = (group[upper[0]] - group[upper[1]]).norm(dim=1) / scale  # [P]
         distances.append(dist)
     if not distances:
-        out = {"mean_distance": float("nan"), "pairs": 0}
+        out = {"mean_distance": float("nan"), "min_distance": float("nan"), "pairs": 0}
         if threshold is not None:
             out["near_duplicate_fraction"] = float("nan")
         return out
     all_dist = torch.cat(distances)  # [P_total]
-    out = {"mean_distance": all_dist.mean().item(), "pairs": int(all_dist.numel())}
+    out = {"mean_distance": all_dist.mean().item(), "min_distance": all_dist.min().item(),
+           "pairs": int(all_dist.numel())}
     if threshold is not None:
         out["near_duplicate_fraction"] = (all_dist < threshold).double().mean().item()
     return out
