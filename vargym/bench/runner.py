@@ -77,12 +77,11 @@ def load_bench_config(out: str | Path) -> BenchConfig:
 def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]) -> dict[str, Any]:
     """`evaluate_model` on the final policy: the same labels, seed and sampling settings for every run."""
     from vargym.evaluation import EvalConfig, build_scorers, evaluate_model
-    from vargym.train.evaluation import eval_labels
 
     run = trainer.config
     eval_config = EvalConfig(
         labels_per_class=config.eval_per_label,
-        classes=tuple(eval_labels(trainer)),
+        classes=tuple(trainer.eval_labels()),
         rewards=(run.reward,) if not run.reward_kwargs else None,
         reference_samples=0,  # no FID: too slow and too noisy at a few samples per class
         cfg=run.cfg,

@@ -261,14 +261,13 @@ class Trainer:
             the metric dicts of the iterations run by this call.
         """
         from vargym.metrics_log import MetricsLogger
-        from vargym.train.evaluation import evaluate
 
         cfg = self.config
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None)
         if self.iteration == 0 and cfg.sample_every:
-            evaluate(self, logger, write_grid=True)
+            self.evaluate(logger, write_grid=True)
         end = cfg.steps if num_iterations is None else min(cfg.steps, self.iteration + num_iterations)
         history, started, saved_at = [], time.perf_counter(), None
         try:
@@ -277,7 +276,7 @@ class Trainer:
                 it = self.iteration
                 grid = bool(cfg.sample_every) and it % cfg.sample_every == 0
                 if grid or (cfg.eval_every and it % cfg.eval_every == 0):
-                    metrics.update(evaluate(self, logger, write_grid=grid))
+                    metrics.update(self.evaluate(logger, write_grid=grid))
                 metrics["wall_s"] = self.wall_offset + time.perf_counter() - started
                 logger.log(metrics)
                 history.append(metrics)
@@ -292,6 +291,50 @@ class Trainer:
             logger.close()
         self.wall_offset += time.perf_counter() - started
         return history
+
+    # ----------------------------------------------------------------------------------- evaluation
+    def eval_labels(self) -> list[int]:
+        """The configured eval labels, else the first 8 training classes."""
+        cfg = self.config
+        if cfg.eval_labels is not None:
+            return list(cfg.eval_labels)
+        pool = list(cfg.labels) if cfg.labels is not None else list(range(self.generator.num_classes))
+        return pool[:8]
+
+    @torch.no_grad()
+    def evaluate(self, logger: Any = None, write_grid: bool = False) -> dict[str, float]:
+        """Sample ``eval_per_label`` images per eval label with the eval seed and score them with the reward.
+
+        Samples through `vargym.evaluation.generate_batches` (the path `vargym eval` uses) with the training
+        distribution and its own seeded generator, so the training random streams are untouched. With
+        ``write_grid`` it writes ``<out>/samples/iter_NNNNNN.png`` (one row per label, captions
+        "label: reward") and logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std``.
+        """
+        from vargym.data.grid import grid_image
+        from vargym.evaluation.config import EvalConfig
+        from vargym.evaluation.evaluate import generate_batches
+        from vargym.rewards import RewardContext, resize_for
+
+        cfg = self.config
+        labels = torch.tensor(self.eval_labels(), device=self.device).repeat_interleave(cfg.eval_per_label)  # [E]
+        s = self.sampling
+        settings = EvalConfig(temperature=s.temperature, cfg=s.cfg, top_k=s.top_k, top_p=s.top_p,
+                              seed=cfg.eval_seed, batch_size=labels.numel(), rewards=())
+        images, _ = next(generate_batches(self.generator, labels, settings))  # [E, 3, H, W] in [0, 1]
+        reward = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=labels)).total
+        if write_grid:
+            captions = [f"{int(lab)}: {float(r):.2f}" for lab, r in zip(labels.tolist(), reward.tolist())]
+            path = self.out / "samples" / f"iter_{self.iteration:06d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            image = grid_image(images.float().cpu(), nrow=cfg.eval_per_label, labels=captions)
+            image.save(path)
+            if logger is not None:
+                import numpy as np
+
+                chw = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255.0  # [3, H, W]
+                logger.add_image("samples", chw, self.iteration)
+        std = float(reward.std()) if reward.numel() > 1 else 0.0
+        return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std}
 
     # ---------------------------------------------------------------------------------------- state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

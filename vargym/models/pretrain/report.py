@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from vargym.models.var import VAR
     from vargym.models.vqvae import VQVAE
 
-__all__ = ["evaluate", "sample_per_class", "write_model_card"]
+__all__ = ["quality_figures", "sample_per_class", "write_model_card"]
 
 
 def _min_mean_distance(images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
@@ -63,7 +63,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate(
+def quality_figures(
     cfg: PretrainConfig,
     vqvae: VQVAE,
     var: VAR,

@@ -368,7 +368,7 @@ def run_pretrain(
         >>> result = run_pretrain(PretrainConfig(out_dir="runs/tiny", vqvae_steps=500, var_steps=1200))
     """
     from vargym.models.loading import save_checkpoint
-    from vargym.models.pretrain.report import evaluate, write_model_card
+    from vargym.models.pretrain.report import quality_figures, write_model_card
 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -404,7 +404,7 @@ def run_pretrain(
     extra = {"class_names": class_names, "pretrain": dataclasses.asdict(cfg), "figures": figures}
     save_checkpoint(out_dir, vqvae, var, extra)
     start = time.perf_counter()
-    figures.update(evaluate(cfg, vqvae, var, classifier, batches, class_names, out_dir))
+    figures.update(quality_figures(cfg, vqvae, var, classifier, batches, class_names, out_dir))
     figures["eval_wall_s"] = time.perf_counter() - start
     extra["figures"] = figures
     save_checkpoint(out_dir, vqvae, var, extra)
