@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import textwrap
 
 
@@ -34,5 +35,10 @@ def field_help(config_class: type) -> dict[str, str]:
     for name, doc in field_docs(config_class).items():
         default = fields[name].default if name in fields else dataclasses.MISSING
         shown = "" if default is dataclasses.MISSING or default is None else f" (default: {default})"
-        out[name] = doc + shown
+        out[name] = _plain(doc) + shown
     return out
+
+
+def _plain(text: str) -> str:
+    """Docstring markup (``code``, `names`) as plain text for a terminal."""
+    return re.sub(r"`([^`]*)`", r"\1", re.sub(r"``(.*?)``", r"\1", text))

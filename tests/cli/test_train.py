@@ -125,23 +125,3 @@ def test_help_lists_paper_defaults():
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "(default: grpo)" in text and "(default: 0.7)" in text and "--group-size" in text
-
-
-def test_every_train_config_field_has_exactly_one_flag():
-    """The CLI is checked against TrainConfig: each field is reachable from one flag, with its docstring as help."""
-    import dataclasses
-
-    import typer.main
-
-    from vargym.cli.main import app
-    from vargym.train.config import TrainConfig, field_help
-
-    command = next(c for c in typer.main.get_command(app).commands.values() if c.name == "train")
-    params = {p.name: p for p in command.params}
-    through = {"algo_kwargs": "algo_arg", "reward_kwargs": "reward_arg", "model_files": "vae_path"}
-    help_text = field_help()
-    for f in dataclasses.fields(TrainConfig):
-        flag = through.get(f.name, f.name)
-        assert flag in params, f"TrainConfig.{f.name} has no --{flag.replace('_', '-')} flag"
-        if f.name not in through:
-            assert params[flag].help.startswith(help_text[f.name]), f.name

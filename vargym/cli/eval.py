@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
+from vargym.cli.options import config_options, given
+from vargym.configdoc import field_help
+from vargym.evaluation.config import EvalConfig
+
+_HELP = field_help(EvalConfig)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -42,6 +48,7 @@ def _table(results: dict[str, dict]):
     return table
 
 
+@config_options(EvalConfig, exclude=("classes", "rewards"))
 def eval_command(
     model: str = typer.Option(
         "tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."
@@ -49,43 +56,25 @@ def eval_command(
     checkpoint: Path | None = typer.Option(
         None, help="A trained model dir or training run dir, evaluated beside --model."
     ),
-    labels_per_class: int = typer.Option(10, min=1, help="Samples per class."),
-    classes: str | None = typer.Option(None, help="Classes to sample, e.g. '0-9' or '1,5' (default: all)."),
-    reward: list[str] | None = typer.Option(
-        None, help="Reward spec (repeatable); default brightness (+ aesthetic for ImageNet)."
-    ),
-    suite: str = typer.Option("auto", help="Fidelity suite: auto | tiny | imagenet | none."),
-    classifier: Path | None = typer.Option(
-        None, help="Tiny suite: a classifier dir (default: the shipped one)."
-    ),
-    resnet_weights: Path | None = typer.Option(
-        None, help="ImageNet suite: local ResNet-50 IMAGENET1K_V2 state dict."
-    ),
-    fid_reference: Path | None = typer.Option(None, help="FID reference statistics (.npz with mu, sigma)."),
-    inception_weights: Path | None = typer.Option(
-        None, help="Local Inception-v3 IMAGENET1K_V1 state dict for FID."
-    ),
-    reference_samples: int = typer.Option(
-        1000, min=0, help="Tiny suite: procedural images of the classifier-feature FID (0 = off)."
-    ),
-    cfg: float = typer.Option(0.0, min=0.0, help="Guidance (official schedule; 0 = unguided)."),
-    top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
-    top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
-    temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
-    seed: int = typer.Option(0, help="Seed of the sampling generator (the same for both models)."),
-    batch_size: int = typer.Option(64, min=1, help="Images per sampling batch."),
+    classes: str | None = typer.Option(None, help=_HELP["classes"] + " Format: '0-9' or '1,5'."),
+    reward: list[str] | None = typer.Option(None, help=_HELP["rewards"] + " Repeatable."),
+    classifier: Path | None = typer.Option(None, help=_HELP["classifier"]),
+    resnet_weights: Path | None = typer.Option(None, help=_HELP["resnet_weights"]),
+    fid_reference: Path | None = typer.Option(None, help=_HELP["fid_reference"]),
+    inception_weights: Path | None = typer.Option(None, help=_HELP["inception_weights"]),
     json_path: Path | None = typer.Option(
         None, "--json", help="Write the full results (per class too) here."
     ),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
     vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
+    **fields: Any,
 ) -> None:
     """Evaluate --model (and --checkpoint) on rewards, classifier accuracy, diversity, FID and speed."""
     from rich.console import Console
 
     from vargym.errors import VargymError
-    from vargym.evaluation.evaluate import EvalConfig, build_scorers, evaluate_model, load_trained
+    from vargym.evaluation.evaluate import build_scorers, evaluate_model, load_trained
 
     dev = pick_device(device)
     models = {"base": load_generator_or_exit(model, dev, vae_path, var_path)}
@@ -97,21 +86,13 @@ def eval_command(
     num_classes = models["base"].num_classes
     try:
         config = EvalConfig(
-            labels_per_class=labels_per_class,
             classes=parse_labels(classes, num_classes),
             rewards=tuple(reward) if reward else None,
-            suite=suite,
             classifier=classifier,
             resnet_weights=resnet_weights,
             fid_reference=fid_reference,
             inception_weights=inception_weights,
-            reference_samples=reference_samples,
-            cfg=cfg,
-            top_k=top_k,
-            top_p=top_p,
-            temperature=temperature,
-            seed=seed,
-            batch_size=batch_size,
+            **given(EvalConfig, fields),
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e

@@ -100,16 +100,16 @@ def train(
     eval_seed: int | None = typer.Option(None, help=_h("eval_seed")),
     log_kl_ref: bool | None = typer.Option(None, "--log-kl-ref/--no-log-kl-ref", help=_HELP["log_kl_ref"]),
     ratio_check_tol: float | None = typer.Option(None, help=_h("ratio_check_tol")),
-    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN; no download)."),
+    vae_path: str | None = typer.Option(None, help=_h("model_files") + " This flag: the VQ-VAE file."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
     checkpoint_every: int | None = typer.Option(None, help=_h("checkpoint_every")),
     keep_checkpoints: int | None = typer.Option(None, help=_h("keep_checkpoints")),
     tensorboard: bool | None = typer.Option(
         None, "--tensorboard/--no-tensorboard", help=_HELP["tensorboard"]
     ),
-    algo_arg: list[str] | None = typer.Option(None, help="Algorithm config field, KEY=VALUE (repeatable)."),
+    algo_arg: list[str] | None = typer.Option(None, help=_h("algo_kwargs") + " Format: KEY=VALUE (repeatable)."),
     reward_arg: list[str] | None = typer.Option(
-        None, help="Reward constructor argument, KEY=VALUE or TERM.KEY=VALUE (repeatable)."
+        None, help=_h("reward_kwargs") + " Format: KEY=VALUE or TERM.KEY=VALUE (repeatable)."
     ),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:

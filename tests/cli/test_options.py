@@ -1,0 +1,43 @@
+"""Every config field is reachable from exactly one flag of its command, with the field's docstring as help."""
+
+import dataclasses
+
+import pytest
+import typer.main
+
+from vargym.cli.main import app
+from vargym.configdoc import field_help
+from vargym.evaluation.config import EvalConfig
+from vargym.models.pretrain.config import PretrainConfig
+from vargym.train.config import TrainConfig
+
+# field -> the flag that sets it, where the two names differ (a dict or tuple field parsed by the command)
+CASES = {
+    "train": (TrainConfig, {"algo_kwargs": "algo_arg", "reward_kwargs": "reward_arg", "model_files": "vae_path"}),
+    "eval": (EvalConfig, {"rewards": "reward"}),
+    "pretrain": (PretrainConfig, {"out_dir": "out"}),
+}
+
+
+def _command(name):
+    return next(c for c in typer.main.get_command(app).commands.values() if c.name == name)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_config_field_has_one_flag_with_its_docstring(name):
+    config_class, through = CASES[name]
+    params = {p.name: p for p in _command(name).params}
+    helps = field_help(config_class)
+    for f in dataclasses.fields(config_class):
+        flag = through.get(f.name, f.name)
+        assert flag in params, f"{config_class.__name__}.{f.name} has no --{flag.replace('_', '-')} flag"
+        assert params[flag].help.startswith(helps[f.name]), f"{name} --{flag}: help is not the field's docstring"
+    flags = [o for p in _command(name).params for o in getattr(p, "opts", [])]
+    assert len(flags) == len(set(flags)), "a flag is declared twice"
+
+
+def test_generated_flags_reach_the_config(tmp_path):
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["pretrain", "--out", str(tmp_path), "--vqvae-lr", "-1", "--quiet"])
+    assert result.exit_code == 2 and "vqvae_lr" in result.output
