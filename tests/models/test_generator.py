@@ -4,8 +4,15 @@ import pytest
 import torch
 
 from vargym.models import (
-    ClassCondition, Generator, SamplingConfig, TokenLayout, VARGenerator, as_generator, build_preset,
-    condition_from_batch, load_generator,
+    ClassCondition,
+    Generator,
+    SamplingConfig,
+    TokenLayout,
+    VARGenerator,
+    as_generator,
+    build_preset,
+    condition_from_batch,
+    load_generator,
 )
 
 
@@ -117,7 +124,7 @@ def test_as_generator_forms_and_errors(tiny):
     decode_only = as_generator(vqvae, num_classes=4)
     assert decode_only.num_classes == 4
     with pytest.raises(ValueError, match="decode-only"):
-        decode_only.policy
+        _ = decode_only.policy
     with pytest.raises(TypeError, match="model must be a Generator"):
         as_generator(42)
     assert load_generator("random:tiny").describe()["num_steps"] == 6

@@ -54,7 +54,7 @@ def test_aesthetic_reward_end_to_end(tiny_clip, v2_head):
     torch.testing.assert_close(emb.norm(dim=-1), torch.ones(2))
     torch.testing.assert_close(out.total, reward.head(emb))
     assert torch.all((out.total > 3) & (out.total < 7))  # real head on a random backbone: ~5.25 +- 0.64
-    assert reward.input_size == 64 and not reward.head.training
+    assert reward.input_size is None and reward.backbone.image_size == 64 and not reward.head.training
 
 
 def test_aesthetic_v1_dimension_mismatch(tiny_clip, v1_dir):

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.rewards.conftest import TINY_CLIP_CFG
 from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym.rewards import RewardContext, make
 from vargym.rewards.clip_models import OPENAI_MEAN, OPENAI_STD, download_file, load_clip
@@ -97,7 +98,7 @@ def test_aesthetic_plus_clip_runs_image_encoder_once(tiny_clip, v2_head):
     finally:
         handle.remove()
     torch.testing.assert_close(out.total, out.components["aesthetic"] + 0.5 * out.components["clip"])
-    assert reward.input_size == 64
+    assert reward.input_size is None and clip.backbone.image_size == 64  # the backbone resizes itself
 
 
 def test_clip_score_is_cosine_and_uses_context_prompt(tiny_clip):
@@ -133,3 +134,46 @@ def test_explicit_backbone_argument(tiny_clip, v2_head):
     assert aesthetic.backbone is backbone and clip.backbone is backbone
     with pytest.raises(ValueError, match=f"needs a ViT-L-14 backbone, got '{name}'"):
         make("aesthetic", backbone=backbone)  # default head chosen from the backbone's name
+
+
+def test_clip_reward_in_the_env_sees_what_open_clip_preprocessing_gives(tmp_path):
+    """The env hands CLIP the decoded image; CLIP resizes it once (bicubic). Compared with open_clip's own
+    preprocess + encode on the same weights, the embedding is far closer than after a bilinear pre-resize."""
+    import json
+
+    import open_clip
+    from PIL import Image
+
+    from vargym.envs import make_core
+    from vargym.models import build_preset
+    from vargym.rewards import resize_for
+    from vargym.rewards.clip_models import ClipBackbone
+
+    name = "vargym-tiny-clip-32-test"
+    config = {**json.loads(json.dumps(TINY_CLIP_CFG)), "vision_cfg": {**TINY_CLIP_CFG["vision_cfg"], "image_size": 32}}
+    (tmp_path / f"{name}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / f"{name}.json")
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=None)
+    path = tmp_path / "clip32.pt"
+    torch.save(model.state_dict(), path)
+    reward = make("clip", clip_model=name, weights_path=path, prompt="a photo")
+
+    seen = []
+    score = reward.score
+    reward.score = lambda images, context: (seen.append(images), score(images, context))[1]
+    torch.manual_seed(1)
+    core = make_core(build_preset("tiny"), reward, num_envs=4)
+    core.reset(torch.arange(4))
+    for k in range(core.num_steps):
+        core.step(torch.randint(0, core.V, (4, core.step_sizes[k])))
+    assert seen[0].shape[-1] == 64  # the decoded image itself, not a pre-resized one
+
+    pil = [Image.fromarray((img.permute(1, 2, 0) * 255).round().byte().numpy()) for img in core.last_images]
+    with torch.no_grad():
+        reference = torch.nn.functional.normalize(model.eval().encode_image(torch.stack([preprocess(p) for p in pil])), dim=-1)
+    ours = reward.backbone.encode_images(core.last_images)
+    bilinear = ClipBackbone.encode_images(reward.backbone, resize_for(core.last_images, 32).clone())
+    ours_gap = (ours - reference).norm(dim=-1)
+    bilinear_gap = (bilinear - reference).norm(dim=-1)
+    assert bool((ours_gap < 0.5 * bilinear_gap).all()), (ours_gap, bilinear_gap)

@@ -139,7 +139,7 @@ class AestheticReward(Reward):
                 f"aesthetic head {head_path} expects {head_dim}-d embeddings, but {backbone.model_name!r} gives "
                 f"{self.backbone.embed_dim}-d"
             )
-        self.input_size = self.backbone.image_size
+        self.input_size = None  # the backbone resizes once itself (bicubic, as CLIP's own preprocessing)
 
     def _default_head(self, clip_model: str) -> tuple[str, str, str]:
         if not clip_model.startswith("ViT-L-14"):

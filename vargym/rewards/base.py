@@ -116,7 +116,8 @@ class Reward(nn.Module):
     """
 
     input_size: int | None = None
-    """Side (pixels) the reward wants its square input at; None = any size (the env resizes once)."""
+    """Side (pixels) the env resizes images to (bilinear) before scoring; None = the decoded image as it is.
+    Rewards with their own preprocessing (CLIP, aesthetic) leave it None and resize once themselves."""
 
     def __init__(self, name: str | None = None, nan_policy: str = "raise") -> None:
         super().__init__()

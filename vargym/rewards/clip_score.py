@@ -50,7 +50,7 @@ class ClipScoreReward(Reward):
         if backbone is None:
             backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
         self.backbone = backbone
-        self.input_size = self.backbone.image_size
+        self.input_size = None  # the backbone resizes once itself (bicubic, as CLIP's own preprocessing)
 
     def _prompts(self, batch: int, context: RewardContext) -> list[str]:
         prompt = context.prompt or self.prompt
