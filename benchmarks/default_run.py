@@ -43,7 +43,7 @@ def main() -> None:
         except json.JSONDecodeError:
             overrides[key] = raw
     out = Path(args.out)
-    config = TrainConfig(out=str(out / "run"), device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
+    config = TrainConfig(out=str(out / "run"), overwrite=True, device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
                          **overrides)
     trainer = Trainer(config)
     print(f"threads {torch.get_num_threads()}, config: algo={config.algo} reward={config.reward} "

@@ -32,7 +32,7 @@ RUNS = {"grpo": {}, "reinforce (rloo)": {"algo_kwargs": {"baseline": "rloo"}}, "
 rows = []
 for name, extra in RUNS.items():
     algo = name.split()[0]
-    config = TrainConfig(algo=algo, out=f"runs/compare/{algo}", **BUDGET, **extra)
+    config = TrainConfig(algo=algo, out=f"runs/compare/{algo}", overwrite=True, **BUDGET, **extra)
     start = time.perf_counter()
     history = Trainer(config).train()
     first, last = history[0], history[-1]

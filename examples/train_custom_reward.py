@@ -27,6 +27,7 @@ config = TrainConfig(
     device="cpu",
     sample_every=5,
     out="runs/example_redness",
+    overwrite=True,
 )
 for m in Trainer(config).train():
     print(f"iteration {m['iteration']:2d}  reward {m['reward_mean']:+.4f}  kl_ref {m['kl_ref']:.5f}")

@@ -59,7 +59,7 @@ def test_train_writes_config_metrics_checkpoint_and_samples(tmp_path):
         and config["lr"] == 1e-3
         and config["algo_kwargs"] == {"eps": 0.001}
     )
-    assert config["beta"] is None and config["temperature"] == 0.7  # untouched flags keep the paper defaults
+    assert config["beta"] == 0.2 and config["temperature"] == 0.7  # untouched flags keep the paper defaults (resolved)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in lines] == [1, 2]
     for record in lines:
@@ -125,3 +125,21 @@ def test_help_lists_paper_defaults():
     assert result.exit_code == 0
     text = " ".join(result.output.split())
     assert "(default: grpo)" in text and "(default: 0.7)" in text and "--group-size" in text
+
+
+def test_summary_refusal_and_finished_resume(tmp_path):
+    loud = [a for a in TINY if a != "--quiet"]
+    result = _run(*loud, "--steps", "2", "--reward", "luma", "--sample-every", "1", "--eval-per-label", "1",
+                  "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    for text in ("batch reward", "samples before / after", "iter_000000.png", "iter_000002.png", "checkpoint",
+                 f"vargym train --resume {tmp_path} --steps 4"):
+        assert text in result.output, text
+    again = runner.invoke(app, ["train", *TINY, "--steps", "2", "--out", str(tmp_path)])
+    assert again.exit_code == 2 and "already holds a run" in again.output and "--overwrite" in again.output
+    finished = runner.invoke(app, ["train", "--resume", str(tmp_path), "--quiet"])
+    assert finished.exit_code == 0 and "already finished: iteration 2 of 2" in finished.output
+    longer = runner.invoke(app, ["train", "--resume", str(tmp_path), "--steps", "3", "--quiet"])
+    assert longer.exit_code == 0 and "iteration 3" in longer.output
+    replaced = runner.invoke(app, ["train", *TINY, "--steps", "1", "--out", str(tmp_path), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output

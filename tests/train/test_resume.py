@@ -10,6 +10,7 @@ import torch
 from vargym.errors import CheckpointError
 from vargym.train import TrainConfig, Trainer, find_checkpoint, read_metrics
 from vargym.train.checkpoint import checkpoint_dirs, flatten_optimizer_state, unflatten_optimizer_state
+from vargym.train.trainer import RunExistsError
 
 VOLATILE = {"wall_s", "sample_s", "reward_s", "logprob_s", "backward_s", "iteration_s", "samples_per_s"}
 
@@ -125,3 +126,45 @@ def test_optimizer_state_round_trip():
     torch.testing.assert_close(
         fresh.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"]
     )
+
+
+def test_sigint_mid_iteration_finishes_it_checkpoints_and_resumes_without_loss(tmp_path):
+    """A Ctrl-C that lands inside iteration 2 (while its rewards are computed) lets iteration 2 finish,
+    checkpoints it and stops; resuming to the end gives exactly the weights of an uninterrupted run."""
+    import os
+    import signal
+
+    import vargym.rewards
+
+    calls, luma = [], vargym.rewards.make("luma")
+
+    def luma_that_interrupts(images, context):
+        calls.append(1)
+        if len(calls) == 2:  # the second rollout: iteration 2 is under way
+            os.kill(os.getpid(), signal.SIGINT)
+        return luma(images, context).total
+
+    reward = vargym.rewards.FunctionReward(luma_that_interrupts, name="luma")
+    cut = Trainer(_config(tmp_path / "cut", steps=4, checkpoint_every=0), reward=reward)
+    history = cut.train()
+    assert cut.stop_signal == "SIGINT" and [m["iteration"] for m in history] == [1, 2]
+    assert find_checkpoint(tmp_path / "cut").name == "iter_000002"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    resumed = Trainer.from_checkpoint(tmp_path / "cut", reward=vargym.rewards.make("luma"))
+    resumed.train()
+    straight = Trainer(_config(tmp_path / "straight", steps=4, checkpoint_every=0))
+    straight.train()
+    assert resumed.iteration == straight.iteration == 4
+    for a, b in zip(straight.policy.parameters(), resumed.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_run_directory_is_never_mixed(tmp_path):
+    Trainer(_config(tmp_path, steps=1)).train()
+    with pytest.raises(RunExistsError, match="already holds a run .*--resume .*--overwrite"):
+        Trainer(_config(tmp_path, steps=1)).train()
+    (tmp_path / "samples").mkdir(exist_ok=True)
+    (tmp_path / "samples" / "stale.png").write_bytes(b"")
+    Trainer(_config(tmp_path, steps=1, overwrite=True)).train()
+    assert not (tmp_path / "samples" / "stale.png").exists()  # the old run's files are gone

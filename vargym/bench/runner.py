@@ -142,7 +142,7 @@ def run_one(
         resumed_from = trainer.iteration
         logger.info("resuming %s from iteration %d", run_dir, resumed_from)
     else:
-        trainer = Trainer(run_config)
+        trainer = Trainer(run_config.replace(overwrite=True))  # a run without a checkpoint starts over
         resumed_from = 0
     reset_peak_memory(trainer.device)
     name = config.run_name(algo, seed)

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from vargym.cli.options import config_options, given
 from vargym.naming import did_you_mean
 from vargym.train.config import TrainConfig, field_help
 
@@ -62,98 +63,34 @@ def _check_reward_spec(spec: str | None) -> None:
             raise ValueError(f"unknown reward {name!r}.{hint} Choose from: {', '.join(names)}")
 
 
+@config_options(TrainConfig, exclude=("labels", "eval_labels", "out", "algo_kwargs", "reward_kwargs", "model_files"))
 def train(
-    algo: str | None = typer.Option(None, help=_h("algo")),
-    reward: str | None = typer.Option(None, help=_h("reward")),
-    prompt: str | None = typer.Option(None, help=_HELP["prompt"]),
-    model: str | None = typer.Option(None, help=_h("model")),
-    device: str | None = typer.Option(None, help=_HELP["device"]),
-    steps: int | None = typer.Option(None, help=_h("steps")),
     labels: str | None = typer.Option(None, help=_h("labels") + " Format: '0,3,5-7'."),
+    eval_labels: str | None = typer.Option(None, help=_h("eval_labels") + " Format: '0,3,5-7'."),
     out: Path | None = typer.Option(None, help=_h("out")),
-    config: Path | None = typer.Option(
-        None, help="TOML or YAML file of TrainConfig fields (flags override it)."
-    ),
-    resume: Path | None = typer.Option(
-        None, help="Resume from a run directory or checkpoint (flags override)."
-    ),
-    num_labels: int | None = typer.Option(None, help=_h("num_labels")),
-    group_size: int | None = typer.Option(None, help=_h("group_size")),
-    minibatch_size: int | None = typer.Option(None, help=_h("minibatch_size")),
-    epochs: int | None = typer.Option(None, help=_h("epochs")),
-    lr: float | None = typer.Option(None, help=_h("lr")),
-    weight_decay: float | None = typer.Option(None, help=_h("weight_decay")),
-    lr_schedule: str | None = typer.Option(None, help=_h("lr_schedule")),
-    warmup_steps: int | None = typer.Option(None, help=_h("warmup_steps")),
-    grad_clip: float | None = typer.Option(None, help=_h("grad_clip")),
-    beta: float | None = typer.Option(None, help=_HELP["beta"]),
-    clip_epsilon: float | None = typer.Option(None, help=_HELP["clip_epsilon"]),
-    temperature: float | None = typer.Option(None, help=_h("temperature")),
-    cfg: float | None = typer.Option(None, help=_h("cfg")),
-    top_k: int | None = typer.Option(None, help=_h("top_k")),
-    top_p: float | None = typer.Option(None, help=_h("top_p")),
-    seed: int | None = typer.Option(None, help=_h("seed")),
-    sample_every: int | None = typer.Option(None, help=_h("sample_every")),
-    eval_every: int | None = typer.Option(None, help=_h("eval_every")),
-    eval_labels: str | None = typer.Option(None, help=_HELP["eval_labels"]),
-    eval_per_label: int | None = typer.Option(None, help=_h("eval_per_label")),
-    eval_seed: int | None = typer.Option(None, help=_h("eval_seed")),
-    log_kl_ref: bool | None = typer.Option(None, "--log-kl-ref/--no-log-kl-ref", help=_HELP["log_kl_ref"]),
-    ratio_check_tol: float | None = typer.Option(None, help=_h("ratio_check_tol")),
-    vae_path: str | None = typer.Option(None, help=_h("model_files") + " This flag: the VQ-VAE file."),
-    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
-    checkpoint_every: int | None = typer.Option(None, help=_h("checkpoint_every")),
-    keep_checkpoints: int | None = typer.Option(None, help=_h("keep_checkpoints")),
-    tensorboard: bool | None = typer.Option(
-        None, "--tensorboard/--no-tensorboard", help=_HELP["tensorboard"]
-    ),
+    config: Path | None = typer.Option(None, help="TOML or YAML file of TrainConfig fields (flags override it)."),
+    resume: Path | None = typer.Option(None, help="Resume from a run directory or checkpoint (flags override)."),
     algo_arg: list[str] | None = typer.Option(None, help=_h("algo_kwargs") + " Format: KEY=VALUE (repeatable)."),
     reward_arg: list[str] | None = typer.Option(
         None, help=_h("reward_kwargs") + " Format: KEY=VALUE or TERM.KEY=VALUE (repeatable)."
     ),
+    vae_path: str | None = typer.Option(None, help=_h("model_files") + " This flag: the VQ-VAE file."),
+    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    **fields: Any,
 ) -> None:
-    """Fine-tune a generator with GRPO / PPO / REINFORCE against an image reward (default: GRPO + brightness)."""
+    """Fine-tune a generator with GRPO / PPO / REINFORCE against an image reward (default: GRPO + brightness).
+
+    Batch semantics: each iteration samples --num-labels labels x --group-size images and updates on them.
+    """
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
     from vargym.train.config import load_config_file
     from vargym.train.rollout import PolicyMismatchError
     from vargym.train.trainer import Trainer
 
-    flags = dict(
-        algo=algo,
-        reward=reward,
-        prompt=prompt,
-        model=model,
-        device=device,
-        steps=steps,
-        out=None if out is None else str(out),
-        num_labels=num_labels,
-        group_size=group_size,
-        minibatch_size=minibatch_size,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        lr_schedule=lr_schedule,
-        warmup_steps=warmup_steps,
-        grad_clip=grad_clip,
-        beta=beta,
-        clip_epsilon=clip_epsilon,
-        temperature=temperature,
-        cfg=cfg,
-        top_k=top_k,
-        top_p=top_p,
-        seed=seed,
-        sample_every=sample_every,
-        eval_every=eval_every,
-        eval_per_label=eval_per_label,
-        eval_seed=eval_seed,
-        log_kl_ref=log_kl_ref,
-        ratio_check_tol=ratio_check_tol,
-        checkpoint_every=checkpoint_every,
-        keep_checkpoints=keep_checkpoints,
-        tensorboard=tensorboard,
-    )
+    flags = given(TrainConfig, fields)
+    flags["out"] = None if out is None else str(out)
     try:
         flags["labels"] = tuple(parse_labels(labels)) if labels else None
         flags["eval_labels"] = tuple(parse_labels(eval_labels)) if eval_labels else None
@@ -174,18 +111,63 @@ def train(
         raise _fail(str(e)) from e
 
     run = trainer.config
+    if resume is not None and trainer.iteration >= run.steps:
+        typer.echo(f"the run in {run.out} already finished: iteration {trainer.iteration} of {run.steps}; "
+                   f"pass --steps {trainer.iteration + run.steps} to train it longer")
+        return
     if not quiet:
         typer.echo(
-            f"{run.algo} on {run.reward!r}, model {run.model}, {run.batch_size} samples/iteration, "
-            f"device {trainer.device}, out {run.out}"
+            f"{run.algo} on {run.reward!r}, model {run.model}, {run.num_labels} labels x {run.group_size} = "
+            f"{run.batch_size} samples/iteration, {run.steps} iterations"
+            + (f" (or until reward {run.target_reward})" if run.target_reward is not None else "")
+            + f", device {trainer.device}, out {run.out}"
         )
     try:
         history = _run(trainer, quiet)
     except PolicyMismatchError as e:
         raise _fail(str(e), code=1) from e
+    except VargymError as e:  # e.g. the run directory holds another run
+        raise _fail(str(e)) from e
+    except KeyboardInterrupt as e:
+        from vargym.train.checkpoint import checkpoint_dirs
+
+        saved = checkpoint_dirs(run.out)
+        where = f"the last checkpoint is {saved[-1]}" if saved else "no checkpoint was written yet"
+        typer.secho(f"interrupted: iteration {trainer.iteration + 1} abandoned; {where}. "
+                    f"Continue with: vargym train --resume {run.out}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(code=130) from e
     if history:
-        last = history[-1]
-        typer.echo(f"iteration {last['iteration']}: reward_mean {last['reward_mean']:.4f}; wrote {run.out}")
+        _print_summary(trainer, history, quiet)
+
+
+def _print_summary(trainer: Any, history: list[dict[str, Any]], quiet: bool) -> None:
+    """The end-of-run report (`vargym.train.summary.run_summary`) as a table, or one line with --quiet."""
+    from vargym.train.summary import run_summary
+
+    summary = run_summary(trainer, history, fidelity_per_class=0 if quiet else 10)
+    last = history[-1]
+    typer.echo(f"iteration {last['iteration']}: reward_mean {last['reward_mean']:.4f}; wrote {trainer.out}")
+    if quiet:
+        return
+    why = {None: "all steps done", "target_reward": f"reached target reward {trainer.config.target_reward}"}
+    rows = [("iterations", f"{summary['iterations']} of {summary['steps']} "
+             f"({why.get(summary['stopped_by'], 'stopped by ' + str(summary['stopped_by']))})"),
+            ("batch reward", f"{summary['reward_start']:.4f} (first iteration) -> {summary['reward_end']:.4f}")]
+    if summary["kl_ref"] is not None:
+        rows.append(("KL to the base model", f"{summary['kl_ref']:.4f}"))
+    if summary["class_top1"] is not None:
+        top1 = summary["class_top1"]
+        rows.append(("class fidelity", f"{top1['tuned']:.3f} tuned vs {top1['base']:.3f} base (tiny classifier, "
+                                       f"10 per class, sampled as in training)"))
+    if summary["grids"]:
+        rows.append(("samples before / after", " / ".join(summary["grids"])))
+    if summary["checkpoint"]:
+        rows.append(("checkpoint", summary["checkpoint"]))
+    rows.append(("continue with", summary["resume"]))
+    width = max(len(k) for k, _ in rows)
+    typer.secho("result", bold=True)
+    for key, value in rows:  # plain lines: paths and commands stay whole for copying
+        typer.echo(f"  {key:<{width}}  {value}")
 
 
 def _run(trainer: Any, quiet: bool) -> list[dict[str, Any]]:

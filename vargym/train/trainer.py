@@ -13,9 +13,12 @@ throughout, so on the first batch the ratio ``exp(log_prob - sample_log_prob)`` 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
+import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -25,13 +28,19 @@ from typing import Any
 import torch
 
 from vargym.devices import resolve_device
-from vargym.errors import CheckpointError
+from vargym.errors import CheckpointError, VargymError
 from vargym.train.config import TrainConfig
 from vargym.train.rollout import RunReward, check_policy_consistency, teacher_forced
 
-__all__ = ["Trainer", "train"]
+__all__ = ["RUN_FILES", "RunExistsError", "Trainer", "train"]
 
 CHECKPOINT_FORMAT = 1
+RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
+"""What a run writes into its directory (and ``overwrite`` deletes)."""
+
+
+class RunExistsError(VargymError, FileExistsError):
+    """The run directory already holds another run and neither resume nor overwrite was asked for."""
 
 
 def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -121,6 +130,10 @@ class Trainer:
         self.wall_offset = 0.0
         self.checked_policy = config.ratio_check_tol == 0
         self.out = Path(config.out)
+        self.stop_signal: str | None = None
+        """Name of the signal (SIGINT, SIGTERM) that stopped the last `train` call, if any."""
+        self.reached_target = False
+        """True when the last `train` call stopped at ``config.target_reward``."""
 
     # ------------------------------------------------------------------------------------------- schedule
     def _lr_factor(self, iteration: int) -> float:
@@ -263,34 +276,85 @@ class Trainer:
         from vargym.metrics_log import MetricsLogger
 
         cfg = self.config
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        self._prepare_run_dir()
+        (self.out / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
         logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None)
-        if self.iteration == 0 and cfg.sample_every:
-            self.evaluate(logger, write_grid=True)
         end = cfg.steps if num_iterations is None else min(cfg.steps, self.iteration + num_iterations)
         history, started, saved_at = [], time.perf_counter(), None
+        self.stop_signal, self.reached_target = None, False
         try:
-            while self.iteration < end:
-                metrics = self.step()
-                it = self.iteration
-                grid = bool(cfg.sample_every) and it % cfg.sample_every == 0
-                if grid or (cfg.eval_every and it % cfg.eval_every == 0):
-                    metrics.update(self.evaluate(logger, write_grid=grid))
-                metrics["wall_s"] = self.wall_offset + time.perf_counter() - started
-                logger.log(metrics)
-                history.append(metrics)
-                if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+            with self._stop_on_signals():
+                if self.iteration == 0 and cfg.sample_every:
+                    self.evaluate(logger, write_grid=True)
+                while self.iteration < end and self.stop_signal is None and not self.reached_target:
+                    metrics = self.step()
+                    it = self.iteration
+                    grid = bool(cfg.sample_every) and (it % cfg.sample_every == 0 or it == end)
+                    if grid or (cfg.eval_every and it % cfg.eval_every == 0):
+                        metrics.update(self.evaluate(logger, write_grid=grid))
+                    metrics["wall_s"] = self.wall_offset + time.perf_counter() - started
+                    logger.log(metrics)
+                    history.append(metrics)
+                    self.reached_target = cfg.target_reward is not None and metrics["reward_mean"] >= cfg.target_reward
+                    if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
+                        self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
+                        saved_at = it
+                    if progress is not None:
+                        progress(metrics)
+                if history and saved_at != self.iteration:  # always leave a checkpoint of the last iteration
                     self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
-                    saved_at = it
-                if progress is not None:
-                    progress(metrics)
-            if history and saved_at != self.iteration:  # always leave a checkpoint of the last iteration
-                self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
         finally:
             logger.close()
-        self.wall_offset += time.perf_counter() - started
+            self.wall_offset += time.perf_counter() - started
         return history
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """While training, the first SIGINT/SIGTERM lets the current iteration finish, checkpoints it and stops;
+        a second one abandons the iteration at once (KeyboardInterrupt; the last checkpoint stays)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt
+            self.stop_signal = signal.Signals(signum).name
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _prepare_run_dir(self) -> None:
+        """Refuse to mix two runs in one directory: a fresh run needs an empty ``out`` or ``overwrite``."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.iteration > 0:  # resumed: the directory is this run's own
+            return
+        existing = [name for name in RUN_FILES if (self.out / name).exists()]
+        if not existing:
+            return
+        if not self.config.overwrite:
+            raise RunExistsError(
+                f"{self.out} already holds a run ({', '.join(existing)}); continue it with --resume {self.out}, "
+                f"replace it with --overwrite, or choose another --out"
+            )
+        for name in existing:
+            path = self.out / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+    def resolved_config(self) -> dict[str, Any]:
+        """``config.json``: the config with what was resolved at start-up (device, the algorithm's own
+        defaults such as ``beta``) written in, so the file says what actually ran."""
+        data = self.config.to_dict()
+        data["device"] = str(self.device)
+        algo = self.algo.config
+        for name in ("beta", "clip_epsilon"):
+            if data.get(name) is None and hasattr(algo, name):
+                data[name] = getattr(algo, name)
+        return data
 
     # ----------------------------------------------------------------------------------- evaluation
     def eval_labels(self) -> list[int]:
