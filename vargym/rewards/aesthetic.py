@@ -131,7 +131,7 @@ class AestheticReward(Reward):
         self.backbone = backbone
         if head_path is None:
             url, filename, sha256 = self._default_head(backbone.model_name)
-            head_path = download_file(url, filename, sha256)
+            head_path = download_file(url, filename, sha256, option="--reward-arg head_path=PATH")
         self.head = load_aesthetic_head(head_path, self.version).to(self.backbone.mean.device)
         head_dim = self.head.layers[0].in_features if self.version == "v2" else self.head.in_features
         if head_dim != self.backbone.embed_dim:

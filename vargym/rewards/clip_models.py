@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.netcheck import offline_mode
+from vargym.netcheck import host_reachable, offline_mode
 
 __all__ = [
     "OPENAI_MEAN",
@@ -49,7 +50,8 @@ _BACKBONES: dict[tuple, ClipBackbone] = {}
 
 
 def download_file(
-    url: str, filename: str, sha256: str, timeout: float = 15.0, cache_dir: str | None = None
+    url: str, filename: str, sha256: str, timeout: float = 15.0, cache_dir: str | None = None,
+    option: str = "pass the file's path",
 ) -> Path:
     """Return a cached copy of ``url`` (under ``$TORCH_HOME/hub/checkpoints/vargym``), downloading it once.
 
@@ -60,9 +62,12 @@ def download_file(
     target = folder / filename
     if target.is_file() and _sha256(target) == sha256:
         return target
-    hint = f"download {url} to {target} (or pass the file's path)"
+    hint = f"download {url} to {target} (or {option})"
     if offline_mode():
         raise WeightsNotAvailableError(f"{filename} is not cached and HF_HUB_OFFLINE=1 is set: {hint}")
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if not host_reachable(host):  # a DNS lookup without network can hang far longer than `timeout`
+        raise WeightsNotAvailableError(f"{filename} is not cached and {host} is unreachable: {hint}")
     folder.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".partial")
     try:
@@ -99,12 +104,22 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
         raise ValueError(f"pretrained={pretrained!r} is not a tag of {model_name!r}; known tags: {tags}")
     repo_id, filename = os.path.split(cfg.get("hf_hub", ""))  # "org/repo/" -> ("org/repo", "")
     files = (filename,) if filename else _HUB_FILES
-    option = "pass weights_path=/path/to/open_clip_model.safetensors (CLI: --reward-weights)"
+    option = ("pass weights_path=/path/to/open_clip_model.safetensors (CLI: --reward-arg weights_path=PATH, or "
+              "--reward-arg TERM.weights_path=PATH inside an expression such as aesthetic+clip)")
     if not repo_id:
         raise WeightsNotAvailableError(f"{model_name!r}/{pretrained!r} has no Hugging Face repo; {option}")
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
+    for name in files:
+        cached = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
+        if isinstance(cached, str):
+            return cached
     offline, error = offline_mode(), None
+    if not offline and not host_reachable("huggingface.co"):  # fail in seconds, not after the hub's retries
+        raise WeightsNotAvailableError(
+            f"CLIP weights for {model_name!r} (pretrained={pretrained!r}) are not cached and huggingface.co is "
+            f"unreachable (hub repo {repo_id!r}, file {' or '.join(files)}). Download them once online, or {option}."
+        )
     for name in files:
         try:
             return hf_hub_download(

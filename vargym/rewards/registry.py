@@ -19,8 +19,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -83,15 +85,51 @@ def list_rewards() -> list[str]:
 
 
 def _load_entry_point(path: str) -> Any:
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ValueError(f"cannot import module {module_name!r} of reward entry point {path!r}: {e}") from e
+    """``"pkg.module:attr"`` (importable, or a module in the current directory) or ``"path/file.py:attr"``."""
+    module_name, _, attr = path.rpartition(":")
+    if module_name.endswith(".py"):
+        module = _module_from_file(Path(module_name), path)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            here = Path.cwd()
+            top = module_name.split(".")[0]
+            if e.name != top or not ((here / f"{top}.py").is_file() or (here / top / "__init__.py").is_file()):
+                raise ValueError(f"cannot import module {module_name!r} of reward entry point {path!r}: {e}. "
+                                 f"Give an importable module, one in the current directory, or a file: "
+                                 f"'path/to/file.py:{attr}'") from e
+            sys.path.insert(0, str(here))  # as `python -m` would: a module beside the user is importable
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise ValueError(f"cannot import module {module_name!r} of reward entry point {path!r}: {e}") from e
     try:
         return getattr(module, attr)
     except AttributeError as e:
         raise ValueError(f"module {module_name!r} has no attribute {attr!r} (entry point {path!r})") from e
+
+
+def _module_from_file(file: Path, path: str) -> Any:
+    import importlib.util
+
+    if not file.is_file():
+        raise ValueError(f"reward entry point {path!r}: file {file} does not exist")
+    name = f"vargym_user_rewards.{file.resolve().with_suffix('').as_posix().strip('/').replace('/', '.')}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, file)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise ValueError(f"reward entry point {path!r}: running {file} failed: {e}") from e
+    return module
+
+
+def _is_file_entry(spec: str) -> bool:
+    return ".py:" in spec
 
 
 def _unknown(name: str) -> ValueError:
@@ -235,7 +273,7 @@ def make(
         raise TypeError(f"reward spec must be a str, Reward or callable, got {type(spec).__name__}")
     else:
         spec = spec.strip()
-        terms = [(1.0, spec)] if spec in _REGISTRY else parse_expression(spec)
+        terms = [(1.0, spec)] if spec in _REGISTRY or _is_file_entry(spec) else parse_expression(spec)
         if len(terms) == 1 and terms[0][0] == 1.0 and not normalize:
             reward = _build_one(terms[0][1], kwargs, device)
         else:
