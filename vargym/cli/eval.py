@@ -48,7 +48,7 @@ def _table(results: dict[str, dict]):
     return table
 
 
-@config_options(EvalConfig, exclude=("classes", "rewards"))
+@config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
 def eval_command(
     model: str = typer.Option(
         "tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."
@@ -56,7 +56,9 @@ def eval_command(
     checkpoint: Path | None = typer.Option(
         None, help="A trained model dir or training run dir, evaluated beside --model."
     ),
-    classes: str | None = typer.Option(None, help=_HELP["classes"] + " Format: '0-9' or '1,5'."),
+    classes: str | None = typer.Option(None, "--classes", "--labels", help=_HELP["classes"] + " Format: '0-9' or '1,5'."),
+    labels_per_class: int | None = typer.Option(None, "--labels-per-class", "--per-label",
+                                                help=_HELP["labels_per_class"]),
     reward: list[str] | None = typer.Option(None, help=_HELP["rewards"] + " Repeatable."),
     classifier: Path | None = typer.Option(None, help=_HELP["classifier"]),
     resnet_weights: Path | None = typer.Option(None, help=_HELP["resnet_weights"]),
@@ -92,10 +94,13 @@ def eval_command(
             resnet_weights=resnet_weights,
             fid_reference=fid_reference,
             inception_weights=inception_weights,
-            **given(EvalConfig, fields),
+            **given(EvalConfig, {**fields, "labels_per_class": labels_per_class}),
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    s = config.sampling
+    typer.echo(f"sampling: temperature {s.temperature:g}, cfg {s.cfg:g}, top_k {s.top_k}, top_p {s.top_p:g}, "
+               f"seed {config.seed} ({config.labels_per_class} per class)", err=True)
     console = Console(stderr=True)
     try:
         with console.status("loading scoring models"):

@@ -11,11 +11,26 @@ from vargym.cli import train as train_cmd
 
 app = typer.Typer(
     name="vargym",
-    help="Fine-tune next-scale visual autoregressive (VAR) image generators with reinforcement learning.",
+    help="Fine-tune autoregressive image generators (VAR today) with reinforcement learning.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+def _version(value: bool) -> None:
+    if value:
+        import vargym
+
+        typer.echo(f"vargym {vargym.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Fine-tune autoregressive image generators with reinforcement learning."""
+
+
 app.command("sample")(sample.sample)
 app.command("info")(info.info)
 app.command("eval")(eval_cmd.eval_command)

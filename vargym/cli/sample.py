@@ -12,9 +12,11 @@ from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
 def sample(
     model: str = typer.Option("tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a checkpoint dir."),
     checkpoint: Path | None = typer.Option(None, help="A training run's checkpoint dir (overrides --model's weights)."),
-    labels: str | None = typer.Option(None, help="Class labels, e.g. '0,1,2' or '0-9' (default: one per class, up to 16)."),
-    per_label: int = typer.Option(1, min=1, help="Samples per label."),
-    cfg: float = typer.Option(0.0, help="Guidance (official schedule t_k = cfg*k/(K-1); 0 = unguided)."),
+    labels: str | None = typer.Option(None, "--labels", "--classes",
+                                      help="Class labels, e.g. '0,1,2' or '0-9' (default: every class, up to 16)."),
+    per_label: int = typer.Option(4, "--per-label", "--labels-per-class", min=1, help="Samples per label (one row each)."),
+    cfg: float = typer.Option(1.5, help="Guidance (official schedule t_k = cfg*k/(K-1); 0 = unguided). The shipped "
+                                        "model draws its classes best at 1-2 (90-93% recognised; 84% at 0)."),
     top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
     top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
     temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
@@ -45,6 +47,8 @@ def sample(
     generator = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
         images = model_.decode(model_.sample(condition, sampling, generator))
+    names = model_.class_names
+    row_labels = [f"{k}: {names[k]}" if names else f"class {k}" for k in label_list]
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_grid(images.cpu(), out, nrow=per_label)
+    save_grid(images.cpu(), out, nrow=per_label, row_labels=row_labels)
     typer.echo(f"wrote {len(label_list) * per_label} samples to {out}")

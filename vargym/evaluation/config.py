@@ -50,8 +50,9 @@ class EvalConfig:
     """Top-k filtering (0 = off)."""
     top_p: float = 0.0
     """Top-p filtering (0 = off)."""
-    temperature: float = 1.0
-    """Sampling temperature."""
+    temperature: float = 0.7
+    """Sampling temperature (default: the training distribution's, so a tuned model is judged as it was
+    trained; use 1.0 with guidance for the inference setting)."""
     seed: int = 0
     """Seed of the sampling generator."""
     batch_size: int = 64

@@ -24,12 +24,23 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
     or from local files given as ``vae_path=``/``var_path=``), ``"random:<preset>"``, a model directory
     written by vargym, or a training run directory (its newest checkpoint). A `pathlib.Path` is always
     read as a directory (its error says what the directory lacks)."""
+    import json
+
+    from vargym.models.files import TINY_DIR
     from vargym.models.loading import load_checkpoint, load_model, model_dir
     from vargym.models.var_generator import VARGenerator
 
     if isinstance(spec, Path):
-        return VARGenerator(*load_checkpoint(model_dir(spec), device=device))
-    return VARGenerator(*load_model(spec, device=device, **kwargs))
+        directory = model_dir(spec)
+        generator = VARGenerator(*load_checkpoint(directory, device=device))
+    else:
+        generator = VARGenerator(*load_model(spec, device=device, **kwargs))
+        directory = TINY_DIR if spec == "tiny" else (model_dir(spec) if Path(spec).is_dir() else None)
+    if directory is not None:
+        names = json.loads((directory / "model.json").read_text()).get("class_names")
+        if isinstance(names, list) and len(names) == generator.num_classes:
+            generator.class_names = [str(n) for n in names]
+    return generator
 
 
 def shipped_models() -> dict[str, bool]:

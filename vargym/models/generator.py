@@ -234,6 +234,8 @@ class Generator(ABC):
 
     family: ClassVar[str] = ""
     """Registered family name (``"var"``)."""
+    class_names: list[str] | None = None
+    """Names of the classes when the checkpoint records them (the shipped model does), else None."""
 
     # -- what the generator is -------------------------------------------------------------------------
     @property
