@@ -168,3 +168,19 @@ def test_a_run_directory_is_never_mixed(tmp_path):
     (tmp_path / "samples" / "stale.png").write_bytes(b"")
     Trainer(_config(tmp_path, steps=1, overwrite=True)).train()
     assert not (tmp_path / "samples" / "stale.png").exists()  # the old run's files are gone
+
+
+def test_lora_run_checkpoints_adapters_only_and_resumes_exactly(tmp_path):
+    straight = Trainer(_config(tmp_path / "a", lora_rank=4, lr=1e-2))
+    straight.train()
+    first = Trainer(_config(tmp_path / "b", lora_rank=4, lr=1e-2))
+    first.train(num_iterations=1)
+    ckpt = find_checkpoint(tmp_path / "b")
+    assert not (ckpt / "var.safetensors").exists() and (ckpt / "lora.safetensors").is_file()
+    assert first.reference is None  # the reference is the base network, adapters off: no copy
+    resumed = Trainer.from_checkpoint(tmp_path / "b")
+    resumed.train()
+    for (name, pa), pb in zip(straight.policy.named_parameters(), resumed.policy.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+    a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert _stable(a) == _stable(b)

@@ -246,3 +246,48 @@ def test_lr_schedule(tmp_path):
     assert factors[0] == pytest.approx(1 / 3) and factors[2] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(0.1) and all(a >= b for a, b in zip(factors[2:], factors[3:]))
     assert trainer.step()["lr"] == pytest.approx(1e-4 / 3)  # the rate the first updates used
+
+
+def test_lora_kl_starts_at_zero_and_training_raises_the_reward(tmp_path):
+    from vargym.train.rollout import teacher_forced
+
+    from vargym.models import load_generator
+
+    # The shipped model: in a random VAR the blocks' AdaLN gates start near 1e-5, so adapters there do nothing.
+    generator = load_generator("tiny")
+    lower = generator.vocab_size // 2
+    generator.decode = lambda tokens: (tokens < lower).float().mean(1).view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
+    config = _config(tmp_path, model="tiny", num_labels=1, group_size=16, minibatch_size=4, steps=8, lr=1e-2,
+                     beta=0.0, lora_rank=8, seed=1)
+    trainer = Trainer(config, model=generator)
+    batch = trainer.collector.collect()
+    policy = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
+    with trainer.generator.base_policy():
+        reference = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
+    assert torch.equal(policy, reference)  # KL to the reference is exactly 0 before the first update
+    history = trainer.train()
+    rewards = [r["reward_mean"] for r in history]
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.03, rewards
+    assert history[-1]["kl_ref"] > 0
+
+
+def test_reused_sampler_log_probs_save_a_pass(tmp_path):
+    """After the start-up check the behaviour log-probs come from the sampler: one policy pass fewer per
+    minibatch, unless recompute_old_log_prob asks for it."""
+    counts = {}
+    for recompute in (False, True):
+        trainer = Trainer(_config(tmp_path / str(recompute), steps=3, log_kl_ref=False, beta=0.0,
+                                  recompute_old_log_prob=recompute))
+        calls = []
+        handle = trainer.policy.register_forward_hook(lambda *_: calls.append(1))
+        trainer.train()
+        handle.remove()
+        counts[recompute] = len(calls)
+    updates = 3 * 2  # iterations x minibatches (batch 4, minibatch 2)
+    assert counts[True] == 2 * updates  # a teacher-forced pass and an update pass per minibatch
+    assert counts[False] == updates + 2  # update passes, plus the start-up check's pass on iteration 1
+
+
+def test_bfloat16_runs_end_to_end_with_its_measured_check(tmp_path):
+    history = Trainer(_config(tmp_path, steps=2, precision="bfloat16")).train()
+    assert 0 < history[0]["ratio_check_max_abs"] and all(math.isfinite(h["loss"]) for h in history)

@@ -6,7 +6,7 @@ import typer
 
 from vargym.cli import bench as bench_cmd
 from vargym.cli import eval as eval_cmd
-from vargym.cli import info, pretrain, sample
+from vargym.cli import export, info, pretrain, sample
 from vargym.cli import train as train_cmd
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("info")(info.info)
 app.command("eval")(eval_cmd.eval_command)
 app.command("train")(train_cmd.train)
 app.command("pretrain")(pretrain.pretrain)
+app.command("export")(export.export)
 app.add_typer(bench_cmd.app, name="bench")
 
 

@@ -53,6 +53,8 @@ class EvalConfig:
     temperature: float = 0.7
     """Sampling temperature (default: the training distribution's, so a tuned model is judged as it was
     trained; use 1.0 with guidance for the inference setting)."""
+    precision: str = "float32"
+    """Compute dtype of the policy while sampling: "float32" or "bfloat16"."""
     seed: int = 0
     """Seed of the sampling generator."""
     batch_size: int = 64
@@ -86,4 +88,5 @@ class EvalConfig:
         """The sampling distribution as one `vargym.models.SamplingConfig` (validated there)."""
         from vargym.models.generator import SamplingConfig
 
-        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p)
+        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
+                              precision=self.precision)

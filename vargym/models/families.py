@@ -28,18 +28,43 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
 
     from vargym.models.files import TINY_DIR
     from vargym.models.loading import load_checkpoint, load_model, model_dir
+    from vargym.models.presets import RELEASED_PRESETS
     from vargym.models.var_generator import VARGenerator
 
-    if isinstance(spec, Path):
+    named = isinstance(spec, str) and (spec == "tiny" or spec.startswith("random:") or spec in RELEASED_PRESETS)
+    if isinstance(spec, Path) or (not named and Path(spec).is_dir()):
         directory = model_dir(spec)
+        meta = json.loads((directory / "model.json").read_text())
+        if "lora" in meta:
+            return _load_adapters(directory, meta, device)
         generator = VARGenerator(*load_checkpoint(directory, device=device))
     else:
         generator = VARGenerator(*load_model(spec, device=device, **kwargs))
-        directory = TINY_DIR if spec == "tiny" else (model_dir(spec) if Path(spec).is_dir() else None)
+        directory = TINY_DIR if spec == "tiny" else None
     if directory is not None:
         names = json.loads((directory / "model.json").read_text()).get("class_names")
         if isinstance(names, list) and len(names) == generator.num_classes:
             generator.class_names = [str(n) for n in names]
+    return generator
+
+
+def _load_adapters(directory: Path, meta: dict, device: torch.device | str | None) -> Generator:
+    """A LoRA checkpoint: rebuild the base generator as the run did (same spec and seed), add the adapters."""
+    from safetensors.torch import load_file
+
+    from vargym.errors import CheckpointError
+    from vargym.models.lora import LoRAConfig, load_lora_state_dict
+
+    with torch.random.fork_rng(devices=[]):  # a random:<preset> base is rebuilt from its seed
+        torch.manual_seed(int(meta.get("base_seed", 0)))
+        generator = load_generator(meta["base_model"], device=device, **meta.get("base_files", {}))
+        config = meta["lora"]
+        generator.apply_lora(LoRAConfig(rank=config["rank"], alpha=config["alpha"], targets=tuple(config["targets"])))
+    try:
+        adapters = load_file(str(directory / "lora.safetensors"), device=str(generator.device))
+        load_lora_state_dict(generator.policy, adapters)
+    except Exception as e:
+        raise CheckpointError(f"the LoRA adapters in {directory} cannot be read or do not fit: {e}") from e
     return generator
 
 

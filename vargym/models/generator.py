@@ -16,15 +16,19 @@ A family implements `Generator` (see `vargym.models.var_generator.VARGenerator`)
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from vargym.models.lora import LoRAConfig
 
 __all__ = [
     "ClassCondition", "Condition", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
@@ -95,6 +99,9 @@ class TokenLayout:
 
 
 # ---------------------------------------------------------------------------------------------- sampling
+PRECISIONS = ("float32", "bfloat16")
+
+
 @dataclass(frozen=True)
 class SamplingConfig:
     """The distribution tokens are drawn from; one object from the CLI down to the sampler and log-prob pass.
@@ -116,8 +123,14 @@ class SamplingConfig:
     more_smooth: bool = False
     """VAR's visualisation option: Gumbel-softmax soft codes drive the next scale (sampling only; the
     recorded log-probs then do not describe the next scale's input, so never train with it)."""
+    precision: str = "float32"
+    """Compute dtype of the policy network while sampling and in the teacher-forced pass: "float32" or
+    "bfloat16" (autocast; weights stay float32). Both passes use it, so the recorded log-probs stay the
+    policy's; the decoder runs in float32."""
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"sampling precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name, ok, allowed in (
             ("temperature", self.temperature > 0, "> 0"),
             ("cfg", self.cfg >= 0, ">= 0 (0 = unguided)"),
@@ -136,6 +149,12 @@ class SamplingConfig:
         """The fields as keyword arguments (``var.sample(labels, **sampling.as_kwargs())``)."""
         return {"temperature": self.temperature, "cfg": self.cfg, "top_k": self.top_k, "top_p": self.top_p,
                 "more_smooth": self.more_smooth}
+
+    def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
+        """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
+        if self.precision == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 # --------------------------------------------------------------------------------------------- conditions
@@ -273,6 +292,39 @@ class Generator(ABC):
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """The parameters RL updates (all of the policy's by default; LoRA narrows this)."""
         return (p for p in self.policy.parameters() if p.requires_grad)
+
+    lora: LoRAConfig | None = None
+    """The adapters' config once `apply_lora` ran."""
+
+    def apply_lora(self, config: LoRAConfig) -> list[str]:
+        """Add LoRA adapters to the policy and freeze the rest (`vargym.models.lora`); returns adapted layers."""
+        from vargym.models.lora import apply_lora
+
+        names = apply_lora(self.policy, config)
+        self.lora = config
+        return names
+
+    def base_policy(self) -> contextlib.AbstractContextManager:
+        """Inside the block the policy is the network without its adapters (the LoRA reference policy)."""
+        from vargym.models.lora import lora_disabled
+
+        return lora_disabled(self.policy)
+
+    def export(self, directory: str | Path) -> Path:
+        """Write the generator with any adapters merged into its weights (the family's own keys)."""
+        import copy
+
+        from vargym.models.lora import merge_lora
+
+        if self.lora is None:
+            return self.save(directory)
+        merged = copy.copy(self)
+        merged.lora = None
+        merged._set_policy(merge_lora(copy.deepcopy(self.policy)))
+        return merged.save(directory)
+
+    def _set_policy(self, policy: nn.Module) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot swap its policy network")
 
     # -- sampling ----------------------------------------------------------------------------------------
     @abstractmethod

@@ -90,11 +90,15 @@ class VARGenerator(Generator):
     # -- sampling -----------------------------------------------------------------------------------------
     def make_sampler(self, condition: Condition, sampling: SamplingConfig,
                      generator: torch.Generator | None = None) -> StepSampler:
-        return self._policy().make_sampler(_labels_of(condition), generator=generator, **sampling.as_kwargs())
+        with sampling.autocast(self.device):
+            sampler = self._policy().make_sampler(_labels_of(condition), generator=generator, **sampling.as_kwargs())
+        return sampler if sampling.precision == "float32" else _AutocastSampler(sampler, sampling, self.device)
 
     def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
         s = sampling
-        return self._policy().forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.top_k, s.top_p)
+        with s.autocast(self.device):
+            out = self._policy().forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.top_k, s.top_p)
+        return RLForward(out.log_probs.float(), out.entropy.float(), out.hidden)
 
     # -- images -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -120,13 +124,66 @@ class VARGenerator(Generator):
         return self
 
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """Full weights (``vqvae``/``var.safetensors``); with adapters, the adapters alone (``lora.safetensors``)
+        plus ``base_model``/``base_seed`` from ``extra``, which say how to rebuild the base network."""
         from vargym.models.loading import save_checkpoint
 
-        return save_checkpoint(directory, self.vqvae, self._policy(), extra)
+        if self.lora is None:
+            return save_checkpoint(directory, self.vqvae, self._policy(), extra)
+        return _save_adapters(Path(directory), self, extra or {})
+
+    def _set_policy(self, policy: nn.Module) -> None:
+        policy.attach(self.vqvae)
+        self.var = policy
 
     def __repr__(self) -> str:
         return (f"VARGenerator(num_classes={self.num_classes}, patch_nums={tuple(self.vqvae.v_patch_nums)}, "
                 f"vocab_size={self.vocab_size}, var={'None' if self.var is None else self.var.cfg})")
+
+
+def _save_adapters(directory: Path, generator: VARGenerator, extra: dict) -> Path:
+    import dataclasses
+    import json
+
+    from safetensors.torch import save_file
+
+    from vargym.models.lora import lora_state_dict
+
+    if "base_model" not in extra:
+        raise ValueError("saving LoRA adapters needs extra={'base_model': <load_generator spec>, 'base_seed': int}")
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(generator.policy).items()}
+    save_file(tensors, str(directory / "lora.safetensors"))
+    meta = {"family": "var", "lora": dataclasses.asdict(generator.lora), **extra}
+    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+class _AutocastSampler(StepSampler):
+    """A `ScaleSampler` whose steps run under the sampling precision's autocast."""
+
+    def __init__(self, inner: ScaleSampler, sampling: SamplingConfig, device: torch.device):
+        self.inner, self.sampling, self.device = inner, sampling, device
+
+    @property
+    def done(self) -> bool:
+        return self.inner.done
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    @property
+    def step_count(self) -> int:
+        return self.inner.step_count
+
+    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        with self.sampling.autocast(self.device):
+            out, log_probs = self.inner.step(tokens)
+        return out, log_probs.float()
+
+    def images(self) -> torch.Tensor:
+        return self.inner.images()
 
 
 # ScaleSampler is the VAR family's StepSampler.

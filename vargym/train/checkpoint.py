@@ -37,7 +37,8 @@ PREFIX = "iter_"
 
 
 def write_checkpoint(
-    directory: str | Path, generator: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+    directory: str | Path, generator: Any, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+    model_extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (temp dir + rename) and return its final path.
 
@@ -54,7 +55,7 @@ def write_checkpoint(
     tmp = final.parent / f".tmp_{final.name}_{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    generator.save(tmp, extra={"iteration": meta.get("iteration")})
+    generator.save(tmp, extra={"iteration": meta.get("iteration"), **(model_extra or {})})
     save_file(
         {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "trainer.safetensors")
     )

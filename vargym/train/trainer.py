@@ -35,6 +35,8 @@ from vargym.train.rollout import RunReward, check_policy_consistency, teacher_fo
 __all__ = ["RUN_FILES", "RunExistsError", "Trainer", "train"]
 
 CHECKPOINT_FORMAT = 1
+RATIO_TOLERANCE = {"float32": 1e-3, "bfloat16": None}
+"""Default start-up check tolerance per precision (see `TrainConfig.ratio_check_tol`)."""
 RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
 """What a run writes into its directory (and ``overwrite`` deletes)."""
 
@@ -90,12 +92,21 @@ class Trainer:
         self.generator = as_generator(model, device=self.device)
         self.generator.decoder.eval().requires_grad_(False)
         self.policy = self.generator.policy
-        self.policy.eval().requires_grad_(True)  # eval: no dropout, so sampling and training see one policy
+        self.policy.eval()  # eval: no dropout, so sampling and training see one policy
+        if config.lora_rank and self.generator.lora is None:
+            from vargym.models.lora import LoRAConfig
+
+            with torch.random.fork_rng(devices=[]):  # seeded adapters, whatever ran before in this process
+                torch.manual_seed(config.seed)
+                self.generator.apply_lora(LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha))
+        elif self.generator.lora is None:
+            self.policy.requires_grad_(True)
         self.sampling = config.sampling
         self.layout = self.generator.layout
         self.algo = make_algorithm(config.algo, **config.algo_overrides(self.generator.num_classes)).to(self.device)
         self.reference = None
-        if self.algo.uses_reference or config.log_kl_ref:
+        """The frozen KL reference; with LoRA the policy itself with its adapters off (`generator.base_policy`)."""
+        if (self.algo.uses_reference or config.log_kl_ref) and self.generator.lora is None:
             self.reference = self.generator.frozen_copy()
         self.value_head = None
         if self.algo.uses_value:
@@ -129,6 +140,10 @@ class Trainer:
         self.samples = 0
         self.wall_offset = 0.0
         self.checked_policy = config.ratio_check_tol == 0
+        self.ratio_tol = config.ratio_check_tol if config.ratio_check_tol is not None else RATIO_TOLERANCE[
+            config.precision]
+        self.ratio_check: float | None = None
+        """max |teacher-forced - sampled log-prob| of the first batch (logged once as ratio_check_max_abs)."""
         self.out = Path(config.out)
         self.stop_signal: str | None = None
         """Name of the signal (SIGINT, SIGTERM) that stopped the last `train` call, if any."""
@@ -157,23 +172,32 @@ class Trainer:
 
         t = time.perf_counter()
         step_index = batch["step_index"]
-        old = teacher_forced(
-            self.generator, batch, self.sampling, cfg.minibatch_size, self.value_head, step_index
-        )
+        # The sampler's log-probs are the behaviour policy's; a teacher-forced pass is needed only for the
+        # start-up check, a value head, or when asked to recompute.
+        old = None
+        if cfg.recompute_old_log_prob or self.value_head is not None or not self.checked_policy:
+            old = teacher_forced(
+                self.generator, batch, self.sampling, cfg.minibatch_size, self.value_head, step_index
+            )
         if not self.checked_policy:
-            check_policy_consistency(old["log_prob"], batch["sample_log_prob"], cfg.ratio_check_tol)
+            self.ratio_check = check_policy_consistency(old["log_prob"], batch["sample_log_prob"], self.ratio_tol)
             self.checked_policy = True
-        batch.set("old_log_prob", old["log_prob"])  # [N, L]
+        batch.set("old_log_prob", old["log_prob"] if cfg.recompute_old_log_prob else batch["sample_log_prob"])
         if self.value_head is not None:
             batch.set("old_value", old["value"])  # [N, K]
         if self.reference is not None:
             ref = teacher_forced(self.reference, batch, self.sampling, cfg.minibatch_size)
+            batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
+        elif self.generator.lora is not None and (self.algo.uses_reference or cfg.log_kl_ref):
+            with self.generator.base_policy():
+                ref = teacher_forced(self.generator, batch, self.sampling, cfg.minibatch_size)
             batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
         logprob_s = time.perf_counter() - t
 
         t = time.perf_counter()
         batch = self.algo.compute_advantages(batch)
         sums: dict[str, float] = defaultdict(float)
+        entropies: list[torch.Tensor] = []  # [n, T] of the first epoch, when no old pass gave them
         updates = 0
         keys = [
             k
@@ -189,10 +213,11 @@ class Trainer:
             )
             if k in batch.keys()
         ]
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             perm = torch.randperm(cfg.batch_size, generator=self.shuffle_generator).to(self.device)
             for idx in perm.split(cfg.minibatch_size):
-                for key, value in self._update(batch.select(*keys)[idx]).items():
+                keep = entropies if old is None and epoch == 0 else None
+                for key, value in self._update(batch.select(*keys)[idx], keep).items():
                     sums[key] += value
                 updates += 1
         lr = self.scheduler.get_last_lr()[0]  # the rate this iteration's updates used
@@ -208,8 +233,12 @@ class Trainer:
         }
         metrics.update(self._reward_metrics(batch))
         metrics.update({k: v / updates for k, v in sums.items()})
-        metrics["entropy"] = float(old["entropy"].mean())
-        for k, value in enumerate(self.layout.step_mean(old["entropy"]).tolist()):
+        entropy = old["entropy"] if old is not None else torch.cat(entropies)  # [N, T]
+        metrics["entropy"] = float(entropy.mean())
+        if self.ratio_check is not None:
+            metrics["ratio_check_max_abs"] = self.ratio_check
+            self.ratio_check = None
+        for k, value in enumerate(self.layout.step_mean(entropy).tolist()):
             metrics[f"entropy_step_{k}"] = value
         iteration_s = time.perf_counter() - start
         metrics.update(
@@ -222,11 +251,14 @@ class Trainer:
         )
         return metrics
 
-    def _update(self, minibatch: Any) -> dict[str, float]:
-        """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats."""
+    def _update(self, minibatch: Any, entropies: list[torch.Tensor] | None = None) -> dict[str, float]:
+        """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats. The
+        minibatch's per-token entropies (before this step) are appended to ``entropies`` when given."""
         from vargym.models import condition_from_batch
 
         out = self.generator.forward_rl(condition_from_batch(minibatch), minibatch["tokens"], self.sampling)
+        if entropies is not None:
+            entropies.append(out.entropy.detach())
         minibatch.set("log_prob", out.log_probs)  # [n, L], with grad
         minibatch.set("entropy", out.entropy)  # [n, L]
         if self.value_head is not None:
@@ -428,6 +460,7 @@ class Trainer:
             "iteration": self.iteration,
             "samples": self.samples,
             "wall_s": self.wall_offset,
+            "checked_policy": self.checked_policy,
             "config": self.config.to_dict(),
             "optimizer": optimizer_meta,
             "scheduler": self.scheduler.state_dict(),
@@ -460,6 +493,7 @@ class Trainer:
         self.iteration = int(meta["iteration"])
         self.samples = int(meta["samples"])
         self.wall_offset = float(meta["wall_s"])
+        self.checked_policy = self.checked_policy or bool(meta.get("checked_policy", True))
 
     def save_checkpoint(self, wall_s: float | None = None) -> Path:
         """Write ``<out>/checkpoints/iter_NNNNNN`` atomically; prune old ones (``keep_checkpoints``)."""
@@ -469,7 +503,9 @@ class Trainer:
         if wall_s is not None:
             meta["wall_s"] = wall_s
         path = self.out / "checkpoints" / f"{PREFIX}{self.iteration:06d}"
-        write_checkpoint(path, self.generator, tensors, meta)
+        write_checkpoint(path, self.generator, tensors, meta,
+                         model_extra={"base_model": self.config.model, "base_seed": self.config.seed,
+                                      "base_files": dict(self.config.model_files)})
         keep = self.config.keep_checkpoints
         if keep:
             for old in checkpoint_dirs(self.out)[:-keep]:
