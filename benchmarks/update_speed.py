@@ -28,6 +28,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default=None)
+    parser.add_argument("--precisions", nargs="+", default=["float32"], help="float32 and/or bfloat16")
+    parser.add_argument("--compare-recompute", action="store_true",
+                        help="also time the update with the behaviour log-probs recomputed (the old split)")
     parser.add_argument("--out", default="benchmarks/results/update_speed.json")
     args = parser.parse_args()
     config = SpeedConfig(
@@ -38,6 +41,8 @@ def main() -> None:
         reps=args.reps,
         warmup=args.warmup,
         threads=args.threads,
+        precisions=tuple(args.precisions),
+        recompute=(False, True) if args.compare_recompute else (False,),
         device=args.device,
     )
     result = run_speed(config)

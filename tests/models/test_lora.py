@@ -7,7 +7,13 @@ import torch
 
 from vargym.models import ClassCondition, SamplingConfig, as_generator, build_preset, load_generator
 from vargym.models.lora import (
-    LoRAConfig, LoRALinear, apply_lora, base_state_dict, lora_disabled, lora_state_dict, merge_lora,
+    LoRAConfig,
+    LoRALinear,
+    apply_lora,
+    base_state_dict,
+    lora_disabled,
+    lora_state_dict,
+    merge_lora,
 )
 
 

@@ -104,7 +104,7 @@ def _token_fraction_model(seed: int):
     torch.manual_seed(seed)
     generator = load_generator("random:tiny")
 
-    def decode(tokens):  # [N, T] -> [N, 3, 8, 8]
+    def decode(tokens, precision="float32"):  # [N, T] -> [N, 3, 8, 8]
         lower = (tokens < generator.vocab_size // 2).float().mean(1)  # [N]
         return lower.view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
 
@@ -249,14 +249,13 @@ def test_lr_schedule(tmp_path):
 
 
 def test_lora_kl_starts_at_zero_and_training_raises_the_reward(tmp_path):
-    from vargym.train.rollout import teacher_forced
-
     from vargym.models import load_generator
+    from vargym.train.rollout import teacher_forced
 
     # The shipped model: in a random VAR the blocks' AdaLN gates start near 1e-5, so adapters there do nothing.
     generator = load_generator("tiny")
     lower = generator.vocab_size // 2
-    generator.decode = lambda tokens: (tokens < lower).float().mean(1).view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
+    generator.decode = lambda tokens, precision="float32": (tokens < lower).float().mean(1).view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
     config = _config(tmp_path, model="tiny", num_labels=1, group_size=16, minibatch_size=4, steps=8, lr=1e-2,
                      beta=0.0, lora_rank=8, seed=1)
     trainer = Trainer(config, model=generator)
@@ -279,7 +278,7 @@ def test_reused_sampler_log_probs_save_a_pass(tmp_path):
         trainer = Trainer(_config(tmp_path / str(recompute), steps=3, log_kl_ref=False, beta=0.0,
                                   recompute_old_log_prob=recompute))
         calls = []
-        handle = trainer.policy.register_forward_hook(lambda *_: calls.append(1))
+        handle = trainer.policy.register_forward_hook(lambda *_, calls=calls: calls.append(1))
         trainer.train()
         handle.remove()
         counts[recompute] = len(calls)
@@ -289,5 +288,6 @@ def test_reused_sampler_log_probs_save_a_pass(tmp_path):
 
 
 def test_bfloat16_runs_end_to_end_with_its_measured_check(tmp_path):
-    history = Trainer(_config(tmp_path, steps=2, precision="bfloat16")).train()
-    assert 0 < history[0]["ratio_check_max_abs"] and all(math.isfinite(h["loss"]) for h in history)
+    history = Trainer(_config(tmp_path, model="tiny", steps=2, precision="bfloat16")).train()
+    assert 0 < history[0]["ratio_check_max_abs"] <= 1.0  # bf16 rounds differently per batch shape
+    assert "ratio_check_max_abs" not in history[1] and all(math.isfinite(h["loss"]) for h in history)

@@ -51,9 +51,15 @@ class SpeedConfig:
     """torch device (None: CUDA when available, else CPU)."""
     seed: int = 0
     """Seed of model init, labels and sampling."""
+    precisions: tuple[str, ...] = ("float32",)
+    """Compute dtypes to compare ("float32", "bfloat16"), one row each."""
+    recompute: tuple[bool, ...] = (False,)
+    """Recompute the behaviour log-probs with a teacher-forced pass (True) or reuse the sampler's (False)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "precisions", tuple(self.precisions))
+        object.__setattr__(self, "recompute", tuple(bool(r) for r in self.recompute))
         object.__setattr__(self, "batch_sizes", tuple(sorted(int(b) for b in self.batch_sizes)))
         if not self.models or not self.batch_sizes:
             raise ValueError("models and batch_sizes must each name at least one entry")
@@ -75,21 +81,21 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def _sampling_rate(model: Any, batch: int, config: SpeedConfig, device: Any) -> float:
+def _sampling_rate(model: Any, batch: int, config: SpeedConfig, device: Any, precision: str = "float32") -> float:
     """Median images/s of ``model.sample`` + decode at the training temperature, no grad."""
     import torch
 
     from vargym.models import ClassCondition, SamplingConfig
 
     condition = ClassCondition(torch.arange(batch, device=device) % model.num_classes)  # [B]
-    sampling = SamplingConfig(temperature=0.7)
+    sampling = SamplingConfig(temperature=0.7, precision=precision, decode_precision=precision)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     times = []
     for rep in range(config.warmup + config.reps):
         _sync(device)
         start = time.perf_counter()
         with torch.no_grad():
-            model.decode(model.sample(condition, sampling, generator))
+            model.decode(model.sample(condition, sampling, generator), sampling.decode_precision)
         _sync(device)
         if rep >= config.warmup:
             times.append(time.perf_counter() - start)
@@ -97,7 +103,8 @@ def _sampling_rate(model: Any, batch: int, config: SpeedConfig, device: Any) -> 
 
 
 def _row(
-    model: str, batch: int, config: SpeedConfig, loaded: Any, workdir: str
+    model: str, batch: int, config: SpeedConfig, loaded: Any, workdir: str, precision: str = "float32",
+    recompute: bool = False,
 ) -> dict[str, Any]:
     from vargym.bench.runner import peak_memory_mib, reset_peak_memory
     from vargym.train.config import TrainConfig
@@ -114,6 +121,9 @@ def _row(
         group_size=config.group_size,
         minibatch_size=batch,  # one gradient step: "one update"
         ratio_check_tol=0.0,
+        precision=precision,
+        decode_precision=precision,
+        recompute_old_log_prob=recompute,
         sample_every=0,
         checkpoint_every=0,
         tensorboard=False,
@@ -121,7 +131,7 @@ def _row(
     )
     trainer = Trainer(train_config, model=loaded)
     reset_peak_memory(trainer.device)
-    images_per_s = _sampling_rate(trainer.generator, batch, config, trainer.device)
+    images_per_s = _sampling_rate(trainer.generator, batch, config, trainer.device, precision)
     splits: dict[str, list[float]] = {key: [] for key in SPLIT}
     for rep in range(config.warmup + config.reps):
         _sync(trainer.device)
@@ -131,7 +141,8 @@ def _row(
             for key in SPLIT:
                 splits[key].append(metrics[key])
     peak, kind = peak_memory_mib(trainer.device)
-    row = {"model": model, "batch_size": batch, "sample_images_per_s": images_per_s}
+    row = {"model": model, "batch_size": batch, "precision": precision, "recompute_old_log_prob": recompute,
+           "sample_images_per_s": images_per_s}
     row.update({key: statistics.median(values) for key, values in splits.items()})
     row["update_samples_per_s"] = batch / row["iteration_s"]
     row.update(peak_memory_mib=peak, memory_kind=kind, device=str(trainer.device))
@@ -161,7 +172,9 @@ def run_speed(config: SpeedConfig) -> dict[str, Any]:
                 torch.manual_seed(config.seed)
                 loaded = load_generator(model, device=device)
             for batch in config.batch_sizes:
-                rows.append(_row(model, batch, config, loaded, workdir))
+                for precision in config.precisions:
+                    for recompute in config.recompute:
+                        rows.append(_row(model, batch, config, loaded, workdir, precision, recompute))
             del loaded
     return {
         "config": dataclasses.asdict(config),
@@ -177,6 +190,8 @@ def speed_cells(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     headers = [
         "model",
         "batch",
+        "precision",
+        "old log-prob",
         "sample img/s",
         "sample s",
         "reward s",
@@ -190,6 +205,8 @@ def speed_cells(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         [
             row["model"],
             str(row["batch_size"]),
+            row.get("precision", "float32"),
+            "recomputed" if row.get("recompute_old_log_prob") else "sampler's",
             f"{row['sample_images_per_s']:.1f}",
             *(f"{row[key]:.3f}" for key in SPLIT),
             f"{row['update_samples_per_s']:.1f}",

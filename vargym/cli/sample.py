@@ -21,6 +21,8 @@ def sample(
     top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
     temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
     more_smooth: bool = typer.Option(False, help="The official Gumbel 'more_smooth' visualisation trick."),
+    precision: str = typer.Option("float32", help="Compute dtype of the policy: float32 or bfloat16."),
+    decode_precision: str = typer.Option("float32", help="Compute dtype of the decoder: float32 or bfloat16."),
     seed: int = typer.Option(0, help="Seed of the sampling generator."),
     out: Path = typer.Option(Path("samples.png"), help="Output PNG path."),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
@@ -34,7 +36,8 @@ def sample(
     from vargym.models import ClassCondition, SamplingConfig
 
     try:
-        sampling = SamplingConfig(temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, more_smooth=more_smooth)
+        sampling = SamplingConfig(temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, more_smooth=more_smooth,
+                                  precision=precision, decode_precision=decode_precision)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     dev = pick_device(device)
@@ -46,7 +49,7 @@ def sample(
     condition = ClassCondition(torch.tensor(label_list, device=dev).repeat_interleave(per_label))
     generator = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
-        images = model_.decode(model_.sample(condition, sampling, generator))
+        images = model_.decode(model_.sample(condition, sampling, generator), sampling.decode_precision)
     names = model_.class_names
     row_labels = [f"{k}: {names[k]}" if names else f"class {k}" for k in label_list]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -109,6 +109,7 @@ class GroupedCollector:
         self.reward = self.core.reward
         self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
         self.sampling = self.policy.sampling
+        self.core.decode_precision = self.sampling.decode_precision
         self.label_generator = torch.Generator(device=self.core.device)
         self.label_generator.manual_seed(int(seed))
 

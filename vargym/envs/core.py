@@ -81,6 +81,7 @@ class GenerationCore:
         self.labels: torch.Tensor | None = None  # [B] int64
         self.canvas = torch.full((self.num_envs, self.T), -1, dtype=torch.long, device=self.device)  # [B, T]
         self.current_step = self.num_steps  # "ended" until the first reset
+        self.decode_precision = "float32"  # the collector sets its sampling config's
         self.last_images: torch.Tensor | None = None  # [B, 3, H, W] of the last finished episode
         self.last_output: RewardOutput | None = None
 
@@ -180,7 +181,7 @@ class GenerationCore:
     def _finish(self) -> torch.Tensor:
         from vargym.rewards import RewardContext, resize_for
 
-        images = self.generator.decode(self.canvas)  # [B, 3, H, W]
+        images = self.generator.decode(self.canvas, self.decode_precision)  # [B, 3, H, W]
         out = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=self.labels))
         self.last_images, self.last_output = images, out
         return out.total.float()  # [B]

@@ -55,6 +55,8 @@ class EvalConfig:
     trained; use 1.0 with guidance for the inference setting)."""
     precision: str = "float32"
     """Compute dtype of the policy while sampling: "float32" or "bfloat16"."""
+    decode_precision: str = "float32"
+    """Compute dtype of the decoder: "float32" or "bfloat16"."""
     seed: int = 0
     """Seed of the sampling generator."""
     batch_size: int = 64
@@ -89,4 +91,4 @@ class EvalConfig:
         from vargym.models.generator import SamplingConfig
 
         return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              precision=self.precision)
+                              precision=self.precision, decode_precision=self.decode_precision)

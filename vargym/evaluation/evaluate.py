@@ -50,7 +50,7 @@ def generate_batches(model: Generator, labels: torch.Tensor, config: EvalConfig)
     for chunk in labels.split(config.batch_size):
         with torch.no_grad():
             tokens = model.sample(ClassCondition(chunk), sampling, generator)
-            yield model.decode(tokens).clamp(0, 1), chunk
+            yield model.decode(tokens, sampling.decode_precision).clamp(0, 1), chunk
 
 
 def evaluate_model(

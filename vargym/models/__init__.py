@@ -22,6 +22,7 @@ from vargym.models.generator import (
     condition_from_batch,
 )
 from vargym.models.loading import load_checkpoint, load_model, load_official, load_pretrained, save_checkpoint
+from vargym.models.lora import LoRAConfig, lora_disabled, merge_lora
 from vargym.models.presets import PRESETS, build_preset, from_official_kwargs, preset_configs
 from vargym.models.sampling import ScaleSampler, filter_logits
 from vargym.models.var import VAR, VARConfig
@@ -29,9 +30,9 @@ from vargym.models.var_generator import VARGenerator
 from vargym.models.vqvae import VQVAE, VQVAEConfig
 
 __all__ = [
-    "FAMILIES", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
+    "FAMILIES", "LoRAConfig", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
     "Condition", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
     "as_generator", "build_preset", "condition_from_batch", "filter_logits", "from_official_kwargs",
-    "load_checkpoint", "load_generator", "load_model", "load_official", "load_pretrained", "preset_configs",
+    "load_checkpoint", "load_generator", "load_model", "lora_disabled", "merge_lora", "load_official", "load_pretrained", "preset_configs",
     "released_weight_files", "save_checkpoint", "shipped_models",
 ]

@@ -128,9 +128,14 @@ class SamplingConfig:
     "bfloat16" (autocast; weights stay float32). Both passes use it, so the recorded log-probs stay the
     policy's; the decoder runs in float32."""
 
+    decode_precision: str = "float32"
+    """Compute dtype of the decoder that turns the tokens into images: "float32" or "bfloat16" (about 2x
+    faster on CPU; on var-d16 pixels differ from float32 by 0.006 on average, 0.06 at most)."""
+
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"sampling precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("precision", "decode_precision"):
+            if getattr(self, name) not in PRECISIONS:
+                raise ValueError(f"sampling {name} must be one of {PRECISIONS}, got {getattr(self, name)!r}")
         for name, ok, allowed in (
             ("temperature", self.temperature > 0, "> 0"),
             ("cfg", self.cfg >= 0, ">= 0 (0 = unguided)"),
@@ -152,9 +157,14 @@ class SamplingConfig:
 
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
         """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
-        if self.precision == "float32":
-            return contextlib.nullcontext()
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+        return autocast(self.precision, device)
+
+
+def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to bfloat16 on ``device``'s type, or a no-op for "float32"."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 # --------------------------------------------------------------------------------------------- conditions
@@ -356,8 +366,9 @@ class Generator(ABC):
 
     # -- images ------------------------------------------------------------------------------------------
     @abstractmethod
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Tokens ``[N, T]`` -> images ``[N, 3, H, W]`` float in [0, 1] (no grad)."""
+    def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
+        """Tokens ``[N, T]`` -> images ``[N, 3, H, W]`` float32 in [0, 1] (no grad); ``precision`` is the
+        decoder's compute dtype (`SamplingConfig.decode_precision`)."""
 
     def check_tokens(self, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
         """Raise a ValueError unless ``tokens`` is an integer ``[N, T]`` tensor of ids in [0, V)."""

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "LoRAConfig", "LoRALinear", "apply_lora", "has_lora", "load_lora_state_dict", "lora_disabled",
+    "LoRAConfig", "LoRALinear", "apply_lora", "base_state_dict", "has_lora", "load_lora_state_dict", "lora_disabled",
     "lora_state_dict", "merge_lora",
 ]
 

@@ -102,9 +102,13 @@ class VARGenerator(Generator):
 
     # -- images -------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def decode(self, tokens: torch.Tensor) -> torch.Tensor:
+    def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
+        from vargym.models.generator import autocast
+
         tokens = self.check_tokens(tokens)
-        return self.vqvae.fhat_to_img(self.vqvae.quantize.tokens_to_fhat(self.layout.split(tokens)))
+        f_hat = self.vqvae.quantize.tokens_to_fhat(self.layout.split(tokens))
+        with autocast(precision, self.device):
+            return self.vqvae.fhat_to_img(f_hat).float()
 
     def check_condition(self, condition: Condition, what: str = "labels") -> Condition:
         """Raise a ValueError naming ``what`` unless every label lies in [0, num_classes)."""

@@ -85,6 +85,9 @@ class TrainConfig:
     precision: str = "float32"
     """Compute dtype of sampling, the teacher-forced passes and the update: "float32" or "bfloat16"
     (autocast; weights and optimizer state stay float32)."""
+    decode_precision: str = "float32"
+    """Compute dtype of the decoder before the reward: "float32" or "bfloat16" (about 2x faster on CPU;
+    pixels move by about 0.006 on average)."""
     beta: float | None = None
     """KL-to-reference weight; None keeps the algorithm's default (GRPO 0.2, PPO/REINFORCE 0)."""
     clip_epsilon: float | None = None
@@ -180,7 +183,7 @@ class TrainConfig:
         from vargym.models.generator import SamplingConfig
 
         return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              precision=self.precision)
+                              precision=self.precision, decode_precision=self.decode_precision)
 
     @property
     def batch_size(self) -> int:
