@@ -42,6 +42,7 @@ def main() -> None:
             overrides[key] = json.loads(raw)
         except json.JSONDecodeError:
             overrides[key] = raw
+    overrides.setdefault("steps", 100)  # run until the target, not the CLI's 16 iterations
     out = Path(args.out)
     config = TrainConfig(out=str(out / "run"), overwrite=True, device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
                          **overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["fast_bfloat16", "resolve_device", "resolve_precision"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -26,3 +26,24 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             raise ValueError(f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} "
                              f"CUDA device(s)")
     return resolved
+
+
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls run natively here: a CUDA GPU that supports bf16, or a CPU with AVX512-BF16 or
+    AMX (elsewhere bf16 is emulated and slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> "bfloat16" where `fast_bfloat16`, else "float32"; "float32"/"bfloat16" as given."""
+    if precision == "auto":
+        return "bfloat16" if fast_bfloat16(device) else "float32"
+    return precision

@@ -12,7 +12,7 @@ from vargym.cli.main import app
 
 runner = CliRunner()
 SMALL = ["--model", "random:tiny", "--num-labels", "1", "--group-size", "2", "--minibatch-size", "2",
-         "--no-tensorboard", "--quiet", "--sample-every", "0"]
+         "--precision", "float32", "--decode-precision", "float32", "--no-tensorboard", "--quiet", "--sample-every", "0"]
 
 
 def _train(*args):

@@ -22,6 +22,10 @@ TINY = [
     "2",
     "--device",
     "cpu",
+    "--precision",
+    "float32",
+    "--decode-precision",
+    "float32",
     "--no-tensorboard",
     "--quiet",
 ]

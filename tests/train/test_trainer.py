@@ -21,6 +21,8 @@ def _config(out, **kw) -> TrainConfig:
     base = dict(
         model="random:tiny",
         reward="luma",
+        precision="float32",  # explicit: "auto" would pick bf16 on some CPUs and not on others
+        decode_precision="float32",
         num_labels=2,
         group_size=2,
         minibatch_size=2,

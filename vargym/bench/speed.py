@@ -51,6 +51,8 @@ class SpeedConfig:
     """torch device (None: CUDA when available, else CPU)."""
     seed: int = 0
     """Seed of model init, labels and sampling."""
+    minibatch_size: int | None = None
+    """Episodes per gradient step of the timed update (None: the whole batch in one step)."""
     precisions: tuple[str, ...] = ("float32",)
     """Compute dtypes to compare ("float32", "bfloat16"), one row each."""
     recompute: tuple[bool, ...] = (False,)
@@ -119,7 +121,7 @@ def _row(
         steps=config.warmup + config.reps,
         num_labels=batch // config.group_size,
         group_size=config.group_size,
-        minibatch_size=batch,  # one gradient step: "one update"
+        minibatch_size=config.minibatch_size or batch,  # default: one gradient step, "one update"
         ratio_check_tol=0.0,
         precision=precision,
         decode_precision=precision,

@@ -105,7 +105,7 @@ class Trainer:
                 self.generator.apply_lora(LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha))
         elif self.generator.lora is None:
             self.policy.requires_grad_(True)
-        self.sampling = config.sampling
+        self.sampling = config.sampling  # "auto" precisions resolved for this device
         self.layout = self.generator.layout
         self.algo = make_algorithm(config.algo, **config.algo_overrides(self.generator.num_classes)).to(self.device)
         self.reference = None
@@ -145,7 +145,7 @@ class Trainer:
         self.wall_offset = 0.0
         self.checked_policy = config.ratio_check_tol == 0
         self.ratio_tol = config.ratio_check_tol if config.ratio_check_tol is not None else RATIO_TOLERANCE[
-            config.precision]
+            self.sampling.precision]
         self.ratio_check: float | None = None
         """max |teacher-forced - sampled log-prob| of the first batch (logged once as ratio_check_max_abs)."""
         self.out = Path(config.out)
@@ -386,6 +386,7 @@ class Trainer:
         defaults such as ``beta``) written in, so the file says what actually ran."""
         data = self.config.to_dict()
         data["device"] = str(self.device)
+        data["precision"], data["decode_precision"] = self.sampling.precision, self.sampling.decode_precision
         algo = self.algo.config
         for name in ("beta", "clip_epsilon"):
             if data.get(name) is None and hasattr(algo, name):
