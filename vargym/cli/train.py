@@ -120,7 +120,7 @@ def train(
             f"{run.algo} on {run.reward!r}, model {run.model}, {run.num_labels} labels x {run.group_size} = "
             f"{run.batch_size} samples/iteration, {run.steps} iterations"
             + (f" (or until reward {run.target_reward})" if run.target_reward is not None else "")
-            + f", device {trainer.device}, out {run.out}"
+            + f", device {trainer.device} ({trainer.sampling.precision}), out {run.out}"
         )
     try:
         history = _run(trainer, quiet)
