@@ -226,7 +226,7 @@ def test_every_algorithm_makes_one_finite_update(name):
 def test_registry_and_config_class():
     assert config_class("ppo") is PPOConfig
     with pytest.raises(
-        ValueError, match=r"unknown algorithm 'gpro'; allowed: grpo, ppo, reinforce. Did you mean 'grpo'"
+        ValueError, match=r"unknown algorithm 'gpro'; allowed: grpo, ppo, reinforce \(presets: dapo, dr-grpo, gspo, rloo\). Did you mean 'grpo'"
     ):
         make_algorithm("gpro")
     with pytest.raises(TypeError, match="group_size"):
@@ -242,7 +242,7 @@ def test_registry_and_config_class():
         (GRPOConfig, {"clip_epsilon": 0.0}, r"clip_epsilon must be in \(0.0, 1.0\], got 0.0"),
         (GRPOConfig, {"group_size": 1}, r"group_size must be in \[2, inf\], got 1"),
         (GRPOConfig, {"beta": -0.1}, r"beta must be in \[0.0, inf\]"),
-        (GRPOConfig, {"aggregation": "sum"}, r"aggregation must be one of \('sample_mean', 'token_mean'\)"),
+        (GRPOConfig, {"aggregation": "sum"}, r"aggregation must be one of \('sample_mean', 'token_mean', 'token_sum'\)"),
         (PPOConfig, {"gae_lambda": 1.5}, r"gae_lambda must be in \[0.0, 1.0\], got 1.5"),
         (PPOConfig, {"gamma": -1.0}, r"gamma must be in \[0.0, 1.0\]"),
         (PPOConfig, {"value_clip": 0.0}, r"value_clip must be in \(0.0, inf\]"),

@@ -17,6 +17,10 @@ CASES = {
     "reinforce-ema": ("reinforce", {"baseline": "ema"}, 1),
     "reinforce-ema-per-label": ("reinforce", {"baseline": "ema", "per_label": True, "num_classes": 4}, 1),
     "reinforce-rloo": ("reinforce", {"baseline": "rloo", "group_size": 8}, 1),
+    "dr-grpo": ("dr-grpo", {"group_size": 8, "beta": 0.0}, 2),
+    "dapo": ("dapo", {"group_size": 8}, 2),
+    "gspo": ("gspo", {"group_size": 8}, 2),
+    "grpo-adaptive-entropy": ("grpo", {"group_size": 8, "beta": 0.0, "entropy_target": 0.3}, 2),
 }
 
 

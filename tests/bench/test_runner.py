@@ -9,7 +9,7 @@ import pytest
 from vargym.bench import BenchConfig, run_benchmark
 from vargym.bench.runner import load_bench_config
 
-TRAIN = {"precision": "float32", "decode_precision": "float32", 
+TRAIN = {"precision": "float32", "decode_precision": "float32",
     "model": "random:tiny",
     "reward": "luma",
     "num_labels": 2,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vargym.rewards
-from vargym.algos import ALGORITHMS
+from vargym.algos import algorithm_names
 from vargym.metrics_log import tensorboard_tag
 from vargym.models import TokenLayout
 from vargym.rewards import list_rewards
@@ -67,7 +67,7 @@ def test_first_batch_passes_the_ratio_check_and_corruption_is_caught(tmp_path):
         bad.step()
 
 
-@pytest.mark.parametrize("algo", sorted(ALGORITHMS))  # the registry: a new algorithm is swept automatically
+@pytest.mark.parametrize("algo", algorithm_names())  # the registry and its presets, swept automatically
 def test_each_algorithm_makes_one_finite_update(tmp_path, algo):
     trainer = Trainer(_config(tmp_path, algo=algo))
     before = [p.detach().clone() for p in trainer.generator.policy.parameters()]

@@ -24,6 +24,7 @@ from vargym.naming import did_you_mean
 
 __all__ = [
     "ALGORITHMS",
+    "PRESETS",
     "Algorithm",
     "GRPOConfig",
     "GRPOLoss",
@@ -34,6 +35,8 @@ __all__ = [
     "ReinforceLoss",
     "ValueHead",
     "algorithm_class",
+    "algorithm_names",
+    "preset_fields",
     "config_class",
     "field_docs",
     "make_algorithm",
@@ -47,12 +50,36 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 }
 
 
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dr-grpo": ("grpo", {"normalize_std": False, "aggregation": "token_sum"}),
+    "dapo": ("grpo", {"beta": 0.0, "clip_epsilon": 0.2, "clip_epsilon_high": 0.28, "aggregation": "token_mean",
+                      "dynamic_sampling": True}),
+    "gspo": ("grpo", {"beta": 0.0, "ratio_level": "sequence", "clip_epsilon": 3e-4, "clip_epsilon_high": 4e-4}),
+    "rloo": ("reinforce", {"baseline": "rloo"}),
+}
+"""Named combinations of an algorithm's options: name -> (registered algorithm, config fields). The
+fields are defaults; a run's own settings override them."""
+
+
+def algorithm_names() -> list[str]:
+    """Every name ``--algo`` accepts: registered algorithms and presets."""
+    return sorted({*ALGORITHMS, *PRESETS})
+
+
 def _lookup(name: str) -> type[Algorithm]:
-    if name not in ALGORITHMS:
-        allowed = ", ".join(sorted(ALGORITHMS))
-        hint = did_you_mean(name, ALGORITHMS)
-        raise ValueError(f"unknown algorithm {name!r}; allowed: {allowed}.{hint}")
-    return ALGORITHMS[name]
+    base = PRESETS[name][0] if name in PRESETS else name
+    if base not in ALGORITHMS:
+        presets = ", ".join(sorted(PRESETS))
+        hint = did_you_mean(name, ALGORITHMS) or did_you_mean(name, PRESETS)  # algorithms win ties
+        raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(sorted(ALGORITHMS))} "
+                         f"(presets: {presets}).{hint}")
+    return ALGORITHMS[base]
+
+
+def preset_fields(name: str) -> dict[str, Any]:
+    """The config fields a preset sets (empty for a plain algorithm name)."""
+    _lookup(name)
+    return dict(PRESETS[name][1]) if name in PRESETS else {}
 
 
 def register_algorithm(cls: type[Algorithm], name: str | None = None) -> type[Algorithm]:
@@ -96,4 +123,4 @@ def make_algorithm(name: str, **config: Any) -> Algorithm:
         TypeError: a field the config does not have.
     """
     cls = _lookup(name)
-    return cls(cls.config_class(**config))
+    return cls(cls.config_class(**{**preset_fields(name), **config}))

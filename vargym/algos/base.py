@@ -79,7 +79,13 @@ class LossConfig:
     """Weight of the entropy bonus (the loss subtracts entropy_coef * mean entropy)."""
     aggregation: str = "sample_mean"
     """How per-token losses become a scalar: "sample_mean" (mean over each sample's tokens, then over
-    samples, as in the GRPO paper) or "token_mean" (mean over all tokens of the minibatch)."""
+    samples, as in the GRPO paper), "token_mean" (mean over all tokens of the minibatch) or "token_sum"
+    (sum over tokens / a constant N * T, Dr. GRPO)."""
+    entropy_target: float | None = None
+    """Adaptive entropy regularisation: keep the policy's mean per-token entropy near this value by adapting
+    the entropy coefficient (starting at entropy_coef); None: a fixed coefficient."""
+    entropy_adapt_rate: float = 0.01
+    """Adaptive entropy: coefficient += rate * (target - entropy) after every loss call (kept >= 0)."""
 
     @property
     def needs_groups(self) -> bool:
@@ -89,6 +95,9 @@ class LossConfig:
     def __post_init__(self) -> None:
         check_range("beta", self.beta, 0.0)
         check_range("entropy_coef", self.entropy_coef, 0.0)
+        if self.entropy_target is not None:
+            check_range("entropy_target", self.entropy_target, 0.0)
+        check_range("entropy_adapt_rate", self.entropy_adapt_rate, 0.0)
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
 
@@ -117,6 +126,8 @@ class Algorithm(nn.Module):
                 f"{type(self).__name__} expects a {self.config_class.__name__}, got {type(config).__name__}"
             )
         self.config = dataclasses.replace(config, **overrides) if overrides else config
+        if self.config.entropy_target is not None:  # a buffer, so checkpoints carry the adapted value
+            self.register_buffer("entropy_coef_value", torch.tensor(float(self.config.entropy_coef)))
 
     @property
     def uses_reference(self) -> bool:
@@ -173,12 +184,19 @@ class Algorithm(nn.Module):
             if self.uses_reference:
                 out["loss_kl"] = self.config.beta * kl
             metrics["kl_ref"] = kl.detach()
-        if self.config.entropy_coef > 0 or "entropy" in td.keys():
+        adaptive = self.config.entropy_target is not None
+        if self.config.entropy_coef > 0 or adaptive or "entropy" in td.keys():
             (entropy,) = self.require(td, "entropy")
             ent = aggregate(entropy, mask, mode)
-            if self.config.entropy_coef > 0:
-                out["loss_entropy"] = -self.config.entropy_coef * ent
+            coef = self.entropy_coef_value if adaptive else self.config.entropy_coef
+            if adaptive or self.config.entropy_coef > 0:
+                out["loss_entropy"] = -coef * ent
             metrics["entropy"] = ent.detach()
+            if adaptive:
+                metrics["entropy_coef"] = self.entropy_coef_value.detach().clone()
+                with torch.no_grad():  # below the target the bonus grows, above it shrinks
+                    step = self.config.entropy_adapt_rate * (self.config.entropy_target - ent.detach())
+                    self.entropy_coef_value.copy_((self.entropy_coef_value + step).clamp_min(0.0))
         if "old_log_prob" in td.keys():
             log_ratio = (log_prob - td.get("old_log_prob")).detach()
             metrics["approx_kl"] = masked_mean(torch.expm1(log_ratio) - log_ratio, mask)

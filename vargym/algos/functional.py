@@ -22,10 +22,11 @@ __all__ = [
     "leave_one_out_baseline",
     "masked_mean",
     "pool_tokens_to_steps",
+    "sequence_log_ratio",
     "step_mask_from_tokens",
 ]
 
-AGGREGATIONS = ("sample_mean", "token_mean")
+AGGREGATIONS = ("sample_mean", "token_mean", "token_sum")
 
 
 def _grouped(rewards: torch.Tensor, group_size: int, minimum: int) -> torch.Tensor:
@@ -138,23 +139,41 @@ def gae(
 
 
 def clipped_ratio_objective(
-    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip_epsilon: float
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantage: torch.Tensor, clip_epsilon: float,
+    clip_epsilon_high: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """PPO clipped surrogate, per token: ``-min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)``.
+    """PPO clipped surrogate, per token: ``-min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A)``.
 
     Args:
         log_prob: float ``[N, T]`` current log-probs (with grad).
         old_log_prob: float ``[N, T]`` behaviour log-probs (no grad).
         advantage: float ``[N, T]`` (or broadcastable, e.g. ``[N, 1]``).
-        clip_epsilon: eps > 0.
+        clip_epsilon: eps_low > 0 (and eps_high when ``clip_epsilon_high`` is None).
+        clip_epsilon_high: DAPO's "clip-higher" upper bound, or None for the symmetric clip.
 
     Returns:
         ``(loss [N, T], ratio [N, T])``; the loss is to be minimised.
     """
+    high = clip_epsilon if clip_epsilon_high is None else clip_epsilon_high
     ratio = torch.exp(log_prob - old_log_prob)  # [N, T]
     unclipped = ratio * advantage
-    clipped = ratio.clamp(1.0 - clip_epsilon, 1.0 + clip_epsilon) * advantage
+    clipped = ratio.clamp(1.0 - clip_epsilon, 1.0 + high) * advantage
     return -torch.minimum(unclipped, clipped), ratio
+
+
+def sequence_log_ratio(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """GSPO's length-normalised sequence log-ratio ``mean_t (logp - old_logp)`` per sample: ``[N, 1]``.
+
+    The sequence ratio ``exp`` of it is the geometric mean of the token ratios; every token of a sample
+    gets the same ratio, with the gradient of the whole sequence (Zheng et al., 2025).
+    """
+    diff = log_prob - old_log_prob  # [N, T]
+    if mask is None:
+        return diff.mean(dim=1, keepdim=True)
+    weights = mask.to(diff.dtype)
+    return (diff * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -168,7 +187,7 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch
 def aggregate(
     per_token: torch.Tensor,
     mask: torch.Tensor | None = None,
-    mode: Literal["sample_mean", "token_mean"] = "sample_mean",
+    mode: Literal["sample_mean", "token_mean", "token_sum"] = "sample_mean",
 ) -> torch.Tensor:
     """Reduce a per-token quantity to a scalar.
 
@@ -176,13 +195,18 @@ def aggregate(
         per_token: float ``[N, T]``.
         mask: bool ``[N, T]`` of valid tokens, or None (all valid).
         mode: ``"sample_mean"`` = mean over each sample's valid tokens, then over samples (the GRPO
-            paper); ``"token_mean"`` = mean over all valid tokens of the batch.
+            paper); ``"token_mean"`` = mean over all valid tokens of the batch (DAPO);
+            ``"token_sum"`` = sum over valid tokens divided by the constant ``N * T`` (Dr. GRPO: no
+            length or mask-count normalisation, so masked tokens lower the scale instead of reweighting).
 
     Returns:
         float scalar.
     """
     if mode == "token_mean":
         return masked_mean(per_token, mask)
+    if mode == "token_sum":
+        weights = per_token.new_ones(()) if mask is None else mask.to(per_token.dtype)
+        return (per_token * weights).sum() / per_token.numel()
     if mode != "sample_mean":
         raise ValueError(f"mode must be one of {AGGREGATIONS}, got {mode!r}")
     if mask is None:

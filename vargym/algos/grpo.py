@@ -1,8 +1,14 @@
-"""GRPO (Shao et al. 2024, DeepSeekMath), as used by the VAR-GRPO seed paper (Gallici et al. 2025).
+"""GRPO (Shao et al. 2024, DeepSeekMath), as used by the VAR-GRPO seed paper (Gallici et al. 2025), and the
+variants text-RL practice added, as options (the registry's presets name common combinations):
 
-Advantage: the terminal reward normalised within its group (mean, std + eps; Dr. GRPO skips the std),
-the same on every token of a sample. Loss: per-token clipped ratio, plus ``beta`` times the per-token
-k3 KL to the frozen reference, aggregated per sample then over samples (or over all tokens).
+- Dr. GRPO (Liu et al. 2025): no division by the group std, token-sum aggregation (``dr-grpo``);
+- DAPO (Yu et al. 2025): asymmetric "clip-higher", token-mean aggregation, dynamic sampling that drops
+  groups whose rewards are all equal (``dapo``);
+- GSPO (Zheng et al. 2025): one length-normalised sequence ratio per sample instead of per-token ratios
+  (``gspo``).
+
+Advantage: the terminal reward normalised within its group, the same on every token of a sample. Loss: the
+clipped ratio objective, plus ``beta`` times the per-token k3 KL to the frozen reference.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import torch
 from tensordict import TensorDict
 
 from vargym.algos.base import Algorithm, LossConfig, check_group_ids, check_range
-from vargym.algos.functional import clipped_ratio_objective, group_advantages, masked_mean
+from vargym.algos.functional import clipped_ratio_objective, group_advantages, masked_mean, sequence_log_ratio
+
+RATIO_LEVELS = ("token", "sequence")
 
 __all__ = ["GRPOConfig", "GRPOLoss"]
 
@@ -32,12 +40,23 @@ class GRPOConfig(LossConfig):
     """Divide the centred group rewards by the group std + eps; False gives Dr. GRPO (centring only)."""
     eps: float = 1e-4
     """Added to the group std so that a group of equal rewards gives zero advantages."""
+    clip_epsilon_high: float | None = None
+    """Upper clip bound 1 + clip_epsilon_high (DAPO's clip-higher, e.g. 0.28); None: symmetric."""
+    ratio_level: str = "token"
+    """"token": one importance ratio per token; "sequence": GSPO's length-normalised ratio per sample."""
+    dynamic_sampling: bool = False
+    """Drop groups whose rewards are all equal (zero advantage, no signal) from the loss, as DAPO does;
+    the fraction of such groups is the trainer's ``reward_zero_std_groups`` metric."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("clip_epsilon", self.clip_epsilon, 0.0, 1.0, low_open=True)
+        if self.clip_epsilon_high is not None:
+            check_range("clip_epsilon_high", self.clip_epsilon_high, 0.0, low_open=True)
         check_range("group_size", self.group_size, 2)
         check_range("eps", self.eps, 0.0, low_open=True)
+        if self.ratio_level not in RATIO_LEVELS:
+            raise ValueError(f"ratio_level must be one of {RATIO_LEVELS}, got {self.ratio_level!r}")
 
     @property
     def needs_groups(self) -> bool:
@@ -66,10 +85,23 @@ class GRPOLoss(Algorithm):
         reward = reward if reward.is_floating_point() else reward.float()
         adv = group_advantages(reward, self.config.group_size, self.config.normalize_std, self.config.eps)
         batch.set("advantage", adv.unsqueeze(1).expand(tokens.shape).contiguous())  # [N, T]
+        if self.config.dynamic_sampling:
+            grouped = reward.view(-1, self.config.group_size)  # [N / G, G]
+            informative = (grouped != grouped[:, :1]).any(dim=1).repeat_interleave(self.config.group_size)  # [N]
+            keep = informative.unsqueeze(1).expand(tokens.shape)  # [N, T]
+            if "token_mask" in batch.keys():
+                keep = keep & batch.get("token_mask")
+            batch.set("token_mask", keep.contiguous())
         return batch
 
     def _policy_loss(self, td: TensorDict, mask: torch.Tensor | None) -> tuple[torch.Tensor, dict]:
         log_prob, old_log_prob, advantage = self.require(td, "log_prob", "old_log_prob", "advantage")
-        loss, ratio = clipped_ratio_objective(log_prob, old_log_prob, advantage, self.config.clip_epsilon)
-        clipped = ((ratio - 1.0).abs() > self.config.clip_epsilon).to(ratio.dtype)  # [N, T]
+        cfg = self.config
+        if cfg.ratio_level == "sequence":
+            seq = sequence_log_ratio(log_prob, old_log_prob, mask)  # [N, 1]
+            log_prob = old_log_prob + seq.expand_as(log_prob)  # every token carries the sequence ratio
+        loss, ratio = clipped_ratio_objective(log_prob, old_log_prob, advantage, cfg.clip_epsilon,
+                                              cfg.clip_epsilon_high)
+        high = cfg.clip_epsilon if cfg.clip_epsilon_high is None else cfg.clip_epsilon_high
+        clipped = ((ratio < 1.0 - cfg.clip_epsilon) | (ratio > 1.0 + high)).to(ratio.dtype)  # [N, T]
         return loss, {"clip_fraction": masked_mean(clipped, mask).detach()}

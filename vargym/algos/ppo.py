@@ -74,17 +74,25 @@ class PPOLoss(Algorithm):
 
     @torch.no_grad()
     def compute_advantages(self, batch: TensorDict) -> TensorDict:
-        """Write ``advantage`` [N, T] (step advantage per token) and ``return`` [N, K]."""
+        """Write ``advantage`` [N, T] (step advantage per token) and ``return`` [N, K].
+
+        Time limits: an episode cut short by truncation is not terminal. When the batch holds ``terminated``
+        [N, K] (True only where the episode really ended) it replaces ``done`` in GAE, and ``next_value`` [N]
+        (the value of the state after the last step) bootstraps episodes that did not terminate.
+        """
         step_reward, old_value, done, step_index = self.require(
             batch, "step_reward", "old_value", "done", "step_index"
         )
+        if "terminated" in batch.keys():
+            done = batch.get("terminated")
+        next_value = batch.get("next_value") if "next_value" in batch.keys() else None
         if old_value.shape != step_reward.shape:
             raise ValueError(
                 f"old_value must have the shape of step_reward [N, K] = {tuple(step_reward.shape)}, "
                 f"got {tuple(old_value.shape)}"
             )
         cfg = self.config
-        advantage, returns = gae(step_reward, old_value, done, cfg.gamma, cfg.gae_lambda)  # [N, K] each
+        advantage, returns = gae(step_reward, old_value, done, cfg.gamma, cfg.gae_lambda, next_value)  # [N, K]
         if cfg.normalize_advantage:
             step_mask = self._step_mask(batch, step_reward.shape[1])
             mean = masked_mean(advantage, step_mask)

@@ -34,7 +34,7 @@ class TrainConfig:
     """Configuration of `vargym.train.Trainer` (defaults: GRPO as in the VAR-GRPO seed paper)."""
 
     algo: str = "grpo"
-    """RL algorithm: "grpo", "ppo" or "reinforce"."""
+    """RL algorithm: "grpo", "ppo", "reinforce", or a preset: "dr-grpo", "dapo", "gspo", "rloo"."""
     reward: str = "brightness"
     """Reward name, expression ("aesthetic+0.5*clip") or entry point ("pkg.module:fn")."""
     prompt: str | None = None
@@ -203,13 +203,13 @@ class TrainConfig:
 
     def algo_overrides(self, num_classes: int | None) -> dict[str, Any]:
         """The algorithm config fields this run sets (group_size, beta, clip_epsilon, then algo_kwargs)."""
-        from vargym.algos import config_class
+        from vargym.algos import config_class, preset_fields
 
         names = {f.name for f in dataclasses.fields(config_class(self.algo))}
         unknown = sorted(set(self.algo_kwargs) - names)
         if unknown:
             raise ValueError(f"algo_kwargs {unknown} are not fields of {self.algo}; allowed: {sorted(names)}")
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = preset_fields(self.algo)
         if "group_size" in names and self.group_size >= 2:  # G = 1 only where no group baseline is used
             out["group_size"] = self.group_size
         if self.beta is not None:

@@ -214,6 +214,7 @@ class Trainer:
                 "old_value",
                 "advantage",
                 "return",
+                "token_mask",
             )
             if k in batch.keys()
         ]
