@@ -134,3 +134,29 @@ def test_ppo_bootstraps_truncated_episodes_on_cartpole():
         assert returns[i, last].item() == pytest.approx(expected), (i, length, term[last])
         if not term[last]:
             assert returns[i, last].item() > rewards[last] + 8  # V(s_next) ~ 10 was used, not 0
+
+
+def _stepped_minibatch():
+    td = _minibatch(n=3, t=6)
+    td["step_index"] = torch.tensor([[0, 1, 1, 2, 2, 2]] * 3)  # steps of 1, 2 and 3 tokens
+    return td
+
+
+def test_step_weights_give_each_step_its_share():
+    td = _stepped_minibatch()
+    per_token = GRPOLoss(GRPOConfig(group_size=3, beta=0.0))._policy_loss(td, None)[0].detach()  # [N, T]
+    w = torch.tensor([6 / 3 / 1, 6 / 3 / 2, 6 / 3 / 2, 6 / 3 / 3, 6 / 3 / 3, 6 / 3 / 3])  # T / (K * n_k)
+    out = GRPOLoss(GRPOConfig(group_size=3, beta=0.0, step_weights="step"))(td)
+    torch.testing.assert_close(out["loss_policy"].detach(), (per_token * w).mean(1).mean())
+    custom = GRPOLoss(GRPOConfig(group_size=3, beta=0.0, step_weights=(0.0, 0.0, 1.0)))(td)
+    torch.testing.assert_close(custom["loss_policy"].detach(), per_token[:, 3:].mean(1).mean())  # last step only
+    with pytest.raises(ValueError, match="step_weights has 2 weights but the episodes have 3 steps"):
+        GRPOLoss(GRPOConfig(group_size=3, step_weights=(1.0, 1.0)))(td)
+
+
+def test_train_steps_leaves_later_steps_without_gradient():
+    td = _stepped_minibatch()
+    out = GRPOLoss(GRPOConfig(group_size=3, beta=0.0, train_steps=2))(td)
+    out["loss_policy"].backward()
+    grad = td["log_prob"].grad
+    assert bool((grad[:, 3:] == 0).all()) and bool((grad[:, :3] != 0).any())

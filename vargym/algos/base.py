@@ -20,7 +20,7 @@ import torch
 from tensordict import TensorDict
 from torch import nn
 
-from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean
+from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean, step_token_weights
 from vargym.configdoc import field_docs
 
 __all__ = ["Algorithm", "LossConfig", "check_group_ids", "check_range", "field_docs"]
@@ -86,6 +86,13 @@ class LossConfig:
     the entropy coefficient (starting at entropy_coef); None: a fixed coefficient."""
     entropy_adapt_rate: float = 0.01
     """Adaptive entropy: coefficient += rate * (target - entropy) after every loss call (kept >= 0)."""
+    step_weights: str | tuple[float, ...] = "token"
+    """Credit across env steps in the policy loss: "token" (every token counts the same), "step" (every
+    step counts the same, however many tokens it has: VAR's 1x1 scale weighs as much as its 16x16 one), or
+    one relative weight per step."""
+    train_steps: int | None = None
+    """Update only the tokens of the first k env steps (later steps are sampled but get no gradient);
+    None: all steps."""
 
     @property
     def needs_groups(self) -> bool:
@@ -98,6 +105,15 @@ class LossConfig:
         if self.entropy_target is not None:
             check_range("entropy_target", self.entropy_target, 0.0)
         check_range("entropy_adapt_rate", self.entropy_adapt_rate, 0.0)
+        if isinstance(self.step_weights, str):
+            if self.step_weights not in ("token", "step"):
+                raise ValueError(f"step_weights must be 'token', 'step' or one weight per step, got {self.step_weights!r}")
+        else:
+            object.__setattr__(self, "step_weights", tuple(float(w) for w in self.step_weights))
+            if not self.step_weights or min(self.step_weights) < 0 or sum(self.step_weights) <= 0:
+                raise ValueError(f"step_weights must be non-negative with a positive sum, got {self.step_weights}")
+        if self.train_steps is not None:
+            check_range("train_steps", self.train_steps, 1)
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
 
@@ -169,12 +185,28 @@ class Algorithm(nn.Module):
         """The ``token_mask`` [N, T] bool key, or None when every token is valid."""
         return td.get("token_mask") if "token_mask" in td.keys() else None
 
+    def _step_mask_and_weights(self, td: TensorDict, mask: torch.Tensor | None
+                               ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Apply ``train_steps`` to the token mask; the per-token weights of ``step_weights`` (None: uniform)."""
+        cfg = self.config
+        if cfg.train_steps is None and cfg.step_weights == "token":
+            return mask, None
+        (step_index,) = self.require(td, "step_index")  # [N, T]
+        if cfg.train_steps is not None:
+            early = step_index < cfg.train_steps
+            mask = early if mask is None else mask & early
+        if cfg.step_weights == "token":
+            return mask, None
+        return mask, step_token_weights(step_index, cfg.step_weights)
+
     def forward(self, minibatch: TensorDict) -> TensorDict:
         """Loss TensorDict: ``loss_policy`` (+ ``loss_kl``, ``loss_entropy``, ``loss_value``) and metrics."""
         td = minibatch
-        mask = self.token_mask(td)
+        mask, weights = self._step_mask_and_weights(td, self.token_mask(td))
         mode = self.config.aggregation
         per_token, metrics = self._policy_loss(td, mask)  # [N, T]
+        if weights is not None:
+            per_token = per_token * weights
         out: dict[str, torch.Tensor] = {"loss_policy": aggregate(per_token, mask, mode)}
 
         (log_prob,) = self.require(td, "log_prob")

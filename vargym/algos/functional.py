@@ -23,6 +23,7 @@ __all__ = [
     "masked_mean",
     "pool_tokens_to_steps",
     "sequence_log_ratio",
+    "step_token_weights",
     "step_mask_from_tokens",
 ]
 
@@ -174,6 +175,26 @@ def sequence_log_ratio(
         return diff.mean(dim=1, keepdim=True)
     weights = mask.to(diff.dtype)
     return (diff * weights).sum(dim=1, keepdim=True) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
+
+
+def step_token_weights(step_index: torch.Tensor, weights: str | tuple[float, ...]) -> torch.Tensor:
+    """Per-token loss weights ``[N, T]`` that give env step k the share ``c_k / sum_j c_j`` of the total.
+
+    ``w_t = T * c_k / (n_k * sum_j c_j)`` for a token of step k with ``n_k`` tokens, so the weights average 1
+    over a sample; ``"step"`` is ``c_k = 1`` (every step counts the same).
+
+    Args:
+        step_index: int64 ``[N, T]`` (the same layout in every row).
+        weights: ``"step"`` or one non-negative weight per step.
+    """
+    row = step_index[0]  # [T]
+    num_steps = int(row.max()) + 1
+    counts = torch.bincount(row, minlength=num_steps).to(torch.float32)  # [K]
+    c = torch.ones(num_steps) if weights == "step" else torch.tensor(weights, dtype=torch.float32)
+    if c.numel() != num_steps:
+        raise ValueError(f"step_weights has {c.numel()} weights but the episodes have {num_steps} steps")
+    per_step = row.numel() * c / (counts.clamp_min(1.0) * c.sum())  # [K]
+    return per_step.to(step_index.device)[step_index]  # [N, T]
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
