@@ -43,6 +43,8 @@ def tensorboard_tag(key: str) -> str:
         return "loss/" + key.removeprefix("loss_")
     if key.startswith("entropy"):
         return "policy/" + key
+    if key in ("gold", "hacking_flag") or key.startswith("diversity_") or key.endswith("_change"):
+        return "monitor/" + key
     if key in _PERF or key.endswith("_s"):
         return "perf/" + key
     if key in _POLICY:

@@ -5,7 +5,15 @@ import pytest
 import torch
 from tensordict import TensorDict
 
-from vargym.algos import PRESETS, GRPOConfig, GRPOLoss, PPOConfig, PPOLoss, make_algorithm, preset_fields
+from vargym.algos import (
+    ALGORITHM_PRESETS,
+    GRPOConfig,
+    GRPOLoss,
+    PPOConfig,
+    PPOLoss,
+    make_algorithm,
+    preset_fields,
+)
 from vargym.algos.functional import aggregate, clipped_ratio_objective, sequence_log_ratio
 
 
@@ -66,7 +74,7 @@ def test_dynamic_sampling_drops_groups_without_signal():
     torch.testing.assert_close(algo(td)["loss_policy"], expected["loss_policy"])
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(ALGORITHM_PRESETS))
 def test_presets_are_registered_configs(name):
     algo = make_algorithm(name, group_size=4) if name != "rloo" else make_algorithm(name, group_size=4)
     for field, value in preset_fields(name).items():

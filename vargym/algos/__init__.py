@@ -24,7 +24,7 @@ from vargym.naming import did_you_mean
 
 __all__ = [
     "ALGORITHMS",
-    "PRESETS",
+    "ALGORITHM_PRESETS",
     "Algorithm",
     "GRPOConfig",
     "GRPOLoss",
@@ -50,7 +50,7 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 }
 
 
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+ALGORITHM_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "dr-grpo": ("grpo", {"normalize_std": False, "aggregation": "token_sum"}),
     "dapo": ("grpo", {"beta": 0.0, "clip_epsilon": 0.2, "clip_epsilon_high": 0.28, "aggregation": "token_mean",
                       "dynamic_sampling": True}),
@@ -63,14 +63,14 @@ fields are defaults; a run's own settings override them."""
 
 def algorithm_names() -> list[str]:
     """Every name ``--algo`` accepts: registered algorithms and presets."""
-    return sorted({*ALGORITHMS, *PRESETS})
+    return sorted({*ALGORITHMS, *ALGORITHM_PRESETS})
 
 
 def _lookup(name: str) -> type[Algorithm]:
-    base = PRESETS[name][0] if name in PRESETS else name
+    base = ALGORITHM_PRESETS[name][0] if name in ALGORITHM_PRESETS else name
     if base not in ALGORITHMS:
-        presets = ", ".join(sorted(PRESETS))
-        hint = did_you_mean(name, ALGORITHMS) or did_you_mean(name, PRESETS)  # algorithms win ties
+        presets = ", ".join(sorted(ALGORITHM_PRESETS))
+        hint = did_you_mean(name, ALGORITHMS) or did_you_mean(name, ALGORITHM_PRESETS)  # algorithms win ties
         raise ValueError(f"unknown algorithm {name!r}; allowed: {', '.join(sorted(ALGORITHMS))} "
                          f"(presets: {presets}).{hint}")
     return ALGORITHMS[base]
@@ -79,7 +79,7 @@ def _lookup(name: str) -> type[Algorithm]:
 def preset_fields(name: str) -> dict[str, Any]:
     """The config fields a preset sets (empty for a plain algorithm name)."""
     _lookup(name)
-    return dict(PRESETS[name][1]) if name in PRESETS else {}
+    return dict(ALGORITHM_PRESETS[name][1]) if name in ALGORITHM_PRESETS else {}
 
 
 def register_algorithm(cls: type[Algorithm], name: str | None = None) -> type[Algorithm]:

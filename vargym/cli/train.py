@@ -197,7 +197,8 @@ def _run(trainer: Any, quiet: bool) -> list[dict[str, Any]]:
 
         def progress(metrics: dict[str, Any]) -> None:
             kl = f"  kl {metrics['kl_ref']:.4f}" if "kl_ref" in metrics else ""
-            status = f"reward {metrics['reward_mean']:.4f}{kl}  {metrics['samples_per_s']:.1f} img/s"
+            hacking = "  [red]possible reward hacking[/red]" if metrics.get("hacking_flag") else ""
+            status = f"reward {metrics['reward_mean']:.4f}{kl}  {metrics['samples_per_s']:.1f} img/s{hacking}"
             bar.update(task, completed=metrics["iteration"], status=status)
 
         return trainer.train(progress=progress)

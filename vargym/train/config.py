@@ -118,6 +118,17 @@ class TrainConfig:
     """Samples per eval label (one grid row each)."""
     eval_seed: int = 1234
     """Seed of evaluation / grid sampling (fixed, so grids are comparable over iterations)."""
+    gold: str = "auto"
+    """Held-out metric logged beside the proxy reward at every evaluation, with within- and across-group
+    diversity: "auto" (the tiny classifier's class fidelity for the 10-class procedural models, else none),
+    "class_fidelity", a reward spec (e.g. "aesthetic" when training on "clip"), or "none"."""
+    hacking_window: int = 3
+    """Reward-hacking monitor: evaluations to look back (it flags a rising reward with a falling gold metric
+    or within-group diversity)."""
+    hacking_threshold: float = 0.1
+    """Reward-hacking monitor: the relative fall of the gold metric or diversity that raises the flag."""
+    stop_on_hacking: bool = False
+    """Stop training (with a checkpoint) when the reward-hacking flag is raised."""
     checkpoint_every: int = 5
     """Write a resumable checkpoint every N iterations (0: only at the end). A stop (Ctrl-C, SIGTERM) always
     checkpoints the last finished iteration."""
@@ -145,6 +156,7 @@ class TrainConfig:
             "checkpoint_every",
             "keep_checkpoints",
             "lora_rank",
+            "hacking_window",
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")

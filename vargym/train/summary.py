@@ -45,7 +45,8 @@ def run_summary(trainer: Trainer, history: list[dict[str, Any]], fidelity_per_cl
     out = Path(trainer.out)
     grids = sorted((out / "samples").glob("iter_*.png"))
     checkpoints = checkpoint_dirs(out)
-    stopped_by = trainer.stop_signal or ("target_reward" if trainer.reached_target else None)
+    stopped_by = trainer.stop_signal or ("target_reward" if trainer.reached_target else None) or (
+        "reward hacking (stop_on_hacking)" if trainer.stopped_for_hacking else None)
     finished = trainer.iteration >= trainer.config.steps
     more = trainer.config.steps if not finished else trainer.iteration + trainer.config.steps
     return {

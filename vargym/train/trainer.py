@@ -153,6 +153,12 @@ class Trainer:
         """Name of the signal (SIGINT, SIGTERM) that stopped the last `train` call, if any."""
         self.reached_target = False
         """True when the last `train` call stopped at ``config.target_reward``."""
+        self.stopped_for_hacking = False
+        """True when the last `train` call stopped because the reward-hacking flag was raised."""
+        from vargym.train.monitor import HackingMonitor
+
+        self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
+        self._gold: Any = None  # built at the first evaluation
 
     # ------------------------------------------------------------------------------------------- schedule
     def _lr_factor(self, iteration: int) -> float:
@@ -318,12 +324,13 @@ class Trainer:
         logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None)
         end = cfg.steps if num_iterations is None else min(cfg.steps, self.iteration + num_iterations)
         history, started, saved_at = [], time.perf_counter(), None
-        self.stop_signal, self.reached_target = None, False
+        self.stop_signal, self.reached_target, self.stopped_for_hacking = None, False, False
         try:
             with self._stop_on_signals():
                 if self.iteration == 0 and cfg.sample_every:
                     self.evaluate(logger, write_grid=True)
-                while self.iteration < end and self.stop_signal is None and not self.reached_target:
+                while (self.iteration < end and self.stop_signal is None and not self.reached_target
+                       and not self.stopped_for_hacking):
                     metrics = self.step()
                     it = self.iteration
                     grid = bool(cfg.sample_every) and (it % cfg.sample_every == 0 or it == end)
@@ -333,6 +340,7 @@ class Trainer:
                     logger.log(metrics)
                     history.append(metrics)
                     self.reached_target = cfg.target_reward is not None and metrics["reward_mean"] >= cfg.target_reward
+                    self.stopped_for_hacking = cfg.stop_on_hacking and metrics.get("hacking_flag") == 1.0
                     if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
                         self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
                         saved_at = it
@@ -424,6 +432,7 @@ class Trainer:
                               seed=cfg.eval_seed, batch_size=labels.numel(), rewards=())
         images, _ = next(generate_batches(self.generator, labels, settings))  # [E, 3, H, W] in [0, 1]
         reward = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=labels)).total
+        metrics = self._monitor(images, labels, float(reward.mean()))
         if write_grid:
             captions = [f"{int(lab)}: {float(r):.2f}" for lab, r in zip(labels.tolist(), reward.tolist())]
             path = self.out / "samples" / f"iter_{self.iteration:06d}.png"
@@ -436,7 +445,28 @@ class Trainer:
                 chw = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255.0  # [3, H, W]
                 logger.add_image("samples", chw, self.iteration)
         std = float(reward.std()) if reward.numel() > 1 else 0.0
-        return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std}
+        return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std, **metrics}
+
+    def _monitor(self, images: torch.Tensor, labels: torch.Tensor, reward_mean: float) -> dict[str, float]:
+        """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
+        import logging
+
+        from vargym.train.monitor import build_gold, diversity_metrics
+
+        if self._gold is None:
+            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device) or ()
+        metrics = diversity_metrics(images, labels)
+        if self._gold:
+            name, score = self._gold
+            metrics["gold"] = float(score(images, labels))
+        metrics.update(self.monitor.update({"eval_reward_mean": reward_mean, **metrics}))
+        if metrics["hacking_flag"]:
+            logging.getLogger(__name__).warning(
+                "possible reward hacking at iteration %d: the reward rose over the last %d evaluations while "
+                "the gold metric or within-group diversity fell by more than %.0f%% (%s)", self.iteration,
+                self.monitor.window, 100 * self.monitor.threshold,
+                ", ".join(f"{k} {v:+.1%}" for k, v in metrics.items() if k.endswith("_change")))
+        return metrics
 
     # ---------------------------------------------------------------------------------------- state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -467,6 +497,7 @@ class Trainer:
             "samples": self.samples,
             "wall_s": self.wall_offset,
             "checked_policy": self.checked_policy,
+            "monitor": self.monitor.state_dict(),
             "config": self.config.to_dict(),
             "optimizer": optimizer_meta,
             "scheduler": self.scheduler.state_dict(),
@@ -500,6 +531,7 @@ class Trainer:
         self.samples = int(meta["samples"])
         self.wall_offset = float(meta["wall_s"])
         self.checked_policy = self.checked_policy or bool(meta.get("checked_policy", True))
+        self.monitor.load_state_dict(meta.get("monitor", {}))
 
     def save_checkpoint(self, wall_s: float | None = None) -> Path:
         """Write ``<out>/checkpoints/iter_NNNNNN`` atomically; prune old ones (``keep_checkpoints``)."""

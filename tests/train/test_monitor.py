@@ -1,0 +1,54 @@
+"""Reward-hacking monitors: the flag's rule, and a run built to hack its reward raises it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vargym.train import TrainConfig, Trainer
+from vargym.train.monitor import HackingMonitor, diversity_metrics
+
+
+def test_flag_needs_a_rising_reward_and_a_falling_gold_or_diversity():
+    monitor = HackingMonitor(window=2, threshold=0.1)
+    series = [(0.1, 0.9, 0.3), (0.2, 0.9, 0.3), (0.3, 0.85, 0.29)]  # reward up, gold -5.6%: below threshold
+    assert [monitor.update({"eval_reward_mean": r, "gold": g, "diversity_within": d})["hacking_flag"]
+            for r, g, d in series] == [0, 0, 0]
+    assert monitor.update({"eval_reward_mean": 0.4, "gold": 0.7, "diversity_within": 0.3})["hacking_flag"] == 1
+    falling = HackingMonitor(window=1, threshold=0.1)
+    falling.update({"eval_reward_mean": 0.5, "gold": 0.9, "diversity_within": 0.3})
+    out = falling.update({"eval_reward_mean": 0.4, "gold": 0.5, "diversity_within": 0.1})
+    assert out["hacking_flag"] == 0 and out["gold_change"] == pytest.approx(-0.444, abs=1e-3)  # reward fell too
+    collapse = HackingMonitor(window=1)
+    collapse.update({"eval_reward_mean": 0.1, "diversity_within": 0.3})
+    assert collapse.update({"eval_reward_mean": 0.2, "diversity_within": 0.1})["hacking_flag"] == 1  # no gold
+    restored = HackingMonitor(window=1)
+    restored.load_state_dict(collapse.state_dict())
+    assert restored.history == collapse.history
+
+
+def test_diversity_within_and_across_groups():
+    images = torch.zeros(4, 3, 8, 8)
+    images[1] += 0.5
+    images[2:] = 1.0  # label 1: two identical white images
+    out = diversity_metrics(images, torch.tensor([0, 0, 1, 1]), pixel_size=8)
+    assert out["diversity_within"] == pytest.approx(0.25)  # (0.5 + 0) / 2
+    assert out["diversity_across"] > out["diversity_within"]
+
+
+def test_a_run_that_hacks_its_reward_is_flagged_and_can_stop(tmp_path):
+    """Training the shipped model on "dark" (an all-black image maximises it): the reward rises while the
+    tiny classifier stops recognising the classes and the samples collapse onto one dark image."""
+    config = TrainConfig(model="tiny", reward="dark", num_labels=2, group_size=8, minibatch_size=8, steps=8,
+                         lr=1e-3, beta=0.0, log_kl_ref=False, eval_every=1, sample_every=0, eval_per_label=4,
+                         checkpoint_every=0, tensorboard=False, precision="float32", decode_precision="float32",
+                         hacking_window=2, out=str(tmp_path / "run"), seed=0)
+    history = Trainer(config).train()
+    first, last = history[0], history[-1]
+    assert last["eval_reward_mean"] > first["eval_reward_mean"] + 0.2
+    assert last["gold"] < 0.5 * first["gold"] and last["diversity_within"] < 0.5 * first["diversity_within"]
+    assert last["hacking_flag"] == 1.0
+    stopper = Trainer(config.replace(out=str(tmp_path / "stop"), stop_on_hacking=True))
+    stopped = stopper.train()
+    assert stopper.stopped_for_hacking and len(stopped) < 8 and stopped[-1]["hacking_flag"] == 1.0
+    assert (tmp_path / "stop" / "checkpoints").is_dir()

@@ -1,0 +1,97 @@
+"""Reward-hacking monitors: a held-out "gold" metric and sample diversity beside the proxy reward.
+
+At every evaluation the trainer scores the fixed eval samples with the training reward (the proxy), a gold
+metric it does not train on, and pixel diversity within groups (samples of one label) and across them.
+`HackingMonitor` raises a flag when, over the last ``window`` evaluations, the proxy rose while the gold
+metric or the within-group diversity fell by more than ``threshold`` (relative): the first failure mode
+users of every peer project report (a policy that maximises the proxy and forgets the task).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = ["HackingMonitor", "build_gold", "diversity_metrics"]
+
+
+def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: int = 32) -> dict[str, float]:
+    """Mean RMS pixel distance between samples of one label (``diversity_within``) and between samples of
+    different labels as well (``diversity_across``), on images downsampled to ``pixel_size``."""
+    from vargym.data.diversity import downsample_pixels, pairwise_diversity
+
+    pixels = downsample_pixels(images.float(), pixel_size)  # [E, D]
+    within = pairwise_diversity(pixels, labels)["mean_distance"]
+    across = pairwise_diversity(pixels, torch.zeros_like(labels))["mean_distance"]
+    return {"diversity_within": within, "diversity_across": across}
+
+
+def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tuple[str, Callable] | None:
+    """The gold metric: ``"class_fidelity"`` (the shipped tiny classifier's top-1 for 10-class models),
+    a reward spec (its mean), ``"none"``, or ``None``/``"auto"`` (class fidelity where it applies, else none).
+
+    Returns:
+        ``(name, fn(images, labels) -> float)`` or None.
+    """
+    from vargym.models.files import TINY_DIR
+
+    if spec in (None, "auto"):
+        spec = "class_fidelity" if num_classes == 10 and (TINY_DIR / "classifier.json").is_file() else "none"
+    if spec == "none":
+        return None
+    if spec == "class_fidelity":
+        from vargym.data.classifier import classifier_accuracy, load_classifier
+
+        if num_classes != 10:
+            raise ValueError(f"gold 'class_fidelity' uses the tiny classifier of the 10 procedural classes; this "
+                             f"model has {num_classes} classes: pass a reward spec as the gold metric instead")
+        classifier = load_classifier(TINY_DIR, device=device)
+        return "class_fidelity", lambda images, labels: classifier_accuracy(classifier, images, labels, topk=(1,))[
+            "top1"]
+    import vargym.rewards
+    from vargym.rewards import RewardContext, resize_for
+
+    reward = vargym.rewards.make(spec, device=device)
+    return spec, lambda images, labels: float(
+        reward(resize_for(images, reward.input_size), RewardContext(labels=labels)).total.mean())
+
+
+@dataclass
+class HackingMonitor:
+    """Flags a rising proxy reward with a falling gold metric or within-group diversity.
+
+    Args:
+        window: evaluations to look back (the flag compares the newest with the one ``window`` earlier).
+        threshold: relative fall that counts (0.1 = the gold metric or diversity lost 10% of its value).
+    """
+
+    window: int = 3
+    threshold: float = 0.1
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def update(self, metrics: dict[str, Any]) -> dict[str, float]:
+        """Add one evaluation (``eval_reward_mean`` and, when measured, ``gold`` and ``diversity_within``);
+        returns ``{"hacking_flag": 0 or 1}`` plus the relative changes over the window that it looked at."""
+        keys = ("eval_reward_mean", "gold", "diversity_within")
+        self.history.append({k: float(metrics[k]) for k in keys if k in metrics and metrics[k] is not None})
+        if len(self.history) <= self.window:
+            return {"hacking_flag": 0.0}
+        old, new = self.history[-1 - self.window], self.history[-1]
+        out = {"hacking_flag": 0.0}
+        rising = new["eval_reward_mean"] > old["eval_reward_mean"]
+        for key in ("gold", "diversity_within"):
+            if key in old and key in new and old[key] == old[key] and new[key] == new[key]:  # NaN-safe
+                change = (new[key] - old[key]) / max(abs(old[key]), 1e-8)
+                out[f"{key}_change"] = change
+                if rising and change < -self.threshold:
+                    out["hacking_flag"] = 1.0
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "threshold": self.threshold, "history": list(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = [dict(h) for h in state.get("history", [])]
