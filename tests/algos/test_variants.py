@@ -168,3 +168,15 @@ def test_train_steps_leaves_later_steps_without_gradient():
     out["loss_policy"].backward()
     grad = td["log_prob"].grad
     assert bool((grad[:, 3:] == 0).all()) and bool((grad[:, :3] != 0).any())
+
+
+def test_grpo_step_advantages_normalise_returns_to_go_per_step():
+    step_reward = torch.tensor([[0.0, 0.2, 1.0], [0.0, 0.6, 0.0], [0.0, 0.1, 0.5], [0.0, 0.3, 0.5]])  # [N, K]
+    step_index = torch.tensor([[0, 1, 1, 2]] * 4)
+    batch = TensorDict({"reward": step_reward[:, -1], "step_reward": step_reward, "step_index": step_index,
+                        "tokens": torch.zeros(4, 4, dtype=torch.long)}, batch_size=[4])
+    algo = GRPOLoss(GRPOConfig(group_size=2, step_advantages=True, normalize_std=False))
+    adv = algo.compute_advantages(batch)["advantage"]  # [N, T]
+    to_go = torch.tensor([[1.2, 1.2, 1.0], [0.6, 0.6, 0.0], [0.6, 0.6, 0.5], [0.8, 0.8, 0.5]])
+    centred = to_go - to_go.view(2, 2, 3).mean(1, keepdim=True).repeat_interleave(2, 1).view(4, 3)
+    torch.testing.assert_close(adv, centred[:, [0, 1, 1, 2]])

@@ -106,3 +106,25 @@ def test_model_kwarg_forms(tiny):
         make_core(42, "luma")
     with pytest.raises(ValueError, match="unknown reward 'lumaa'"):
         make_core(tiny, "lumaa")
+
+
+def test_intermediate_rewards_score_the_partial_canvas(tiny):
+    import vargym.rewards
+
+    core = make_core(tiny, "luma", num_envs=2, reward_steps=[1, 3])
+    core.reset(torch.tensor([0, 1]))
+    rewards = []
+    for k in range(core.num_steps):
+        tokens = torch.full((2, core.step_sizes[k]), k + 1, dtype=torch.long)
+        rewards.append(core.step(tokens)[0])
+    luma = vargym.rewards.make("luma")
+    for k in (1, 3):
+        end = core.begin_ends[k][1]
+        expected = luma(core.generator.decode_partial(core.canvas[:, :end], k + 1)).total
+        torch.testing.assert_close(rewards[k], expected)
+        assert not torch.equal(rewards[k], torch.zeros(2))
+    assert torch.equal(rewards[0], torch.zeros(2)) and torch.equal(rewards[2], torch.zeros(2))
+    full = core.generator.decode_partial(core.canvas, core.num_steps)
+    torch.testing.assert_close(full, core.last_images)  # all steps: the finished image
+    with pytest.raises(ValueError, match="reward_steps must be env steps in 0..4"):
+        make_core(tiny, "luma", reward_steps=[5])

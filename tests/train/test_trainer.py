@@ -293,3 +293,12 @@ def test_bfloat16_runs_end_to_end_with_its_measured_check(tmp_path):
     history = Trainer(_config(tmp_path, model="tiny", steps=2, precision="bfloat16")).train()
     assert 0 < history[0]["ratio_check_max_abs"] <= 1.0  # bf16 rounds differently per batch shape
     assert "ratio_check_max_abs" not in history[1] and all(math.isfinite(h["loss"]) for h in history)
+
+
+@pytest.mark.parametrize("algo, kwargs", [("ppo", {}), ("grpo", {"step_advantages": True})])
+def test_intermediate_rewards_reach_the_algorithm(tmp_path, algo, kwargs):
+    trainer = Trainer(_config(tmp_path, algo=algo, reward_steps=(2, 4), algo_kwargs=kwargs))
+    batch = trainer.collector.collect()
+    assert bool((batch["step_reward"][:, [2, 4]] != 0).all()) and bool((batch["step_reward"][:, [0, 1, 3]] == 0).all())
+    metrics = trainer.step()
+    assert math.isfinite(metrics["loss"])

@@ -19,7 +19,13 @@ import torch
 from tensordict import TensorDict
 
 from vargym.algos.base import Algorithm, LossConfig, check_group_ids, check_range
-from vargym.algos.functional import clipped_ratio_objective, group_advantages, masked_mean, sequence_log_ratio
+from vargym.algos.functional import (
+    broadcast_step_to_tokens,
+    clipped_ratio_objective,
+    group_advantages,
+    masked_mean,
+    sequence_log_ratio,
+)
 
 RATIO_LEVELS = ("token", "sequence")
 
@@ -44,6 +50,9 @@ class GRPOConfig(LossConfig):
     """Upper clip bound 1 + clip_epsilon_high (DAPO's clip-higher, e.g. 0.28); None: symmetric."""
     ratio_level: str = "token"
     """"token": one importance ratio per token; "sequence": GSPO's length-normalised ratio per sample."""
+    step_advantages: bool = False
+    """Intermediate rewards: each env step's advantage is its return-to-go (sum of ``step_reward`` from that
+    step on), normalised within the group per step; False: the terminal ``reward`` on every token."""
     dynamic_sampling: bool = False
     """Drop groups whose rewards are all equal (zero advantage, no signal) from the loss, as DAPO does;
     the fraction of such groups is the trainer's ``reward_zero_std_groups`` metric."""
@@ -83,8 +92,17 @@ class GRPOLoss(Algorithm):
         reward, tokens = self.require(batch, "reward", "tokens")
         check_group_ids(batch, self.config.group_size)
         reward = reward if reward.is_floating_point() else reward.float()
-        adv = group_advantages(reward, self.config.group_size, self.config.normalize_std, self.config.eps)
-        batch.set("advantage", adv.unsqueeze(1).expand(tokens.shape).contiguous())  # [N, T]
+        if self.config.step_advantages:
+            step_reward, step_index = self.require(batch, "step_reward", "step_index")
+            to_go = step_reward.float().flip(1).cumsum(1).flip(1)  # [N, K] return-to-go
+            per_step = torch.stack([
+                group_advantages(to_go[:, k], self.config.group_size, self.config.normalize_std, self.config.eps)
+                for k in range(to_go.shape[1])
+            ], dim=1)  # [N, K]
+            batch.set("advantage", broadcast_step_to_tokens(per_step, step_index))  # [N, T]
+        else:
+            adv = group_advantages(reward, self.config.group_size, self.config.normalize_std, self.config.eps)
+            batch.set("advantage", adv.unsqueeze(1).expand(tokens.shape).contiguous())  # [N, T]
         if self.config.dynamic_sampling:
             grouped = reward.view(-1, self.config.group_size)  # [N / G, G]
             informative = (grouped != grouped[:, :1]).any(dim=1).repeat_interleave(self.config.group_size)  # [N]

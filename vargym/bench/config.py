@@ -42,6 +42,19 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
     },
 }
+# The GRPO variants on equal terms: 4 variants x 3 seeds x 640 images (20 iterations of 32), brightness, and the
+# same on colorfulness, a reward that flat saturated images hack (watch class top-1 and diversity fall).
+_VARIANTS = {
+    "algos": ("grpo", "dr-grpo", "dapo", "gspo"),
+    "seeds": 3,
+    "budget_samples": 640,
+    "eval_per_label": 8,
+    "threads": 1,
+    "train": {"model": "tiny", "reward": "brightness", "num_labels": 4, "group_size": 8, "minibatch_size": 16,
+              "lr": 1e-4},
+}
+PROFILES["variants"] = _VARIANTS
+PROFILES["variants-colorfulness"] = {**_VARIANTS, "train": {**_VARIANTS["train"], "reward": "colorfulness"}}
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,7 @@ class BenchConfig:
     """An equal-budget comparison of RL algorithms over several seeds."""
 
     algos: tuple[str, ...] = ("grpo", "ppo", "reinforce")
-    """Algorithms to compare (names in `vargym.algos.ALGORITHMS`)."""
+    """Algorithms to compare (`vargym.algos.algorithm_names()`: registered algorithms and presets)."""
     seeds: int = 3
     """Number of seeds per algorithm (seeds ``first_seed .. first_seed + seeds - 1``)."""
     first_seed: int = 0

@@ -59,7 +59,8 @@ def bench(
         None, help="Reward level for 'samples to threshold' (default: halfway from start to best final)."
     ),
     profile: str | None = typer.Option(
-        None, help="Named profile: 'quick' (tiny model, ~15 min on 2 CPU cores)."
+        None, help="Named profile: 'quick' (GRPO vs PPO vs REINFORCE, ~15 min on 2 CPU cores), 'variants' and "
+        "'variants-colorfulness' (GRPO, Dr. GRPO, DAPO, GSPO; brightness or colorfulness)."
     ),
     eval_per_label: int | None = typer.Option(None, help="Final-evaluation samples per label (default 4)."),
     eval_labels: str | None = typer.Option(None, help=_h("eval_labels") + " Format: '0,3,5-7'."),

@@ -63,10 +63,12 @@ def _check_reward_spec(spec: str | None) -> None:
             raise ValueError(f"unknown reward {name!r}.{hint} Choose from: {', '.join(names)}")
 
 
-@config_options(TrainConfig, exclude=("labels", "eval_labels", "out", "algo_kwargs", "reward_kwargs", "model_files"))
+@config_options(TrainConfig, exclude=("labels", "eval_labels", "reward_steps", "out", "algo_kwargs", "reward_kwargs",
+                                      "model_files"))
 def train(
     labels: str | None = typer.Option(None, help=_h("labels") + " Format: '0,3,5-7'."),
     eval_labels: str | None = typer.Option(None, help=_h("eval_labels") + " Format: '0,3,5-7'."),
+    reward_steps: str | None = typer.Option(None, help=_h("reward_steps") + " Format: '2,4'."),
     out: Path | None = typer.Option(None, help=_h("out")),
     config: Path | None = typer.Option(None, help="TOML or YAML file of TrainConfig fields (flags override it)."),
     resume: Path | None = typer.Option(None, help="Resume from a run directory or checkpoint (flags override)."),
@@ -94,6 +96,7 @@ def train(
     try:
         flags["labels"] = tuple(parse_labels(labels)) if labels else None
         flags["eval_labels"] = tuple(parse_labels(eval_labels)) if eval_labels else None
+        flags["reward_steps"] = tuple(parse_labels(reward_steps)) if reward_steps else None
         flags["algo_kwargs"] = _key_values(algo_arg, "--algo-arg") or None
         flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
         files = {"vae_path": vae_path, "var_path": var_path}

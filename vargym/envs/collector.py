@@ -75,6 +75,8 @@ class GroupedCollector:
             ``model.forward_rl`` with the same config reproduces ``sample_log_prob``.
         seed: seeds both the label generator and the sampling generator.
         keep_images: put the decoded ``images`` into the batch.
+        reward_steps: env steps after which the partial canvas is decoded and scored (intermediate rewards
+            in ``step_reward``); the last step is always scored.
 
     Example:
         >>> collector = GroupedCollector(load_generator("tiny"), "luma", num_labels=4, group_size=8)
@@ -91,6 +93,7 @@ class GroupedCollector:
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         keep_images: bool = True,
+        reward_steps: Sequence[int] = (),
         **sampling_fields: Any,
     ):
         from vargym.models import as_generator
@@ -104,7 +107,7 @@ class GroupedCollector:
         self.labels, self.seed, self.keep_images = labels, int(seed), keep_images
         self.core = GenerationCore(
             self.model, reward, num_envs=self.num_labels * self.group_size, labels=labels,
-            group_size=self.group_size,
+            group_size=self.group_size, reward_steps=reward_steps,
         )
         self.reward = self.core.reward
         self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
@@ -165,6 +168,9 @@ class TorchRLGroupedCollector(GroupedCollector):
 
         from vargym.envs.torchrl_env import GenerationTorchRLEnv
 
+        if kwargs.get("reward_steps"):
+            raise ValueError("reward_steps (intermediate rewards) are not supported by the torchrl collector; "
+                             "use GroupedCollector")
         super().__init__(model, reward, *args, **kwargs)
         self.env = GenerationTorchRLEnv(
             self.num_envs, model=self.model, reward=self.reward, labels=self.labels, group_size=self.group_size

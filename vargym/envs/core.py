@@ -57,6 +57,7 @@ class GenerationCore:
         num_envs: int = 1,
         labels: Sequence[int] | None = None,
         group_size: int = 1,
+        reward_steps: Sequence[int] = (),
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -75,6 +76,10 @@ class GenerationCore:
         self.max_tokens = self.layout.max_step_tokens
         self.begin_ends = list(self.layout.begin_ends)
         self.num_classes = generator.num_classes
+        self.reward_steps = tuple(sorted({int(k) for k in reward_steps}))
+        if self.reward_steps and not 0 <= self.reward_steps[0] <= self.reward_steps[-1] < self.num_steps - 1:
+            raise ValueError(f"reward_steps must be env steps in 0..{self.num_steps - 2} (the last step is always "
+                             f"scored), got {list(reward_steps)}")
         self.allowed = self._check_allowed(labels)
         self.label_generator = torch.Generator(device=self.device)
         self.label_generator.manual_seed(0)
@@ -175,8 +180,18 @@ class GenerationCore:
         self.canvas[:, begin:end] = tokens
         self.current_step += 1
         if not self.done:
+            if k in self.reward_steps:
+                return self._score_partial(k), False
             return self.canvas.new_zeros(self.num_envs, dtype=torch.float32), False
         return self._finish(), True
+
+    def _score_partial(self, k: int) -> torch.Tensor:
+        """Intermediate reward after step k: the reward of the partial canvas's image."""
+        from vargym.rewards import RewardContext, resize_for
+
+        end = self.begin_ends[k][1]
+        images = self.generator.decode_partial(self.canvas[:, :end], k + 1, self.decode_precision)
+        return self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=self.labels)).total.float()
 
     def _finish(self) -> torch.Tensor:
         from vargym.rewards import RewardContext, resize_for
@@ -195,10 +210,12 @@ def make_core(
     group_size: int = 1,
     device: torch.device | str | None = None,
     num_classes: int | None = None,
+    reward_steps: Sequence[int] = (),
 ) -> GenerationCore:
     """Build a `GenerationCore` from the kwargs every adapter shares (``model=`` as in
     `vargym.models.as_generator`; ``num_classes`` only for a bare tokenizer)."""
     from vargym.models import as_generator
 
     generator = as_generator(model, device=device, num_classes=num_classes)
-    return GenerationCore(generator, reward, num_envs=num_envs, labels=labels, group_size=group_size)
+    return GenerationCore(generator, reward, num_envs=num_envs, labels=labels, group_size=group_size,
+                          reward_steps=reward_steps)

@@ -370,6 +370,11 @@ class Generator(ABC):
         """Tokens ``[N, T]`` -> images ``[N, 3, H, W]`` float32 in [0, 1] (no grad); ``precision`` is the
         decoder's compute dtype (`SamplingConfig.decode_precision`)."""
 
+    def decode_partial(self, tokens: torch.Tensor, num_steps: int, precision: str = "float32") -> torch.Tensor:
+        """The image of an unfinished canvas: the tokens of the first ``num_steps`` steps ``[N, t]`` ->
+        ``[N, 3, H, W]`` in [0, 1] (for intermediate rewards). Families that cannot do this raise."""
+        raise NotImplementedError(f"{type(self).__name__} cannot decode a partial canvas")
+
     def check_tokens(self, tokens: torch.Tensor, what: str = "tokens") -> torch.Tensor:
         """Raise a ValueError unless ``tokens`` is an integer ``[N, T]`` tensor of ids in [0, V)."""
         T, V = self.layout.num_tokens, self.vocab_size

@@ -110,6 +110,20 @@ class VARGenerator(Generator):
         with autocast(precision, self.device):
             return self.vqvae.fhat_to_img(f_hat).float()
 
+    @torch.no_grad()
+    def decode_partial(self, tokens: torch.Tensor, num_steps: int, precision: str = "float32") -> torch.Tensor:
+        """The coarse image of the first ``num_steps`` scales: f_hat summed over those scales, decoded."""
+        from vargym.models.generator import autocast
+
+        sizes = self.layout.tokens_per_step[:num_steps]
+        if not 1 <= num_steps <= self.layout.num_steps or tokens.shape[1] != sum(sizes):
+            raise ValueError(f"tokens must hold the {sum(sizes) if 1 <= num_steps else '?'} tokens of the first "
+                             f"num_steps={num_steps} steps (1..{self.layout.num_steps}), got {tuple(tokens.shape)}")
+        maps = list(tokens.long().split(list(sizes), dim=1))
+        f_hat = self.vqvae.quantize.tokens_to_fhat(maps)
+        with autocast(precision, self.device):
+            return self.vqvae.fhat_to_img(f_hat).float()
+
     def check_condition(self, condition: Condition, what: str = "labels") -> Condition:
         """Raise a ValueError naming ``what`` unless every label lies in [0, num_classes)."""
         check_labels(_labels_of(condition), self.num_classes, what)

@@ -39,6 +39,10 @@ class TrainConfig:
     """Reward name, expression ("aesthetic+0.5*clip") or entry point ("pkg.module:fn")."""
     prompt: str | None = None
     """Text prompt handed to prompt-based rewards (e.g. "clip") through the reward context."""
+    reward_steps: tuple[int, ...] | None = None
+    """Intermediate rewards: env steps (0-based) after which the partial canvas is decoded and scored, so
+    ``step_reward`` is not zero before the end (PPO's GAE uses them; GRPO with algo_kwargs
+    step_advantages=true normalises returns-to-go per step). None: the final image only."""
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the reward (for an expression: one dict per term name)."""
     model: str = "tiny"
@@ -250,7 +254,7 @@ class TrainConfig:
             hint = "; ".join(f"{k!r}{did_you_mean(k, names)}" for k in unknown)
             raise ValueError(f"unknown TrainConfig keys: {hint}")
         data = dict(data)
-        for name in ("labels", "eval_labels"):
+        for name in ("labels", "eval_labels", "reward_steps"):
             if data.get(name) is not None:
                 data[name] = tuple(int(x) for x in data[name])
         return cls(**data)

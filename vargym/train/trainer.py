@@ -138,6 +138,7 @@ class Trainer:
             sampling=self.sampling,
             seed=config.seed,
             keep_images=False,
+            reward_steps=config.reward_steps or (),
         )
         self.shuffle_generator = torch.Generator().manual_seed(config.seed + 1)  # CPU: same perms on any device
         self.iteration = 0
