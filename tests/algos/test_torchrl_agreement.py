@@ -166,3 +166,28 @@ def test_ppo_matches_torchrl_clip_ppo_loss(value_clip):
     (rl_out["loss_objective"] + rl_out["loss_critic"]).sum().backward()
     torch.testing.assert_close(ours_actor.logits.grad, theirs_actor.logits.grad, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(ours_critic.values.grad, theirs_critic.values.grad, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("mask_some", [False, True])
+def test_dapo_clip_higher_and_token_mean_match_torchrl(mask_some):
+    """torchrl's GRPOLoss with an asymmetric clip tuple and token-mean aggregation is DAPO's objective."""
+    from torchrl.objectives.llm import GRPOLoss as TorchRLGRPOLoss
+
+    logits, tokens, old, ref, mask = _data(mask_some)
+    ours, theirs = _Actor(logits, masked=True), _Actor(logits, masked=True)
+    batch = TensorDict({"reward": torch.rand(B), "tokens": tokens, "old_log_prob": old, "token_mask": mask},
+                       batch_size=[B])
+    algo = GRPOLoss(GRPOConfig(group_size=G, beta=0.0, clip_epsilon=0.2, clip_epsilon_high=0.28,
+                               aggregation="token_mean"))
+    algo.compute_advantages(batch)
+    batch["log_prob"] = ours.log_prob(tokens)
+    out = algo(batch)
+    rl_loss = TorchRLGRPOLoss(theirs, clip_epsilon=(0.2, 0.28), entropy_bonus=False, masking_strategy="generic",
+                              aggregation="token_mean")
+    td = TensorDict({("tokens", "full"): tokens, ("log_probs", "full"): old,
+                     "advantage": batch["advantage"].unsqueeze(-1), "token_mask": mask}, batch_size=[B])
+    rl_out = rl_loss(td)
+    torch.testing.assert_close(out["loss_policy"], rl_out.loss_objective.reshape(()), rtol=1e-5, atol=1e-6)
+    out["loss_policy"].backward()
+    rl_out.loss_objective.sum().backward()
+    torch.testing.assert_close(ours.logits.grad, theirs.logits.grad, rtol=1e-4, atol=1e-7)
