@@ -86,6 +86,9 @@ class BenchConfig:
     """torch intra-op threads for the runs (None: torch's default); set explicitly for comparable timings."""
     checkpoints: int = 4
     """Resumable checkpoints per run (evenly spaced; only the newest is kept)."""
+    monitor_evals: int = 4
+    """Evaluations during each run for the reward-hacking monitor (gold metric, diversity, flag over a
+    window of 2; plus the baseline before training); 0: none."""
     keep_checkpoints: bool = False
     """Keep each finished run's last checkpoint (the final policy; about 25 MB for the tiny model)."""
     out: str = "runs/bench"
@@ -163,6 +166,9 @@ class BenchConfig:
             values["epochs"] = 1
         every = max(1, self.iterations // self.checkpoints)
         values.setdefault("sample_every", 0)
+        if self.monitor_evals:
+            values.setdefault("eval_every", max(1, self.iterations // self.monitor_evals))
+            values.setdefault("hacking_window", 2)
         values.setdefault("tensorboard", False)
         values.setdefault("eval_seed", self.eval_seed)
         if self.eval_labels is not None:

@@ -90,6 +90,7 @@ def build_report(config: BenchConfig, summaries: list[dict[str, Any]]) -> dict[s
         row["wall_s_max"] = max(s["wall_s"] for s in runs)
         row["samples_to_threshold"] = statistics.median(hits) if hits else None
         row["reached_threshold"] = len(hits)
+        row["hacking_runs"] = sum(1 for s in runs if s.get("hacking_flags", 0) > 0)
         row["peak_memory_mib"] = max(s["peak_memory_mib"] for s in runs)
         row["memory_kind"] = runs[0]["memory_kind"]
         table.append(row)
@@ -123,6 +124,7 @@ def table_cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "KL to ref",
         "class top-1",
         "pixel diversity",
+        "hacking",
         "samples/s",
         memory,
         "wall s",
@@ -140,6 +142,7 @@ def table_cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(row["kl_ref_mean"], row["kl_ref_std"], 4),
                 _fmt(row["top1_mean"], row["top1_std"], 2),
                 _fmt(row["pixel_diversity_mean"], row["pixel_diversity_std"]),
+                f"{row.get('hacking_runs', 0)}/{row['seeds']}",
                 _fmt(row["samples_per_s_mean"], None, 1),
                 _fmt(row["peak_memory_mib"], None, 0),
                 _fmt(row["wall_s_mean"], None, 0),

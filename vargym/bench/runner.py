@@ -169,6 +169,8 @@ def run_one(
         # equal label draws <=> equal label-generator states after equal iterations from equal seeds
         "label_state_sha": hashlib.sha256(label_state.cpu().numpy().tobytes()).hexdigest()[:16],
         "eval": _final_evaluation(trainer, config, scorers if scorers is not None else {}),
+        # reward-hacking monitor: evaluations that raised the flag during training
+        "hacking_flags": int(sum(r.get("hacking_flag") or 0 for r in records)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     _write_json(done, summary)

@@ -328,8 +328,8 @@ class Trainer:
         self.stop_signal, self.reached_target, self.stopped_for_hacking = None, False, False
         try:
             with self._stop_on_signals():
-                if self.iteration == 0 and cfg.sample_every:
-                    self.evaluate(logger, write_grid=True)
+                if self.iteration == 0 and (cfg.sample_every or cfg.eval_every):  # the monitor's baseline
+                    self.evaluate(logger, write_grid=bool(cfg.sample_every))
                 while (self.iteration < end and self.stop_signal is None and not self.reached_target
                        and not self.stopped_for_hacking):
                     metrics = self.step()
