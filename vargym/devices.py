@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 __all__ = ["fast_bfloat16", "resolve_device", "resolve_precision"]
@@ -28,6 +30,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
+@functools.cache
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def fast_bfloat16(device: torch.device) -> bool:
     """Whether bfloat16 matmuls run natively here: a CUDA GPU that supports bf16, or a CPU with AVX512-BF16 or
     AMX (elsewhere bf16 is emulated and slower than float32)."""
@@ -35,10 +46,7 @@ def fast_bfloat16(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type != "cpu":
         return False
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
+    flags = _cpu_flags()
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 

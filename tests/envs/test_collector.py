@@ -126,3 +126,14 @@ def test_bad_collector_arguments(tiny):
     with pytest.raises(ValueError, match="unknown reward"):
         GroupedCollector((vqvae, var), "no-such-reward")
     assert np.isfinite(GroupedCollector((vqvae, var), "luma", 1, 1).collect()["reward"].numpy()).all()
+
+
+def test_decode_precision_reaches_the_core_on_both_paths(tiny):
+    kwargs = dict(num_labels=1, group_size=2, seed=3, decode_precision="bfloat16", **SAMPLING)
+    plain = GroupedCollector(tiny, "luma", **kwargs)
+    torchrl = TorchRLGroupedCollector(tiny, "luma", **kwargs)
+    try:
+        assert plain.core.decode_precision == torchrl.core.decode_precision == "bfloat16"
+        torch.testing.assert_close(plain.collect()["reward"], torchrl.collect()["reward"])
+    finally:
+        torchrl.close()

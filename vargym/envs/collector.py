@@ -103,16 +103,16 @@ class GroupedCollector:
         if sampling is None:
             sampling_fields.setdefault("temperature", 0.7)  # the seed paper's training distribution
         self.model = as_generator(model)
+        self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
+        self.sampling = self.policy.sampling
         self.num_labels, self.group_size = int(num_labels), int(group_size)
         self.labels, self.seed, self.keep_images = labels, int(seed), keep_images
         self.core = GenerationCore(
             self.model, reward, num_envs=self.num_labels * self.group_size, labels=labels,
             group_size=self.group_size, reward_steps=reward_steps,
+            decode_precision=self.sampling.decode_precision,
         )
         self.reward = self.core.reward
-        self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
-        self.sampling = self.policy.sampling
-        self.core.decode_precision = self.sampling.decode_precision
         self.label_generator = torch.Generator(device=self.core.device)
         self.label_generator.manual_seed(int(seed))
 
@@ -173,7 +173,8 @@ class TorchRLGroupedCollector(GroupedCollector):
                              "use GroupedCollector")
         super().__init__(model, reward, *args, **kwargs)
         self.env = GenerationTorchRLEnv(
-            self.num_envs, model=self.model, reward=self.reward, labels=self.labels, group_size=self.group_size
+            self.num_envs, model=self.model, reward=self.reward, labels=self.labels, group_size=self.group_size,
+            decode_precision=self.sampling.decode_precision,
         )
         self.core = self.env.core
         self.collector = Collector(

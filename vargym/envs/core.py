@@ -58,6 +58,7 @@ class GenerationCore:
         labels: Sequence[int] | None = None,
         group_size: int = 1,
         reward_steps: Sequence[int] = (),
+        decode_precision: str = "float32",
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -86,7 +87,7 @@ class GenerationCore:
         self.labels: torch.Tensor | None = None  # [B] int64
         self.canvas = torch.full((self.num_envs, self.T), -1, dtype=torch.long, device=self.device)  # [B, T]
         self.current_step = self.num_steps  # "ended" until the first reset
-        self.decode_precision = "float32"  # the collector sets its sampling config's
+        self.decode_precision = decode_precision
         self.last_images: torch.Tensor | None = None  # [B, 3, H, W] of the last finished episode
         self.last_output: RewardOutput | None = None
 
@@ -211,6 +212,7 @@ def make_core(
     device: torch.device | str | None = None,
     num_classes: int | None = None,
     reward_steps: Sequence[int] = (),
+    decode_precision: str = "float32",
 ) -> GenerationCore:
     """Build a `GenerationCore` from the kwargs every adapter shares (``model=`` as in
     `vargym.models.as_generator`; ``num_classes`` only for a bare tokenizer)."""
@@ -218,4 +220,4 @@ def make_core(
 
     generator = as_generator(model, device=device, num_classes=num_classes)
     return GenerationCore(generator, reward, num_envs=num_envs, labels=labels, group_size=group_size,
-                          reward_steps=reward_steps)
+                          reward_steps=reward_steps, decode_precision=decode_precision)

@@ -25,7 +25,8 @@ class GenerationTorchRLEnv(EnvBase):
     terminates after K steps, so done arrives for the whole batch at once and `_reset` resets everything
     (a partial ``"_reset"`` mask is not supported).
 
-    The kwargs are those of `vargym.envs.GenerationEnv` plus ``num_envs``. ``set_seed`` seeds the label draws;
+    The kwargs are those of `vargym.envs.GenerationEnv` plus ``num_envs`` and ``decode_precision`` (the decoder's
+    compute dtype: "float32" or "bfloat16"). ``set_seed`` seeds the label draws;
     `pin_labels` fixes the labels of every following reset. The decoded images and reward components of the
     last finished batch are ``env.core.last_images`` / ``env.core.last_output``.
 
@@ -44,13 +45,15 @@ class GenerationTorchRLEnv(EnvBase):
         device: torch.device | str | None = None,
         num_classes: int | None = None,
         batch_size: Sequence[int] | int | None = None,
+        decode_precision: str = "float32",
     ):
         if batch_size is not None:  # torchrl's own spelling of the number of parallel episodes
             dims = [batch_size] if isinstance(batch_size, int) else list(batch_size)
             if len(dims) != 1:
                 raise ValueError(f"batch_size must have one dimension [N], got {batch_size}")
             num_envs = int(dims[0])
-        core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
+        core = make_core(model, reward, num_envs, labels, group_size, device, num_classes,
+                         decode_precision=decode_precision)
         super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
         self.core = core
         self._pinned: torch.Tensor | None = None

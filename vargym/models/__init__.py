@@ -5,7 +5,6 @@ Layers above this package use only the interface (`Generator`, `TokenLayout`, `S
 """
 
 from vargym.models.families import (
-    FAMILIES,
     as_generator,
     load_generator,
     released_weight_files,
@@ -30,7 +29,7 @@ from vargym.models.var_generator import VARGenerator
 from vargym.models.vqvae import VQVAE, VQVAEConfig
 
 __all__ = [
-    "FAMILIES", "LoRAConfig", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
+    "LoRAConfig", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
     "Condition", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
     "as_generator", "build_preset", "condition_from_batch", "filter_logits", "from_official_kwargs",
     "load_checkpoint", "load_generator", "load_model", "lora_disabled", "merge_lora", "load_official", "load_pretrained", "preset_configs",

@@ -13,10 +13,7 @@ import torch
 
 from vargym.models.generator import Generator
 
-__all__ = ["FAMILIES", "as_generator", "load_generator", "released_weight_files", "shipped_models"]
-
-FAMILIES: dict[str, str] = {"var": "vargym.models.var_generator:VARGenerator"}
-"""Family name -> its `Generator` class (``module:attr``, imported on use)."""
+__all__ = ["as_generator", "load_generator", "released_weight_files", "shipped_models"]
 
 
 def load_generator(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs: Any) -> Generator:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -398,20 +398,7 @@ class Generator(ABC):
         """Write the generator as safetensors + ``model.json`` (``family`` included) to ``directory``."""
 
     def describe(self) -> dict[str, Any]:
-        """A few facts for ``vargym info`` and logs."""
+        """A few facts about the generator, as a dict (family, classes, vocabulary, steps, parameters)."""
         n = sum(p.numel() for p in self.policy.parameters())
         return {"family": self.family, "num_classes": self.num_classes, "vocab_size": self.vocab_size,
                 "num_steps": self.layout.num_steps, "num_tokens": self.layout.num_tokens, "policy_parameters": n}
-
-
-def check_labels(labels: Sequence[int] | torch.Tensor, num_classes: int, what: str = "labels",
-                 allow_null: bool = False) -> torch.Tensor:
-    """Labels as int64 ``[N]``; a ValueError naming ``what`` unless each lies in [0, num_classes(+1))."""
-    labels = torch.as_tensor(labels)
-    if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"{what} must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
-    top = num_classes + (1 if allow_null else 0)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
-        raise ValueError(f"{what} must lie in [0, {top}) (num_classes={num_classes}), got min "
-                         f"{int(labels.min())} max {int(labels.max())}")
-    return labels.long()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from vargym.models.generator import autocast
+
 if TYPE_CHECKING:
     from vargym.models.var import VAR
 
@@ -53,7 +55,8 @@ class ScaleSampler:
     """
 
     def __init__(self, var: VAR, labels: torch.Tensor, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
-                 temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None):
+                 temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None,
+                 precision: str = "float32"):
         from vargym.models.var import KVCache
 
         if temperature <= 0:
@@ -65,12 +68,13 @@ class ScaleSampler:
         self.B = B = self.labels.shape[0]
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
         self.more_smooth, self.generator = more_smooth, generator
+        self.precision = precision  # "bfloat16": every step runs the transformer under autocast
         self.guided = cfg != 0
         self.t = [cfg * k / max(len(var.patch_nums) - 1, 1) for k in range(len(var.patch_nums))]  # python floats
         rows = torch.cat((self.labels, torch.full_like(self.labels, var.num_classes))) if self.guided else self.labels
         self.scale, self.cur_L = 0, 0
         self.caches = [KVCache() for _ in var.blocks]
-        with torch.no_grad():
+        with torch.no_grad(), autocast(precision, var.pos_1LC.device):
             self.cond_BD = var.class_emb(rows)  # [B or 2B, C]
             self.cond = var.shared_ada_lin(self.cond_BD)
             self.lvl_pos = var.lvl_pos()  # [1, L, C]
@@ -108,9 +112,14 @@ class ScaleSampler:
     def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample (or, with ``tokens`` [B, pn^2], force) the current scale and advance.
 
-        Returns the scale's tokens [B, pn^2] int64 and their log-probs [B, pn^2] under the sampling
+        Returns the scale's tokens [B, pn^2] int64 and their float32 log-probs [B, pn^2] under the sampling
         distribution.
         """
+        with autocast(self.precision, self.var.pos_1LC.device):
+            tokens, log_probs = self._step(tokens)
+        return tokens, log_probs.float()
+
+    def _step(self, tokens: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         if self.done:
             raise RuntimeError(f"all {self.num_scales} scales are sampled; make a new sampler for a new episode")
         var, si, B = self.var, self.scale, self.B

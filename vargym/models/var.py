@@ -427,12 +427,13 @@ class VAR(nn.Module):
     # ------------------------------------------------------------------------------------------ sampling
     def make_sampler(self, labels: torch.Tensor, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
                      temperature: float = 1.0, more_smooth: bool = False,
-                     generator: torch.Generator | None = None) -> ScaleSampler:
-        """A step-wise sampler that owns the KV cache: ``tokens_k, log_probs_k = sampler.step()`` per scale."""
+                     generator: torch.Generator | None = None, precision: str = "float32") -> ScaleSampler:
+        """A step-wise sampler that owns the KV cache: ``tokens_k, log_probs_k = sampler.step()`` per scale.
+        ``precision="bfloat16"`` runs the transformer under autocast."""
         from vargym.models.sampling import ScaleSampler
 
         return ScaleSampler(self, labels, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
-                            more_smooth=more_smooth, generator=generator)
+                            more_smooth=more_smooth, generator=generator, precision=precision)
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor | int | None, cfg: float = 1.0, top_k: int = 0, top_p: float = 0.0,

@@ -16,7 +16,6 @@ from vargym.models.generator import (
     SamplingConfig,
     StepSampler,
     TokenLayout,
-    check_labels,
 )
 from vargym.models.sampling import ScaleSampler
 from vargym.models.var import VAR
@@ -90,9 +89,8 @@ class VARGenerator(Generator):
     # -- sampling -----------------------------------------------------------------------------------------
     def make_sampler(self, condition: Condition, sampling: SamplingConfig,
                      generator: torch.Generator | None = None) -> StepSampler:
-        with sampling.autocast(self.device):
-            sampler = self._policy().make_sampler(_labels_of(condition), generator=generator, **sampling.as_kwargs())
-        return sampler if sampling.precision == "float32" else _AutocastSampler(sampler, sampling, self.device)
+        return self._policy().make_sampler(_labels_of(condition), generator=generator, precision=sampling.precision,
+                                           **sampling.as_kwargs())
 
     def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
         s = sampling
@@ -123,11 +121,6 @@ class VARGenerator(Generator):
         f_hat = self.vqvae.quantize.tokens_to_fhat(maps)
         with autocast(precision, self.device):
             return self.vqvae.fhat_to_img(f_hat).float()
-
-    def check_condition(self, condition: Condition, what: str = "labels") -> Condition:
-        """Raise a ValueError naming ``what`` unless every label lies in [0, num_classes)."""
-        check_labels(_labels_of(condition), self.num_classes, what)
-        return condition
 
     # -- copies, devices, files ---------------------------------------------------------------------------
     def frozen_copy(self) -> VARGenerator:
@@ -175,33 +168,6 @@ def _save_adapters(directory: Path, generator: VARGenerator, extra: dict) -> Pat
     meta = {"family": "var", "lora": dataclasses.asdict(generator.lora), **extra}
     (directory / "model.json").write_text(json.dumps(meta, indent=2))
     return directory
-
-
-class _AutocastSampler(StepSampler):
-    """A `ScaleSampler` whose steps run under the sampling precision's autocast."""
-
-    def __init__(self, inner: ScaleSampler, sampling: SamplingConfig, device: torch.device):
-        self.inner, self.sampling, self.device = inner, sampling, device
-
-    @property
-    def done(self) -> bool:
-        return self.inner.done
-
-    @property
-    def batch_size(self) -> int:
-        return self.inner.batch_size
-
-    @property
-    def step_count(self) -> int:
-        return self.inner.step_count
-
-    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        with self.sampling.autocast(self.device):
-            out, log_probs = self.inner.step(tokens)
-        return out, log_probs.float()
-
-    def images(self) -> torch.Tensor:
-        return self.inner.images()
 
 
 # ScaleSampler is the VAR family's StepSampler.

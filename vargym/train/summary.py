@@ -21,13 +21,17 @@ def _fidelity(trainer: Trainer, per_class: int) -> dict[str, float] | None:
 
     if trainer.generator.num_classes != 10 or not (TINY_DIR / "classifier.json").is_file():
         return None
-    base = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model, trainer.device)
     s = trainer.sampling
     settings = dict(labels_per_class=per_class, suite="tiny", rewards=(), reference_samples=0, seed=0,
                     temperature=s.temperature, cfg=s.cfg, top_k=s.top_k, top_p=s.top_p)
-    out = {}
-    for name, model in (("tuned", trainer.generator), ("base", base)):
-        out[name] = evaluate_model(model, **settings)["classifier"]["top1"]
+    out = {"tuned": evaluate_model(trainer.generator, **settings)["classifier"]["top1"]}
+    if trainer.generator.lora is not None:  # the base is the policy with its adapters off
+        with trainer.generator.base_policy():
+            out["base"] = evaluate_model(trainer.generator, **settings)["classifier"]["top1"]
+    else:
+        base = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model,
+                                                                                       trainer.device)
+        out["base"] = evaluate_model(base, **settings)["classifier"]["top1"]
     return out
 
 
