@@ -251,25 +251,32 @@ def test_lr_schedule(tmp_path):
 
 
 def test_lora_kl_starts_at_zero_and_training_raises_the_reward(tmp_path):
+    from vargym.envs import GroupedCollector
     from vargym.models import load_generator
     from vargym.train.rollout import teacher_forced
 
-    # The shipped model: in a random VAR the blocks' AdaLN gates start near 1e-5, so adapters there do nothing.
-    generator = load_generator("tiny")
-    lower = generator.vocab_size // 2
-    generator.decode = lambda tokens, precision="float32": (tokens < lower).float().mean(1).view(-1, 1, 1, 1).expand(-1, 3, 8, 8)
-    config = _config(tmp_path, model="tiny", num_labels=1, group_size=16, minibatch_size=4, steps=8, lr=1e-2,
-                     beta=0.0, lora_rank=8, seed=1)
-    trainer = Trainer(config, model=generator)
-    batch = trainer.collector.collect()
-    policy = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
-    with trainer.generator.base_policy():
-        reference = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
-    assert torch.equal(policy, reference)  # KL to the reference is exactly 0 before the first update
-    history = trainer.train()
-    rewards = [r["reward_mean"] for r in history]
-    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.03, rewards
-    assert history[-1]["kl_ref"] > 0
+    gains = []
+    for seed in (1, 2):  # measured gains 0.19 and 0.45; each must clear 0.03 and their mean 0.1
+        # The shipped model: in a random VAR the blocks' AdaLN gates start near 1e-5, so adapters do nothing.
+        generator = load_generator("tiny")
+        lower = generator.vocab_size // 2
+        generator.decode = lambda tokens, precision="float32", lower=lower: (
+            (tokens < lower).float().mean(1).view(-1, 1, 1, 1).expand(-1, 3, 8, 8))
+        config = _config(tmp_path / str(seed), model="tiny", num_labels=1, group_size=16, minibatch_size=4,
+                         steps=12, lr=1.5e-2, beta=0.0, lora_rank=8, seed=seed)
+        trainer = Trainer(config, model=generator)
+        if seed == 1:  # a separate collector, so the run's random streams stay untouched
+            batch = GroupedCollector(trainer.generator, "luma", 1, 16, sampling=trainer.sampling, seed=99).collect()
+            policy = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
+            with trainer.generator.base_policy():
+                reference = teacher_forced(trainer.generator, batch, trainer.sampling, 4)["log_prob"]
+            assert torch.equal(policy, reference)  # KL to the reference is exactly 0 before the first update
+        history = trainer.train()
+        rewards = [r["reward_mean"] for r in history]
+        gains.append(sum(rewards[-3:]) / 3 - sum(rewards[:3]) / 3)
+        assert gains[-1] > 0.03, (seed, rewards)
+        assert history[-1]["kl_ref"] > 0
+    assert sum(gains) / len(gains) > 0.1, gains
 
 
 def test_reused_sampler_log_probs_save_a_pass(tmp_path):
