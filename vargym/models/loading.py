@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.models.files import TINY_DIR, load_state_strict
+from vargym.models.files import TINY_DIR, load_state_strict, read_state_dict
 from vargym.models.presets import OWN_PRESETS, RELEASED_PRESETS, build, preset_configs
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
@@ -26,24 +26,6 @@ HF_REPO_ID = "FoundationVision/var"
 # matching the current key names (`attn_l2_norm` era). Pin a full commit hash here once verified online.
 HF_REVISION = "main"
 VQVAE_FILE = "vae_ch160v4096z32.pth"
-
-
-def _read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsNotAvailableError(f"checkpoint file {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path), device="cpu")
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, wrong format, pickled code refused by weights_only
-        raise CheckpointError(f"could not read checkpoint {path}: {e}") from e
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} is not a flat state dict of tensors (got {type(state).__name__})")
-    return state
 
 
 def _depth_of(state: dict[str, torch.Tensor]) -> int:
@@ -61,8 +43,8 @@ def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None 
     ``depth`` is read from the checkpoint when omitted; ``configs`` overrides the preset for models of other
     shapes saved in the same format. Returns (VQVAE, VAR) in eval mode on ``device``.
     """
-    var_state = _read_state_dict(var_path)
-    vae_state = _read_state_dict(vae_path)
+    var_state = read_state_dict(var_path)
+    vae_state = read_state_dict(vae_path)
     if configs is None:
         depth = depth or _depth_of(var_state)
         name = f"var-d{depth}"
@@ -143,8 +125,8 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
     vqvae, var = build(vqvae_cfg, var_cfg)
-    load_state_strict(vqvae, _read_state_dict(directory / "vqvae.safetensors"), str(directory / "vqvae.safetensors"))
-    load_state_strict(var, _read_state_dict(directory / "var.safetensors"), str(directory / "var.safetensors"))
+    load_state_strict(vqvae, read_state_dict(directory / "vqvae.safetensors"), str(directory / "vqvae.safetensors"))
+    load_state_strict(var, read_state_dict(directory / "var.safetensors"), str(directory / "var.safetensors"))
     vqvae.eval().requires_grad_(False)
     var.eval()
     return vqvae.to(device), var.to(device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields, replace
 
+from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, build_llamagen
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
 from vargym.naming import did_you_mean
@@ -45,12 +46,26 @@ OWN_PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {
 PRESETS: dict[str, tuple[VQVAEConfig, VARConfig]] = {**RELEASED_PRESETS, **OWN_PRESETS}
 
 
-def preset_configs(name: str) -> tuple[VQVAEConfig, VARConfig]:
-    """The (VQVAEConfig, VARConfig) of a preset; unknown names raise ValueError with a suggestion."""
-    if name not in PRESETS:
-        hint = did_you_mean(name, PRESETS)
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.{hint}")
-    return PRESETS[name]
+def preset_names() -> list[str]:
+    """Every preset of every family."""
+    return sorted({*PRESETS, *LLAMAGEN_PRESETS})
+
+
+def preset_family(name: str) -> str:
+    """``"var"`` or ``"llamagen"``; unknown names raise ValueError with a suggestion."""
+    preset_configs(name)
+    return "llamagen" if name in LLAMAGEN_PRESETS else "var"
+
+
+def preset_configs(name: str) -> tuple:
+    """The (tokenizer config, network config) of a preset of any family: ``(VQVAEConfig, VARConfig)`` or
+    ``(LlamaGenVQConfig, LlamaGenConfig)``; unknown names raise ValueError with a suggestion."""
+    if name in PRESETS:
+        return PRESETS[name]
+    if name in LLAMAGEN_PRESETS:
+        return LLAMAGEN_PRESETS[name]
+    names = preset_names()
+    raise ValueError(f"unknown preset {name!r}; choose one of {names}.{did_you_mean(name, names)}")
 
 
 def build(vqvae_cfg: VQVAEConfig, var_cfg: VARConfig) -> tuple[VQVAE, VAR]:
@@ -58,12 +73,15 @@ def build(vqvae_cfg: VQVAEConfig, var_cfg: VARConfig) -> tuple[VQVAE, VAR]:
     return vqvae, VAR(var_cfg, vqvae)
 
 
-def build_preset(name: str) -> tuple[VQVAE, VAR]:
-    """Randomly initialised (VQVAE, VAR) of a preset; no download. Works under ``torch.device("meta")``.
+def build_preset(name: str) -> tuple:
+    """Randomly initialised (tokenizer, network) of a preset; no download. Works under ``torch.device("meta")``.
 
     Example:
         >>> vqvae, var = build_preset("var-d16")
+        >>> vq, gpt = build_preset("llamagen-b")
     """
+    if preset_family(name) == "llamagen":
+        return build_llamagen(*LLAMAGEN_PRESETS[name])
     return build(*preset_configs(name))
 
 

@@ -1,0 +1,487 @@
+"""LlamaGen's class-conditional GPT (``c2i``): a Llama decoder over raster-order VQ tokens.
+
+The sequence is ``[class embedding, tok(x_0), ..., tok(x_{L-2})]``; position t predicts token t. Blocks are
+pre-norm Llama blocks (RMSNorm, SwiGLU, no biases) with 2-D rotary embeddings: the first half of each head's
+rotation pairs follows the token's grid row, the second half its column, pairs interleaved (even, odd). The
+class token's rows of the rotation table are zeros, as in the official code, so its query and key are 0.
+
+Attribute names are the official ones (``layers.{i}.attention.wqkv``, ``cls_embedding.embedding_table``,
+...) because they become state-dict keys. Guidance follows the official sampler exactly: only when
+``cfg > 1``, on logits, ``uncond + (cond - uncond) * cfg``, for the first ``cfg_interval + 2`` tokens when an
+interval is set (``-1``: all of them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vargym.models.generator import autocast
+
+__all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
+
+
+@dataclass(frozen=True)
+class LlamaGenConfig:
+    """The official GPT ``ModelArgs`` fields that matter for ``c2i`` (the text-only ones are refused)."""
+
+    dim: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_kv_head: int | None = None
+    """Key/value heads (grouped-query attention); None = ``n_head`` (every release)."""
+    multiple_of: int = 256
+    ffn_dim_multiplier: float | None = None
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    token_dropout_p: float = 0.1
+    attn_dropout_p: float = 0.0
+    resid_dropout_p: float = 0.1
+    ffn_dropout_p: float = 0.1
+    drop_path_rate: float = 0.0
+    num_classes: int = 1000
+    class_dropout_prob: float = 0.1
+    vocab_size: int = 16384
+    block_size: int = 256
+    """Image tokens L = grid^2 (256 at 256 px, 576 at 384 px with VQ-16)."""
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "n_layer", "n_head", "num_classes", "vocab_size", "block_size", "multiple_of"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"LlamaGenConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.dim % self.n_head:
+            raise ValueError(f"dim={self.dim} must be divisible by n_head={self.n_head}")
+        if self.head_dim % 4:
+            raise ValueError(f"head_dim={self.head_dim} must be divisible by 4 (2-D rotary embedding)")
+        if self.n_kv_head is not None and (self.n_kv_head < 1 or self.n_head % self.n_kv_head):
+            raise ValueError(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
+        if math.isqrt(self.block_size) ** 2 != self.block_size:
+            raise ValueError(f"block_size={self.block_size} must be a square number of tokens (grid^2)")
+        if self.class_dropout_prob <= 0:
+            raise ValueError("class_dropout_prob must be > 0: it gives the class table its null row, which "
+                             "guidance needs")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
+
+    @property
+    def grid(self) -> int:
+        return math.isqrt(self.block_size)
+
+    @property
+    def ffn_hidden(self) -> int:
+        """``int(2 * 4 * dim / 3)`` (times the multiplier), rounded up to a multiple of ``multiple_of``."""
+        hidden = int(2 * 4 * self.dim / 3)
+        if self.ffn_dim_multiplier is not None:
+            hidden = int(self.ffn_dim_multiplier * hidden)
+        return -(-hidden // self.multiple_of) * self.multiple_of
+
+
+def rope_2d_table(grid: int, head_dim: int, base: float = 10000.0) -> torch.Tensor:
+    """(cos, sin) per rotation pair for the class token then every grid cell: float32 [1 + g*g, hd/2, 2].
+
+    Frequencies ``f_j = base^(-2j / (hd/2))``, j < hd/4; cell (r, c) rotates by ``[r*f, c*f]``. Row 0 (the
+    class token) is all zeros, as in the official table.
+    """
+    half = head_dim // 2
+    freqs = 1.0 / (base ** (torch.arange(0, half, 2)[: half // 2].float() / half))  # [hd/4]
+    angles = torch.outer(torch.arange(grid), freqs)  # [g, hd/4]
+    cells = torch.cat([angles[:, None, :].expand(-1, grid, -1), angles[None, :, :].expand(grid, -1, -1)], dim=-1)
+    table = torch.stack([cells.cos(), cells.sin()], dim=-1).flatten(0, 1)  # [g*g, hd/2, 2]
+    return torch.cat([torch.zeros(1, half, 2), table])
+
+
+def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs of ``x`` [B, S, H, hd] by ``table`` [S, hd/2, 2], in float32."""
+    xs = x.float().reshape(*x.shape[:-1], -1, 2)  # [B, S, H, hd/2, 2]
+    t = table.view(1, xs.shape[1], 1, xs.shape[3], 2)
+    out = torch.stack([xs[..., 0] * t[..., 0] - xs[..., 1] * t[..., 1],
+                       xs[..., 1] * t[..., 0] + xs[..., 0] * t[..., 1]], dim=-1)
+    return out.flatten(3).type_as(x)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).type_as(x) * self.weight
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: ``w2(silu(w1 x) * w3 x)``."""
+
+    def __init__(self, cfg: LlamaGenConfig):
+        super().__init__()
+        self.w1 = nn.Linear(cfg.dim, cfg.ffn_hidden, bias=False)
+        self.w3 = nn.Linear(cfg.dim, cfg.ffn_hidden, bias=False)
+        self.w2 = nn.Linear(cfg.ffn_hidden, cfg.dim, bias=False)
+        self.ffn_dropout = nn.Dropout(cfg.ffn_dropout_p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ffn_dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+class KVCache:
+    """Preallocated keys/values of one layer, [R, H_kv, S, hd]; attention reads only the filled slots."""
+
+    def __init__(self, rows: int, heads: int, length: int, head_dim: int, like: torch.Tensor):
+        self.k = like.new_zeros(rows, heads, length, head_dim)
+        self.v = like.new_zeros(rows, heads, length, head_dim)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, n = k.shape[0], k.shape[2]
+        self.k[:rows, :, self.length:self.length + n] = k
+        self.v[:rows, :, self.length:self.length + n] = v
+        self.length += n
+        return self.k[:rows, :, :self.length], self.v[:rows, :, :self.length]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaGenConfig):
+        super().__init__()
+        self.n_head, self.kv_heads, self.head_dim = cfg.n_head, cfg.kv_heads, cfg.head_dim
+        self.wqkv = nn.Linear(cfg.dim, (cfg.n_head + 2 * cfg.kv_heads) * cfg.head_dim, bias=False)
+        self.wo = nn.Linear(cfg.dim, cfg.dim, bias=False)
+        self.attn_dropout_p = cfg.attn_dropout_p
+        self.resid_dropout = nn.Dropout(cfg.resid_dropout_p)
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        B, S, D = x.shape
+        kv = self.kv_heads * self.head_dim
+        q, k, v = self.wqkv(x).split([D, kv, kv], dim=-1)
+        q = apply_rope(q.view(B, S, self.n_head, self.head_dim), rope).transpose(1, 2)  # [B, H, S, hd]
+        k = apply_rope(k.view(B, S, self.kv_heads, self.head_dim), rope).transpose(1, 2)
+        v = v.view(B, S, self.kv_heads, self.head_dim).transpose(1, 2)
+        causal = True
+        if cache is not None:
+            causal = cache.length == 0  # a prefill is causal; one new token sees every filled slot
+            k, v = cache.append(k, v)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal and S > 1,
+                                             dropout_p=self.attn_dropout_p if self.training else 0.0,
+                                             enable_gqa=self.kv_heads != self.n_head)
+        return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(B, S, D)))
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, cfg: LlamaGenConfig, drop_path: float):
+        super().__init__()
+        self.attention = Attention(cfg)
+        self.feed_forward = FeedForward(cfg)
+        self.attention_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.drop_path = drop_path
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_path == 0:
+            return x
+        keep = x.new_empty(x.shape[0], *(1,) * (x.ndim - 1)).bernoulli_(1 - self.drop_path)
+        return x * keep / (1 - self.drop_path)
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        h = x + self._drop(self.attention(self.attention_norm(x), rope, cache))
+        return h + self._drop(self.feed_forward(self.ffn_norm(h)))
+
+
+class LabelEmbedder(nn.Module):
+    """Class table with a null row ``num_classes``; in train mode labels drop to it with ``dropout_prob``."""
+
+    def __init__(self, num_classes: int, dim: int, dropout_prob: float):
+        super().__init__()
+        self.embedding_table = nn.Embedding(num_classes + 1, dim)
+        self.num_classes, self.dropout_prob = num_classes, dropout_prob
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        if self.training and self.dropout_prob > 0:
+            drop = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob
+            labels = torch.where(drop, self.num_classes, labels)
+        return self.embedding_table(labels).unsqueeze(1)  # [B, 1, D]
+
+
+class RLOutput(NamedTuple):
+    log_probs: torch.Tensor  # [B, L]
+    entropy: torch.Tensor  # [B, L]
+    hidden: torch.Tensor  # [B, L, D] conditional branch
+
+
+def filter_logits_llamagen(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """The official ``top_k_top_p_filtering`` (returns a new tensor): top-k keeps ties at the k-th value;
+    top-p drops tokens whose cumulative probability (sorted descending) exceeds ``top_p``, keeping the first
+    one that crosses it. ``top_p`` >= 1 (or 0) is off."""
+    V = logits.shape[-1]
+    if top_k > 0:
+        kth = logits.topk(min(top_k, V), dim=-1)[0][..., -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if 0 < top_p < 1.0:
+        sorted_logits, sorted_idx = logits.sort(dim=-1, descending=True)
+        remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) > top_p
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.masked_fill(remove.scatter(-1, sorted_idx, remove), -torch.inf)
+    return logits
+
+
+def guide(cond: torch.Tensor, uncond: torch.Tensor, cfg: float) -> torch.Tensor:
+    """The official combination, bit for bit: ``uncond + (cond - uncond) * cfg``."""
+    return uncond + (cond - uncond) * cfg
+
+
+def guided_tokens(cfg: float, cfg_interval: int, length: int) -> int:
+    """How many leading tokens are guided: 0 without guidance (cfg <= 1), else ``cfg_interval + 2`` (all
+    ``length`` when the interval is -1)."""
+    if cfg <= 1.0:
+        return 0
+    return length if cfg_interval < 0 else min(cfg_interval + 2, length)
+
+
+class LlamaGen(nn.Module):
+    """The c2i GPT.
+
+    Example:
+        >>> gpt = LlamaGen(LlamaGenConfig(dim=64, n_layer=2, n_head=4, num_classes=10, vocab_size=64, block_size=16))
+        >>> tokens = gpt.sample(torch.tensor([1, 7]), cfg=4.0, top_k=20)      # [2, 16]
+        >>> gpt.log_probs(torch.tensor([1, 7]), tokens, cfg=4.0, top_k=20)    # [2, 16]
+    """
+
+    def __init__(self, cfg: LlamaGenConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes, self.vocab_size, self.block_size = cfg.num_classes, cfg.vocab_size, cfg.block_size
+        self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob)
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.tok_dropout = nn.Dropout(cfg.token_dropout_p)
+        rates = [cfg.drop_path_rate * i / max(cfg.n_layer - 1, 1) for i in range(cfg.n_layer)]
+        self.layers = nn.ModuleList(TransformerBlock(cfg, r) for r in rates)
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        # Not persistent: official state dicts do not carry the table.
+        self.register_buffer("rope", rope_2d_table(cfg.grid, cfg.head_dim, cfg.rope_base), persistent=False)
+        if not self.output.weight.is_meta:
+            self.init_weights()
+
+    def reset_rope(self) -> None:
+        """Recompute the rotation table in place (after ``to_empty`` from the meta device)."""
+        self.rope = rope_2d_table(self.cfg.grid, self.cfg.head_dim, self.cfg.rope_base).to(self.rope.device)
+
+    def init_weights(self) -> None:
+        """The official init: N(0, initializer_range) for linears and embeddings, ones for norms, output 0."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=self.cfg.initializer_range)
+        nn.init.zeros_(self.output.weight)
+
+    # -- checks ----------------------------------------------------------------------------------------------
+    def check_labels(self, labels: torch.Tensor | int, allow_null: bool = False) -> torch.Tensor:
+        labels = torch.as_tensor(labels, device=self.output.weight.device)
+        if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
+        top = self.num_classes + (1 if allow_null else 0)
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
+            raise ValueError(f"labels must lie in [0, {top}) (num_classes={self.num_classes}), got min "
+                             f"{int(labels.min())} max {int(labels.max())}")
+        return labels.long()
+
+    def check_tokens(self, tokens: torch.Tensor, batch: int) -> torch.Tensor:
+        tokens = torch.as_tensor(tokens, device=self.output.weight.device)
+        L, V = self.block_size, self.vocab_size
+        if tokens.ndim != 2 or tuple(tokens.shape) != (batch, L) or tokens.dtype.is_floating_point:
+            raise ValueError(f"tokens must be an integer tensor [B={batch}, L={L}], got {tokens.dtype} "
+                             f"{tuple(tokens.shape)}")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+            raise ValueError(f"tokens must lie in [0, {V}) (vocab size), got min {int(tokens.min())} "
+                             f"max {int(tokens.max())}")
+        return tokens.long()
+
+    # -- the network -----------------------------------------------------------------------------------------
+    def forward(self, labels: torch.Tensor, tokens: torch.Tensor, return_hidden: bool = False):
+        """Teacher forcing: labels [B] (``num_classes`` = null) and the L tokens [B, L] -> logits [B, L, V]
+        float32, row t predicting token t (the last token is never an input). With ``return_hidden`` also
+        the final normed hidden states [B, L, D]."""
+        x = torch.cat([self.cls_embedding(labels), self.tok_embeddings(tokens[:, :-1])], dim=1)  # [B, L, D]
+        h = self.tok_dropout(x)
+        rope = self.rope[: h.shape[1]]
+        for layer in self.layers:
+            h = layer(h, rope)
+        h = self.norm(h)
+        logits = self.output(h).float()
+        return (logits, h) if return_hidden else logits
+
+    def step(self, x: torch.Tensor, position: int, caches: list[KVCache]) -> torch.Tensor:
+        """One cached step: input embeddings [R, 1, D] at sequence ``position`` -> logits [R, V] float32."""
+        h = self.tok_dropout(x)
+        rope = self.rope[position:position + 1]
+        for layer, cache in zip(self.layers, caches):
+            h = layer(h, rope, cache)
+        return self.output(self.norm(h[:, -1])).float()
+
+    def new_caches(self, rows: int, like: torch.Tensor) -> list[KVCache]:
+        c = self.cfg
+        return [KVCache(rows, c.kv_heads, c.block_size, c.head_dim, like) for _ in self.layers]
+
+    # -- the public API ----------------------------------------------------------------------------------------
+    def logits(self, labels: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits [B, L, V] (row i predicts token i); null-class labels allowed."""
+        labels = self.check_labels(labels, allow_null=True)
+        return self(labels, self.check_tokens(tokens, labels.shape[0]))
+
+    def forward_rl(self, labels: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
+                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0) -> RLOutput:
+        """Log-probs and entropies [B, L] of ``tokens`` under the sampling distribution, in one pass through
+        ``forward`` (conditional and null rows batched when guided)."""
+        labels = self.check_labels(labels)
+        B = labels.shape[0]
+        tokens = self.check_tokens(tokens, B)
+        n_guided = guided_tokens(cfg, cfg_interval, self.block_size)
+        if n_guided:
+            logits, hidden = self(torch.cat([labels, torch.full_like(labels, self.num_classes)]),
+                                  tokens.repeat(2, 1), return_hidden=True)
+            cond, uncond = logits[:B], logits[B:]
+            logits = torch.cat([guide(cond[:, :n_guided], uncond[:, :n_guided], cfg), cond[:, n_guided:]], dim=1)
+            hidden = hidden[:B]
+        else:
+            logits, hidden = self(labels, tokens, return_hidden=True)
+        logits = filter_logits_llamagen(logits / max(temperature, 1e-5), top_k, top_p)
+        logp = logits.log_softmax(dim=-1)
+        entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
+        return RLOutput(logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy, hidden)
+
+    def log_probs(self, labels: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
+                  cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+        """[B, L] log-probs of ``tokens`` under the sampling distribution (what `sample` draws from)."""
+        return self.forward_rl(labels, tokens, temperature, cfg, cfg_interval, top_k, top_p).log_probs
+
+    def make_sampler(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+                     top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
+                     precision: str = "float32", tokens_per_step: int = 1) -> TokenSampler:
+        return TokenSampler(self, labels, cfg=cfg, cfg_interval=cfg_interval, top_k=top_k, top_p=top_p,
+                            temperature=temperature, generator=generator, precision=precision,
+                            tokens_per_step=tokens_per_step)
+
+    @torch.no_grad()
+    def sample(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+               top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
+               return_log_probs: bool = False):
+        """Tokens int64 [B, L] in raster order (and their log-probs [B, L]). With no ``generator`` the draws
+        use the global RNG, one ``multinomial`` call per token as in the official sampler."""
+        sampler = self.make_sampler(labels, cfg, cfg_interval, top_k, top_p, temperature, generator)
+        tokens, log_probs = sampler.run()
+        return (tokens, log_probs) if return_log_probs else tokens
+
+
+class TokenSampler:
+    """Raster sampling with a KV cache; ``step()`` emits ``tokens_per_step`` tokens (the last step fewer).
+
+    Guided rows run as ``[cond; null]`` only while guidance lasts: after ``cfg_interval`` the null half is
+    dropped from the batch and its caches (the official sampler keeps computing it and throws it away).
+    """
+
+    def __init__(self, gpt: LlamaGen, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+                 top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
+                 precision: str = "float32", tokens_per_step: int = 1):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if top_k < 0 or not 0.0 <= top_p <= 1.0:
+            raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
+        if int(cfg_interval) != cfg_interval or cfg_interval < -1:
+            raise ValueError(f"cfg_interval must be an int >= -1 (-1 = guide every token), got {cfg_interval!r}")
+        if tokens_per_step < 1:
+            raise ValueError(f"tokens_per_step must be >= 1, got {tokens_per_step}")
+        self.gpt = gpt
+        self.labels = gpt.check_labels(labels)
+        self.B = self.labels.shape[0]
+        self.L = gpt.block_size
+        self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
+        self.generator, self.precision, self.tokens_per_step = generator, precision, tokens_per_step
+        self.n_guided = guided_tokens(cfg, cfg_interval, self.L)
+        self.position = 0  # tokens drawn so far
+        rows = self.labels
+        if self.n_guided:
+            rows = torch.cat([rows, torch.full_like(rows, gpt.num_classes)])
+        with torch.no_grad(), autocast(precision, self.labels.device):
+            self.next_input = gpt.cls_embedding(rows)  # [R, 1, D]
+            self.caches = gpt.new_caches(rows.shape[0], self.next_input)
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.L
+
+    @property
+    def batch_size(self) -> int:
+        return self.B
+
+    @property
+    def step_count(self) -> int:
+        return -(-self.position // self.tokens_per_step)
+
+    def next_logits(self) -> torch.Tensor:
+        """The filtered logits [B, V] of the next token (guided while guidance lasts)."""
+        logits = self.gpt.step(self.next_input, self.position, self.caches)  # [R, V]
+        if self.position < self.n_guided:
+            logits = guide(logits[: self.B], logits[self.B:], self.cfg)
+        elif logits.shape[0] > self.B:
+            logits = logits[: self.B]
+        return filter_logits_llamagen(logits / max(self.temperature, 1e-5), self.top_k, self.top_p)
+
+    def token(self, forced: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw (or force) one token: int64 [B] and its log-prob [B]."""
+        logits = self.next_logits()
+        if forced is None:
+            token = torch.multinomial(logits.softmax(dim=-1), 1, generator=self.generator).squeeze(1)
+        else:
+            token = forced
+        log_prob = logits.log_softmax(dim=-1).gather(-1, token.unsqueeze(-1)).squeeze(-1)
+        self.position += 1
+        if not self.done:
+            if self.position == self.n_guided and self.caches[0].k.shape[0] > self.B:
+                for cache in self.caches:  # guidance is over: the null rows are dead weight
+                    cache.k, cache.v = cache.k[: self.B], cache.v[: self.B]
+            rows = self.caches[0].k.shape[0]
+            x = self.gpt.tok_embeddings(token).unsqueeze(1)  # [B, 1, D]
+            self.next_input = x.repeat(rows // self.B, 1, 1)
+        return token, log_prob
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample (or, given ``tokens`` [B, n], force) the next chunk: int64 [B, n] and float32 log-probs."""
+        if self.done:
+            raise RuntimeError(f"all {self.L} tokens are sampled; make a new sampler for a new episode")
+        n = min(self.tokens_per_step, self.L - self.position)
+        if tokens is not None:
+            tokens = torch.as_tensor(tokens, device=self.labels.device)
+            if tuple(tokens.shape) != (self.B, n) or tokens.dtype.is_floating_point:
+                raise ValueError(f"tokens for this step must be integers of shape ({self.B}, {n}), got "
+                                 f"{tokens.dtype} {tuple(tokens.shape)}")
+            if int(tokens.min()) < 0 or int(tokens.max()) >= self.gpt.vocab_size:
+                raise ValueError(f"tokens must lie in [0, {self.gpt.vocab_size})")
+            tokens = tokens.long()
+        out, lps = [], []
+        with autocast(self.precision, self.labels.device):
+            for i in range(n):
+                t, lp = self.token(None if tokens is None else tokens[:, i])
+                out.append(t)
+                lps.append(lp.float())
+        return torch.stack(out, 1), torch.stack(lps, 1)
+
+    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every remaining token: int64 [B, L - position] and their log-probs."""
+        tokens, log_probs = [], []
+        while not self.done:
+            t, lp = self.step()
+            tokens.append(t)
+            log_probs.append(lp)
+        return torch.cat(tokens, 1), torch.cat(log_probs, 1)

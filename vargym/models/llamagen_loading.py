@@ -1,0 +1,114 @@
+"""Loading LlamaGen: the official c2i checkpoints (Hugging Face ``FoundationVision/LlamaGen``), our own
+safetensors checkpoints and the shipped tiny LlamaGen.
+
+Official GPT files trained with DDP hold the state dict under ``"model"``; FSDP-trained ones (XXL, 3B) are
+flat; the VQ file holds it under ``"model"``. All load with ``weights_only=True`` and strictly; only the
+RoPE table (``freqs_cis``) and KV-cache buffers, which old files may carry, are dropped by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from vargym.errors import CheckpointError, WeightsNotAvailableError
+from vargym.models.files import load_state_strict, read_state_dict
+from vargym.models.llamagen import LlamaGen, LlamaGenConfig
+from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, OWN_LLAMAGEN, RELEASED_FILES, build_llamagen
+from vargym.models.llamagen_vq import LlamaGenVQ, LlamaGenVQConfig
+
+__all__ = ["load_llamagen_checkpoint", "load_llamagen_official", "load_llamagen_pretrained", "save_llamagen_checkpoint"]
+
+HF_REPO_ID = "FoundationVision/LlamaGen"
+HF_REVISION = "main"
+VQ_FILE = "vq_ds16_c2i.pt"
+_RUNTIME_KEYS = re.compile(r"^(freqs_cis|causal_mask|layers\.\d+\.attention\.kv_cache\.[kv]_cache)$")
+
+
+def read_official_gpt(path: str | Path) -> dict[str, torch.Tensor]:
+    """An official GPT state dict (DDP ``"model"``/``"module"``/``"state_dict"`` entry, or FSDP flat)."""
+    state = read_state_dict(path, entries=("model", "module", "state_dict"))
+    return {k: v for k, v in state.items() if not _RUNTIME_KEYS.match(k)}
+
+
+def read_official_vq(path: str | Path) -> dict[str, torch.Tensor]:
+    """An official tokenizer state dict (``"ema"`` when present, as ``vq_demo.py`` prefers, else ``"model"``)."""
+    return read_state_dict(path, entries=("ema", "model", "state_dict"))
+
+
+def load_llamagen_official(vq_path: str | Path, gpt_path: str | Path, preset: str = "llamagen-b",
+                           device: torch.device | str | None = None,
+                           configs: tuple[LlamaGenVQConfig, LlamaGenConfig] | None = None) -> tuple[LlamaGenVQ, LlamaGen]:
+    """Load official-format ``vq_ds16_c2i.pt`` and ``c2i_*.pt`` files (strict) into the ``preset``'s
+    architecture (or ``configs``). The token grid (256 vs 384 px) is the preset's: the keys do not say it."""
+    if configs is None:
+        if preset not in LLAMAGEN_PRESETS:
+            raise ValueError(f"preset must be one of {sorted(LLAMAGEN_PRESETS)}, got {preset!r}")
+        configs = LLAMAGEN_PRESETS[preset]
+    gpt_state, vq_state = read_official_gpt(gpt_path), read_official_vq(vq_path)
+    with torch.device("meta"):  # no random init of weights that are overwritten at once
+        vq, gpt = build_llamagen(*configs)
+    vq.to_empty(device="cpu")
+    gpt.to_empty(device="cpu")
+    gpt.reset_rope()
+    load_state_strict(vq, vq_state, str(vq_path))
+    load_state_strict(gpt, gpt_state, str(gpt_path))
+    vq.eval().requires_grad_(False)
+    gpt.eval()
+    return vq.to(device), gpt.to(device)
+
+
+def load_llamagen_pretrained(name: str = "llamagen-b", vq_path: str | Path | None = None,
+                             gpt_path: str | Path | None = None, device: torch.device | str | None = None,
+                             cache_dir: str | None = None) -> tuple[LlamaGenVQ, LlamaGen]:
+    """A released LlamaGen (``llamagen-b`` ... ``llamagen-3b``) from local files or the Hugging Face cache."""
+    from vargym.models.loading import hub_file
+
+    if name in OWN_LLAMAGEN:
+        raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
+                         f"load_generator('{name}') for the shipped model or 'random:{name}'")
+    if name not in RELEASED_FILES:
+        raise ValueError(f"unknown LlamaGen release {name!r}; choose one of {sorted(RELEASED_FILES)}")
+    option = "vq_path=/gpt_path= (CLI: --vq-path/--gpt-path)"
+    vq_path = Path(vq_path) if vq_path else hub_file(VQ_FILE, HF_REPO_ID, HF_REVISION, option, cache_dir)
+    gpt_path = Path(gpt_path) if gpt_path else hub_file(RELEASED_FILES[name], HF_REPO_ID, HF_REVISION, option,
+                                                         cache_dir)
+    return load_llamagen_official(vq_path, gpt_path, preset=name, device=device)
+
+
+def save_llamagen_checkpoint(directory: str | Path, vq: LlamaGenVQ, gpt: LlamaGen, extra: dict | None = None) -> Path:
+    """Write ``vq.safetensors``, ``gpt.safetensors`` and ``model.json`` (configs + ``extra``)."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in vq.state_dict().items()}, str(directory / "vq.safetensors"))
+    save_file({k: v.detach().contiguous().cpu() for k, v in gpt.state_dict().items()}, str(directory / "gpt.safetensors"))
+    meta = {"family": "llamagen", "vq": asdict(vq.cfg), "gpt": asdict(gpt.cfg), **(extra or {})}
+    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def load_llamagen_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> tuple[LlamaGenVQ, LlamaGen]:
+    """Load a directory written by `save_llamagen_checkpoint` (strict keys and shapes)."""
+    directory = Path(directory)
+    meta_path = directory / "model.json"
+    if not meta_path.is_file():
+        raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("family") != "llamagen":
+            raise CheckpointError(f"{meta_path} holds a {meta.get('family', 'var')!r} model, not a LlamaGen one")
+        vq_cfg, gpt_cfg = LlamaGenVQConfig(**meta["vq"]), LlamaGenConfig(**meta["gpt"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
+    vq, gpt = build_llamagen(vq_cfg, gpt_cfg)
+    load_state_strict(vq, read_state_dict(directory / "vq.safetensors"), str(directory / "vq.safetensors"))
+    load_state_strict(gpt, read_state_dict(directory / "gpt.safetensors"), str(directory / "gpt.safetensors"))
+    vq.eval().requires_grad_(False)
+    gpt.eval()
+    return vq.to(device), gpt.to(device)
