@@ -38,7 +38,7 @@ def read_state_dict(path: str | Path, entries: tuple[str, ...] = ()) -> dict[str
                 state = state[entry]
                 break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        what = f"a state dict of tensors{' or a dict with an entry ' + repr(entries) if entries else ''}"
+        what = f"a flat state dict of tensors{' or a dict with an entry ' + repr(entries) if entries else ''}"
         raise CheckpointError(f"{path} is not {what} (got {type(state).__name__})")
     return state
 

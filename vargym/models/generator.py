@@ -114,8 +114,11 @@ class SamplingConfig:
     temperature: float = 1.0
     """Softmax temperature (> 0); the policy's distribution is the tempered one."""
     cfg: float = 0.0
-    """Classifier-free guidance scale (>= 0; 0 = unguided, which runs half the rows). Its schedule over the
-    steps is the family's own (VAR: ``t_k = cfg * k / (K - 1)``)."""
+    """Classifier-free guidance scale (>= 0; 0 = unguided, which runs half the rows). Its meaning is the
+    family's own: VAR guides ``(1 + t_k) * cond - t_k * uncond`` with ``t_k = cfg * k / (K - 1)``; LlamaGen
+    guides ``uncond + (cond - uncond) * cfg`` and only when cfg > 1."""
+    cfg_interval: int = -1
+    """LlamaGen: guide only the first ``cfg_interval + 2`` tokens (-1 = every token); VAR ignores it."""
     top_k: int = 0
     """Keep the k most likely tokens (0 = off)."""
     top_p: float = 0.0
@@ -141,6 +144,8 @@ class SamplingConfig:
             ("cfg", self.cfg >= 0, ">= 0 (0 = unguided)"),
             ("top_k", int(self.top_k) == self.top_k and self.top_k >= 0, "an int >= 0 (0 = off)"),
             ("top_p", 0.0 <= self.top_p <= 1.0, "in [0, 1] (0 = off)"),
+            ("cfg_interval", int(self.cfg_interval) == self.cfg_interval and self.cfg_interval >= -1,
+             "an int >= -1 (-1 = guide every token)"),
         ):
             if not ok or self.__dict__[name] != self.__dict__[name]:  # NaN fails too
                 raise ValueError(f"sampling {name} must be {allowed}, got {self.__dict__[name]!r}")
@@ -149,6 +154,7 @@ class SamplingConfig:
         object.__setattr__(self, "top_k", int(self.top_k))
         object.__setattr__(self, "top_p", float(self.top_p))
         object.__setattr__(self, "more_smooth", bool(self.more_smooth))
+        object.__setattr__(self, "cfg_interval", int(self.cfg_interval))
 
     def as_kwargs(self) -> dict[str, Any]:
         """The fields as keyword arguments (``var.sample(labels, **sampling.as_kwargs())``)."""
@@ -158,6 +164,17 @@ class SamplingConfig:
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
         """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
         return autocast(self.precision, device)
+
+
+def keep_taken(filtered: torch.Tensor, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """``filtered`` logits [..., V] with the taken ``tokens`` [...] restored to their unfiltered value.
+
+    A token the sampler drew lies in its top-k/top-p set by construction; a teacher-forced pass in another
+    kernel order (bf16 above all) can round it just outside, which would give it a log-prob of -inf and
+    the update an infinite ratio. Where the filters agree this returns ``filtered`` unchanged.
+    """
+    index = tokens.unsqueeze(-1)
+    return filtered.scatter(-1, index, logits.gather(-1, index))
 
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
@@ -332,6 +349,31 @@ class Generator(ABC):
         merged.lora = None
         merged._set_policy(merge_lora(copy.deepcopy(self.policy)))
         return merged.save(directory)
+
+    def save_adapters(self, directory: str | Path, extra: dict) -> Path:
+        """Write the LoRA adapters alone (``lora.safetensors``) and a ``model.json`` whose ``base_model`` /
+        ``base_seed`` (from ``extra``) say how to rebuild the base network they sit on."""
+        import dataclasses
+        import json
+
+        from safetensors.torch import save_file
+
+        from vargym.models.lora import lora_state_dict
+
+        if "base_model" not in extra:
+            raise ValueError("saving LoRA adapters needs extra={'base_model': <load_generator spec>, 'base_seed': int}")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(self.policy).items()}
+        save_file(tensors, str(directory / "lora.safetensors"))
+        meta = {"family": self.family, "lora": dataclasses.asdict(self.lora), **extra}
+        (directory / "model.json").write_text(json.dumps(meta, indent=2))
+        return directory
+
+    def set_tokens_per_step(self, tokens_per_step: int) -> None:
+        """Emit this many tokens per env step (raster families); families with fixed steps raise."""
+        raise ValueError(f"the {self.family or type(self).__name__} family has fixed steps "
+                         f"{self.layout.tokens_per_step}; tokens_per_step applies to raster (next-token) models")
 
     def _set_policy(self, policy: nn.Module) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot swap its policy network")

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vargym.models.generator import autocast
+from vargym.models.generator import autocast, keep_taken
 
 __all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
 
@@ -355,8 +355,8 @@ class LlamaGen(nn.Module):
             hidden = hidden[:B]
         else:
             logits, hidden = self(labels, tokens, return_hidden=True)
-        logits = filter_logits_llamagen(logits / max(temperature, 1e-5), top_k, top_p)
-        logp = logits.log_softmax(dim=-1)
+        logits = logits / max(temperature, 1e-5)
+        logp = keep_taken(filter_logits_llamagen(logits, top_k, top_p), logits, tokens).log_softmax(dim=-1)
         entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
         return RLOutput(logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy, hidden)
 

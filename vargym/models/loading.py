@@ -81,12 +81,22 @@ def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISI
 
 
 def load_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, var_path: str | Path | None = None,
-                    device: torch.device | str | None = None, cache_dir: str | None = None) -> tuple[VQVAE, VAR]:
-    """The released VAR models: ``"var-d16" | "var-d20" | "var-d24" | "var-d30"`` (256 px, ImageNet classes).
+                    device: torch.device | str | None = None, cache_dir: str | None = None, **files: str | Path):
+    """The released models: ``"var-d16" | "var-d20" | "var-d24" | "var-d30"`` (256 px) -> (VQVAE, VAR), and
+    ``"llamagen-b" | "llamagen-l"`` (256 px) ``| "llamagen-xl" | "llamagen-xxl" | "llamagen-3b"`` (384 px)
+    -> (LlamaGenVQ, LlamaGen); ImageNet classes.
 
-    Files come from ``vae_path`` / ``var_path`` when given, else from the Hugging Face cache (downloaded once).
+    Files come from ``vae_path`` / ``var_path`` (LlamaGen: ``vq_path`` / ``gpt_path``) when given, else from
+    the Hugging Face cache (downloaded once).
     """
-    preset_configs(name)  # validates the name
+    from vargym.models.presets import preset_family
+
+    if preset_family(name) == "llamagen":  # validates the name
+        from vargym.models.llamagen_loading import load_llamagen_pretrained
+
+        return load_llamagen_pretrained(name, device=device, cache_dir=cache_dir, **files)
+    if files:
+        raise TypeError(f"unexpected file argument(s) {sorted(files)} for {name!r}; VAR takes vae_path= and var_path=")
     if name in OWN_PRESETS:
         raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
                          f"load_model('tiny') for the shipped model, 'random:{name}', or a `vargym pretrain` output")
@@ -143,7 +153,9 @@ def load_model(spec: str | Path = "tiny", device: torch.device | str | None = No
                                            f"run `vargym pretrain` and pass its output directory as --model")
         return load_checkpoint(TINY_DIR, device=device)
     if spec.startswith("random:"):
-        vqvae, var = build(*preset_configs(spec.removeprefix("random:")))
+        from vargym.models.presets import build_preset
+
+        vqvae, var = build_preset(spec.removeprefix("random:"))
         return vqvae.to(device), var.eval().to(device)
     if spec in RELEASED_PRESETS:
         return load_pretrained(spec, device=device, **kwargs)

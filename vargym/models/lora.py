@@ -39,8 +39,9 @@ class LoRAConfig:
     """r: rank of the update B A."""
     alpha: float | None = None
     """Scale numerator: the update is multiplied by alpha / r (None: alpha = r, a scale of 1)."""
-    targets: tuple[str, ...] = ("mat_qkv", "proj", "fc1", "fc2")
-    """Attribute names of the ``nn.Linear`` layers to adapt (VAR's attention and FFN projections)."""
+    targets: tuple[str, ...] = ("mat_qkv", "proj", "fc1", "fc2", "wqkv", "wo", "w1", "w2", "w3")
+    """Attribute names of the ``nn.Linear`` layers to adapt: the attention and FFN projections of VAR
+    (``mat_qkv``, ``proj``, ``fc1``, ``fc2``) and LlamaGen (``wqkv``, ``wo``, ``w1``, ``w2``, ``w3``)."""
 
     def __post_init__(self) -> None:
         if int(self.rank) != self.rank or self.rank < 1:

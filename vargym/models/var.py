@@ -389,6 +389,7 @@ class VAR(nn.Module):
         then top-k / top-p filtering. No label dropout and no drop-path, so it is the sampled policy exactly.
         With cfg != 0 the null-class branch runs in the same batch (2B rows).
         """
+        from vargym.models.generator import keep_taken
         from vargym.models.sampling import filter_logits, guidance_weights
 
         labels = self.check_labels(labels, allow_null=True)  # the sampler accepts the null class too
@@ -404,7 +405,8 @@ class VAR(nn.Module):
             h = h[:B]
         else:
             logits, h = self(labels, x, return_hidden=True)
-        logits = filter_logits(logits / temperature, top_k, top_p)
+        logits = logits / temperature
+        logits = keep_taken(filter_logits(logits, top_k, top_p), logits, target)
         logp = logits.log_softmax(dim=-1)  # [B, L, V]
         p = logp.exp()
         entropy = -(p * torch.where(p > 0, logp, torch.zeros_like(logp))).sum(-1)

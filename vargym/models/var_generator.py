@@ -141,7 +141,7 @@ class VARGenerator(Generator):
 
         if self.lora is None:
             return save_checkpoint(directory, self.vqvae, self._policy(), extra)
-        return _save_adapters(Path(directory), self, extra or {})
+        return self.save_adapters(Path(directory), extra or {})
 
     def _set_policy(self, policy: nn.Module) -> None:
         policy.attach(self.vqvae)
@@ -150,24 +150,6 @@ class VARGenerator(Generator):
     def __repr__(self) -> str:
         return (f"VARGenerator(num_classes={self.num_classes}, patch_nums={tuple(self.vqvae.v_patch_nums)}, "
                 f"vocab_size={self.vocab_size}, var={'None' if self.var is None else self.var.cfg})")
-
-
-def _save_adapters(directory: Path, generator: VARGenerator, extra: dict) -> Path:
-    import dataclasses
-    import json
-
-    from safetensors.torch import save_file
-
-    from vargym.models.lora import lora_state_dict
-
-    if "base_model" not in extra:
-        raise ValueError("saving LoRA adapters needs extra={'base_model': <load_generator spec>, 'base_seed': int}")
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(generator.policy).items()}
-    save_file(tensors, str(directory / "lora.safetensors"))
-    meta = {"family": "var", "lora": dataclasses.asdict(generator.lora), **extra}
-    (directory / "model.json").write_text(json.dumps(meta, indent=2))
-    return directory
 
 
 # ScaleSampler is the VAR family's StepSampler.

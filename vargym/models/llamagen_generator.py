@@ -1,0 +1,145 @@
+"""LlamaGen as a `Generator`: raster next-token sampling, one token (or a chunk of tokens) per env step."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vargym.models.generator import (
+    ClassCondition,
+    Condition,
+    Generator,
+    RLForward,
+    SamplingConfig,
+    StepSampler,
+    TokenLayout,
+    autocast,
+)
+from vargym.models.llamagen import LlamaGen, TokenSampler
+from vargym.models.llamagen_vq import LlamaGenVQ
+
+__all__ = ["LlamaGenGenerator"]
+
+
+def _labels_of(condition: Condition) -> torch.Tensor:
+    if not isinstance(condition, ClassCondition):
+        raise TypeError(f"LlamaGen c2i is class-conditional: condition must be a ClassCondition, "
+                        f"got {type(condition).__name__}")
+    return condition.labels
+
+
+def raster_layout(num_tokens: int, tokens_per_step: int) -> TokenLayout:
+    """``num_tokens`` in chunks of ``tokens_per_step`` (the last chunk takes the remainder)."""
+    if int(tokens_per_step) != tokens_per_step or not 1 <= tokens_per_step <= num_tokens:
+        raise ValueError(f"tokens_per_step must be an int in [1, {num_tokens}] (tokens per image), "
+                         f"got {tokens_per_step!r}")
+    full, rest = divmod(num_tokens, int(tokens_per_step))
+    return TokenLayout((int(tokens_per_step),) * full + ((rest,) if rest else ()))
+
+
+class LlamaGenGenerator(Generator):
+    """A LlamaGen VQ tokenizer (frozen decoder) and GPT (the policy).
+
+    Args:
+        vq: the tokenizer; decodes raster-order tokens.
+        gpt: the c2i GPT.
+        tokens_per_step: tokens emitted per env step (1: one token per step, as the model samples).
+
+    Example:
+        >>> gen = LlamaGenGenerator(*build_preset("tiny-llamagen"), tokens_per_step=8)
+        >>> gen.layout.num_steps   # 64 tokens in 8 steps
+        8
+    """
+
+    family = "llamagen"
+
+    def __init__(self, vq: LlamaGenVQ, gpt: LlamaGen, tokens_per_step: int = 1):
+        if not isinstance(vq, LlamaGenVQ) or not isinstance(gpt, LlamaGen):
+            raise TypeError(f"LlamaGenGenerator takes a LlamaGenVQ and a LlamaGen, got {type(vq).__name__}, "
+                            f"{type(gpt).__name__}")
+        if gpt.vocab_size != vq.vocab_size:
+            raise ValueError(f"GPT vocab_size={gpt.vocab_size} must equal the codebook size {vq.vocab_size}")
+        self.vq, self.gpt = vq, gpt
+        self.set_tokens_per_step(tokens_per_step)
+
+    def set_tokens_per_step(self, tokens_per_step: int) -> None:
+        self._layout = raster_layout(self.gpt.block_size, tokens_per_step)
+        self.tokens_per_step = int(tokens_per_step)
+
+    # -- what it is ---------------------------------------------------------------------------------------
+    @property
+    def layout(self) -> TokenLayout:
+        return self._layout
+
+    @property
+    def num_classes(self) -> int:
+        return self.gpt.num_classes
+
+    @property
+    def vocab_size(self) -> int:
+        return self.gpt.vocab_size
+
+    @property
+    def hidden_size(self) -> int:
+        return self.gpt.cfg.dim
+
+    @property
+    def policy(self) -> nn.Module:
+        return self.gpt
+
+    @property
+    def decoder(self) -> nn.Module:
+        return self.vq
+
+    # -- sampling -----------------------------------------------------------------------------------------
+    def make_sampler(self, condition: Condition, sampling: SamplingConfig,
+                     generator: torch.Generator | None = None) -> StepSampler:
+        s = sampling
+        return TokenSampler(self.gpt, _labels_of(condition), cfg=s.cfg, cfg_interval=s.cfg_interval, top_k=s.top_k,
+                            top_p=s.top_p or 1.0, temperature=s.temperature, generator=generator,
+                            precision=s.precision, tokens_per_step=self.tokens_per_step)
+
+    def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
+        s = sampling
+        with s.autocast(self.device):
+            out = self.gpt.forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.cfg_interval, s.top_k,
+                                      s.top_p or 1.0)
+        return RLForward(out.log_probs.float(), out.entropy.float(), out.hidden)
+
+    # -- images -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
+        tokens = self.check_tokens(tokens)
+        with autocast(precision, self.device):
+            return self.vq.decode_code(tokens).float().add(1).mul(0.5).clamp(0, 1)
+
+    # -- copies, devices, files ---------------------------------------------------------------------------
+    def frozen_copy(self) -> LlamaGenGenerator:
+        return LlamaGenGenerator(self.vq, copy.deepcopy(self.gpt).requires_grad_(False), self.tokens_per_step)
+
+    def to(self, device: torch.device | str | None) -> LlamaGenGenerator:
+        if device is not None:
+            self.vq.to(device)
+            self.gpt.to(device)
+        return self
+
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """Full weights (``vq``/``gpt.safetensors``); with adapters, the adapters alone (see `save_adapters`)."""
+        from vargym.models.llamagen_loading import save_llamagen_checkpoint
+
+        if self.lora is not None:
+            return self.save_adapters(directory, extra or {})
+        return save_llamagen_checkpoint(directory, self.vq, self.gpt, extra)
+
+    def _set_policy(self, policy: nn.Module) -> None:
+        self.gpt = policy
+
+    def __repr__(self) -> str:
+        return (f"LlamaGenGenerator(num_classes={self.num_classes}, tokens={self.gpt.block_size}, "
+                f"tokens_per_step={self.tokens_per_step}, vocab_size={self.vocab_size}, gpt={self.gpt.cfg})")
+
+
+StepSampler.register(TokenSampler)
