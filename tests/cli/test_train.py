@@ -113,7 +113,7 @@ def test_bad_input_is_a_clean_error(tmp_path, args, message):
 
 
 def test_missing_shipped_model_is_an_error_not_a_fallback(tmp_path, monkeypatch):
-    import vargym.models.loading as loading
+    import vargym.models.files as loading
 
     monkeypatch.setattr(loading, "TINY_DIR", tmp_path / "absent")
     result = runner.invoke(

@@ -33,14 +33,14 @@ def parse_labels(text: str | None, num_classes: int | None = None) -> list[int] 
     return labels
 
 
-def load_generator_or_exit(spec: str, device, vae_path: str | None = None, var_path: str | None = None):
-    """``vargym.models.load_generator`` with errors turned into a clean CLI message (no traceback)."""
+def load_generator_or_exit(spec: str, device, vae_path: str | None = None, var_path: str | None = None,
+                           **files: str | None):
+    """``vargym.models.load_generator`` with errors turned into a clean CLI message (no traceback).
+    ``files``: the local weight files of a released model (``vq_path``/``gpt_path`` for LlamaGen)."""
     from vargym.errors import VargymError
     from vargym.models import load_generator
 
-    kwargs = {}
-    if vae_path or var_path:
-        kwargs = {"vae_path": vae_path, "var_path": var_path}
+    kwargs = {k: v for k, v in {"vae_path": vae_path, "var_path": var_path, **files}.items() if v}
     try:
         return load_generator(spec, device=device, **kwargs)
     except (VargymError, ValueError) as e:

@@ -51,7 +51,8 @@ def _table(results: dict[str, dict]):
 @config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
 def eval_command(
     model: str = typer.Option(
-        "tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a model dir."
+        "tiny", help="'tiny' / 'tiny-llamagen' (shipped), 'var-d16'..'var-d30', 'llamagen-b'..'llamagen-3b', "
+                     "'random:<preset>', or a model dir."
     ),
     checkpoint: Path | None = typer.Option(
         None, help="A trained model dir or training run dir, evaluated beside --model."
@@ -70,6 +71,8 @@ def eval_command(
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
     vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
+    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file (with --model llamagen-*)."),
+    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file (with --model llamagen-*)."),
     **fields: Any,
 ) -> None:
     """Evaluate --model (and --checkpoint) on rewards, classifier accuracy, diversity, FID and speed."""
@@ -79,7 +82,8 @@ def eval_command(
     from vargym.evaluation.evaluate import build_scorers, evaluate_model, load_trained
 
     dev = pick_device(device)
-    models = {"base": load_generator_or_exit(model, dev, vae_path, var_path)}
+    models = {"base": load_generator_or_exit(model, dev, vae_path, var_path, vq_path=vq_path,
+                                               gpt_path=gpt_path)}
     if checkpoint is not None:
         try:
             models["checkpoint"] = load_trained(checkpoint, device=dev)

@@ -10,13 +10,17 @@ from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
 
 
 def sample(
-    model: str = typer.Option("tiny", help="'tiny' (shipped), 'var-d16'..'var-d30', 'random:<preset>', or a checkpoint dir."),
+    model: str = typer.Option("tiny", help="'tiny' / 'tiny-llamagen' (shipped), 'var-d16'..'var-d30', "
+                                           "'llamagen-b'..'llamagen-3b', 'random:<preset>', or a checkpoint dir."),
     checkpoint: Path | None = typer.Option(None, help="A training run's checkpoint dir (overrides --model's weights)."),
     labels: str | None = typer.Option(None, "--labels", "--classes",
                                       help="Class labels, e.g. '0,1,2' or '0-9' (default: every class, up to 16)."),
     per_label: int = typer.Option(4, "--per-label", "--labels-per-class", min=1, help="Samples per label (one row each)."),
-    cfg: float = typer.Option(1.5, help="Guidance (official schedule t_k = cfg*k/(K-1); 0 = unguided). The shipped "
-                                        "model draws its classes best at 1-2 (90-93% recognised; 84% at 0)."),
+    cfg: float = typer.Option(1.5, help="Guidance in the family's official convention (VAR: schedule t_k = "
+                                        "cfg*k/(K-1), 0 = unguided; the shipped VAR draws its classes best at 1-2, "
+                                        "90-93% recognised, 84% at 0. LlamaGen: uncond + (cond - uncond)*cfg, "
+                                        "only when cfg > 1)."),
+    cfg_interval: int = typer.Option(-1, min=-1, help="LlamaGen: guide only the first N+2 tokens (-1 = all)."),
     top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
     top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
     temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
@@ -28,6 +32,8 @@ def sample(
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
     vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
+    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file (with --model llamagen-*)."),
+    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file (with --model llamagen-*)."),
 ) -> None:
     """Sample a grid of images (one row per label) and write it as a PNG."""
     import torch
@@ -37,11 +43,12 @@ def sample(
 
     try:
         sampling = SamplingConfig(temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, more_smooth=more_smooth,
-                                  precision=precision, decode_precision=decode_precision)
+                                  cfg_interval=cfg_interval, precision=precision, decode_precision=decode_precision)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     dev = pick_device(device)
-    model_ = load_generator_or_exit(str(checkpoint or model), dev, vae_path, var_path)
+    model_ = load_generator_or_exit(str(checkpoint or model), dev, vae_path, var_path, vq_path=vq_path,
+                                    gpt_path=gpt_path)
     try:
         label_list = parse_labels(labels, model_.num_classes) or list(range(min(model_.num_classes, 16)))
     except ValueError as e:

@@ -78,6 +78,10 @@ def train(
     ),
     vae_path: str | None = typer.Option(None, help=_h("model_files") + " This flag: the VQ-VAE file."),
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
+    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file vq_ds16_c2i.pt (with "
+                                                  "--model llamagen-*; no download)."),
+    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file, e.g. c2i_B_256.pt (with "
+                                                   "--model llamagen-*)."),
     quiet: bool = typer.Option(False, help="No progress bar."),
     **fields: Any,
 ) -> None:
@@ -99,7 +103,7 @@ def train(
         flags["reward_steps"] = tuple(parse_labels(reward_steps)) if reward_steps else None
         flags["algo_kwargs"] = _key_values(algo_arg, "--algo-arg") or None
         flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
-        files = {"vae_path": vae_path, "var_path": var_path}
+        files = {"vae_path": vae_path, "var_path": var_path, "vq_path": vq_path, "gpt_path": gpt_path}
         flags["model_files"] = {k: v for k, v in files.items() if v} or None
         values = load_config_file(config) if config is not None else {}
         values.update({k: v for k, v in flags.items() if v is not None})

@@ -45,7 +45,10 @@ class EvalConfig:
     """Tiny suite without ``fid_reference``: FID in the tiny classifier's feature space against this many
     fresh procedural images (0 = no FID)."""
     cfg: float = 0.0
-    """Classifier-free guidance (official schedule; 0 = unguided)."""
+    """Classifier-free guidance in the family's official convention (VAR: 0 = unguided; LlamaGen: guided
+    only when > 1)."""
+    cfg_interval: int = -1
+    """LlamaGen: guide only the first cfg_interval + 2 tokens (-1: every token)."""
     top_k: int = 0
     """Top-k filtering (0 = off)."""
     top_p: float = 0.0
@@ -91,4 +94,5 @@ class EvalConfig:
         from vargym.models.generator import SamplingConfig
 
         return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              precision=self.precision, decode_precision=self.decode_precision)
+                              cfg_interval=self.cfg_interval, precision=self.precision,
+                              decode_precision=self.decode_precision)

@@ -46,9 +46,14 @@ class TrainConfig:
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the reward (for an expression: one dict per term name)."""
     model: str = "tiny"
-    """Policy to fine-tune: "tiny" (shipped), "var-d16".."var-d30", "random:<preset>" or a checkpoint dir."""
+    """Policy to fine-tune: "tiny" / "tiny-llamagen" (shipped), "var-d16".."var-d30", "llamagen-b".."llamagen-3b",
+    "random:<preset>" or a checkpoint dir."""
     model_files: dict[str, str] = field(default_factory=dict)
-    """Local weight files of a released model, so nothing is downloaded (VAR: {"vae_path": ..., "var_path": ...})."""
+    """Local weight files of a released model, so nothing is downloaded (VAR: {"vae_path": ..., "var_path": ...};
+    LlamaGen: {"vq_path": ..., "gpt_path": ...})."""
+    tokens_per_step: int | None = None
+    """Tokens per env step of a next-token model (LlamaGen; None: 1, one token per step). VAR's steps are its
+    scales and refuse it."""
     device: str | None = None
     """torch device ("cpu", "cuda", "cuda:1"); None picks CUDA when available, else CPU."""
     seed: int = 0
@@ -81,7 +86,10 @@ class TrainConfig:
     temperature: float = 0.7
     """Sampling temperature during training (the policy's distribution is the tempered one)."""
     cfg: float = 0.0
-    """Classifier-free guidance during training (>= 0; 0: unguided, as in the paper)."""
+    """Classifier-free guidance during training (>= 0; 0: unguided, as in the paper). The family's own
+    convention: VAR's schedule t_k = cfg*k/(K-1); LlamaGen guides only when cfg > 1."""
+    cfg_interval: int = -1
+    """LlamaGen: guide only the first cfg_interval + 2 tokens (-1: every token); VAR ignores it."""
     top_k: int = 0
     """Top-k filtering during training (0: off)."""
     top_p: float = 0.0
@@ -179,7 +187,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be 'auto', 'float32' or 'bfloat16', got {getattr(self, name)!r}")
         from vargym.models.generator import SamplingConfig
 
-        SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p)  # validates
+        SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
+                       cfg_interval=self.cfg_interval)  # validates
+        if self.tokens_per_step is not None and self.tokens_per_step < 1:
+            raise ValueError(f"tokens_per_step must be None or an int >= 1, got {self.tokens_per_step!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if algo_class.on_policy and self.epochs != 1:
@@ -209,7 +220,7 @@ class TrainConfig:
         auto = "auto" in (self.precision, self.decode_precision)
         device = resolve_device(self.device) if auto else None
         return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              precision=resolve_precision(self.precision, device),
+                              cfg_interval=self.cfg_interval, precision=resolve_precision(self.precision, device),
                               decode_precision=resolve_precision(self.decode_precision, device))
 
     @property

@@ -94,6 +94,8 @@ class Trainer:
                 torch.manual_seed(config.seed)
                 model = load_generator(config.model, device=self.device, **config.model_files)
         self.generator = as_generator(model, device=self.device)
+        if config.tokens_per_step is not None:
+            self.generator.set_tokens_per_step(config.tokens_per_step)
         self.generator.decoder.eval().requires_grad_(False)
         self.policy = self.generator.policy
         self.policy.eval()  # eval: no dropout, so sampling and training see one policy

@@ -17,8 +17,9 @@ class PretrainConfig:
     data: str = "procedural"
     """``"procedural"`` (the 10 built-in classes, generated on the fly) or a folder ``root/<class>/*.png``."""
     preset: str = "tiny"
-    """Architecture preset of ``vargym.models.presets``: ``"tiny"`` (VAR 1.3M parameters) or ``"small"`` (4.2M,
-    same VQ-VAE); the VAR's class count follows the data."""
+    """Architecture preset of ``vargym.models.presets``: ``"tiny"`` (VAR 1.3M parameters), ``"small"`` (4.2M,
+    same VQ-VAE) or ``"tiny-llamagen"`` (a next-token LlamaGen with its own VQ tokenizer; its stages use the
+    ``vqvae_*`` settings for the tokenizer and the ``var_*`` ones for the GPT); the class count follows the data."""
     image_size: int = 64
     """Image side in pixels; must equal the preset VQ-VAE's image size."""
     seed: int = 0
@@ -80,11 +81,12 @@ class PretrainConfig:
         object.__setattr__(self, "eval_cfgs", tuple(float(c) for c in self.eval_cfgs))
         from vargym.models.presets import preset_configs  # lazy: keeps `vargym --help` free of torch
 
-        vq_cfg, _ = preset_configs(self.preset)  # raises on an unknown preset, with a suggestion
-        if self.image_size != vq_cfg.image_size:
+        tokenizer, network = preset_configs(self.preset)  # raises on an unknown preset, with a suggestion
+        size = tokenizer.image_size if hasattr(tokenizer, "image_size") else network.grid * tokenizer.downsample
+        if self.image_size != size:
             raise ValueError(
                 f"image_size={self.image_size} does not match preset {self.preset!r}, "
-                f"whose VQ-VAE takes {vq_cfg.image_size} px images"
+                f"whose tokenizer takes {size} px images"
             )
         for name in ("vqvae_steps", "decoder_steps", "var_steps", "classifier_steps", "eval_per_class"):
             if getattr(self, name) < 0:

@@ -368,8 +368,13 @@ def run_pretrain(
         >>> result = run_pretrain(PretrainConfig(out_dir="runs/tiny", vqvae_steps=500, var_steps=1200))
     """
     from vargym.models.loading import save_checkpoint
+    from vargym.models.presets import preset_family
     from vargym.models.pretrain.report import quality_figures, write_model_card
 
+    if preset_family(cfg.preset) == "llamagen":
+        from vargym.models.pretrain.llamagen import run_pretrain_llamagen
+
+        return run_pretrain_llamagen(cfg, progress, command)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
