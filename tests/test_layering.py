@@ -12,11 +12,15 @@ LAYERS = ("envs", "algos", "train", "evaluation", "bench", "cli")
 FAMILY_MODULES = {
     "vargym.models.var", "vargym.models.vqvae", "vargym.models.var_generator", "vargym.models.sampling",
     "vargym.models.quantizer", "vargym.models.vae_blocks", "vargym.models.presets", "vargym.models.loading",
+    "vargym.models.llamagen", "vargym.models.llamagen_vq", "vargym.models.llamagen_generator",
+    "vargym.models.llamagen_presets", "vargym.models.llamagen_loading",
 }
 FAMILY_NAMES = {
     "VAR", "VQVAE", "VARConfig", "VQVAEConfig", "VARGenerator", "ScaleSampler", "KVCache", "build_preset",
     "load_model", "load_pretrained", "load_official", "load_checkpoint", "from_official_kwargs",
-    "preset_configs", "PRESETS",
+    "preset_configs", "PRESETS", "LlamaGen", "LlamaGenConfig", "LlamaGenVQ", "LlamaGenVQConfig", "LlamaGenGenerator",
+    "TokenSampler", "LLAMAGEN_PRESETS", "llamagen_from_official_kwargs", "load_llamagen_official",
+    "load_llamagen_checkpoint",
 }
 FAMILY_INTERNALS = {"vqvae", "patch_nums", "v_patch_nums", "tokens_to_img", "img_to_tokens", "fhat_to_img"}
 

@@ -54,6 +54,18 @@ _VARIANTS = {
               "lr": 1e-4},
 }
 PROFILES["variants"] = _VARIANTS
+# The two embedded generator families on equal terms: GRPO on brightness, the same labels, batches, seeds and
+# sample budget for the tiny next-scale VAR (6 steps per image) and the tiny next-token LlamaGen (64 tokens,
+# one env step per token).
+PROFILES["families"] = {
+    "models": ("tiny", "tiny-llamagen"),
+    "algos": ("grpo",),
+    "seeds": 3,
+    "budget_samples": 640,
+    "eval_per_label": 8,
+    "threads": 1,
+    "train": {"reward": "brightness", "num_labels": 4, "group_size": 8, "minibatch_size": 16, "lr": 1e-4},
+}
 PROFILES["variants-colorfulness"] = {**_VARIANTS, "train": {**_VARIANTS["train"], "reward": "colorfulness"}}
 
 
@@ -63,6 +75,9 @@ class BenchConfig:
 
     algos: tuple[str, ...] = ("grpo", "ppo", "reinforce")
     """Algorithms to compare (`vargym.algos.algorithm_names()`: registered algorithms and presets)."""
+    models: tuple[str, ...] = ()
+    """Generators to compare (``--model`` specs, e.g. a VAR and a LlamaGen), each with every algorithm; empty:
+    the one model of ``train``. A contender is then named ``<model>-<algo>``."""
     seeds: int = 3
     """Number of seeds per algorithm (seeds ``first_seed .. first_seed + seeds - 1``)."""
     first_seed: int = 0
@@ -98,6 +113,11 @@ class BenchConfig:
         from vargym.train.config import TrainConfig
 
         object.__setattr__(self, "algos", tuple(self.algos))
+        object.__setattr__(self, "models", tuple(self.models))
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models must not repeat a spec, got {list(self.models)}")
+        if self.models and "model" in self.train:
+            raise ValueError("set the model either in models (a comparison) or in train (one model), not both")
         if not self.algos:
             raise ValueError("algos must name at least one algorithm")
         if len(set(self.algos)) != len(self.algos):
@@ -125,8 +145,8 @@ class BenchConfig:
                 f"budget_samples ({self.budget_samples}) is smaller than one iteration's batch "
                 f"(num_labels * group_size = {self.batch_size})"
             )
-        for algo in self.algos:  # checks every run's TrainConfig now, before any training starts
-            self.train_config(algo, self.first_seed)
+        for name, _, _ in self.contenders:  # checks every run's TrainConfig now, before any training starts
+            self.train_config(name, self.first_seed)
 
     @property
     def batch_size(self) -> int:
@@ -152,14 +172,30 @@ class BenchConfig:
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))
 
-    def run_name(self, algo: str, seed: int) -> str:
-        return f"{algo}_seed{seed}"
+    @property
+    def contenders(self) -> list[tuple[str, str, str | None]]:
+        """``(name, algo, model)`` of every compared setting: the algorithms, times the models when given."""
+        if not self.models:
+            return [(algo, algo, None) for algo in self.algos]
+        safe = lambda spec: spec.replace("/", "_").replace(":", "_")  # noqa: E731 (a folder name)
+        return [(f"{safe(model)}-{algo}", algo, model) for model in self.models for algo in self.algos]
 
-    def train_config(self, algo: str, seed: int):
-        """The `TrainConfig` of one run (raises the TrainConfig's ValueError on a bad combination)."""
+    def run_name(self, contender: str, seed: int) -> str:
+        return f"{contender}_seed{seed}"
+
+    def train_config(self, contender: str, seed: int):
+        """The `TrainConfig` of one run of a contender (an algorithm, or ``<model>-<algo>`` with ``models``);
+        raises the TrainConfig's ValueError on a bad combination."""
         from vargym.train.config import TrainConfig
 
+        found = [(algo, model) for name, algo, model in self.contenders if name == contender]
+        if not found:
+            raise ValueError(f"unknown contender {contender!r}; this benchmark has "
+                             f"{[name for name, _, _ in self.contenders]}")
+        algo, model = found[0]
         values = dict(self.train)
+        if model is not None:
+            values["model"] = model
         if "minibatch_size" not in values:  # the TrainConfig default (32) must divide the batch
             values["minibatch_size"] = 32 if self.batch_size % 32 == 0 else self.batch_size
         if algo == "reinforce":  # on-policy: one epoch (the others keep the asked number)
@@ -177,7 +213,7 @@ class BenchConfig:
             algo=algo,
             seed=seed,
             steps=self.iterations,
-            out=f"{self.out}/runs/{self.run_name(algo, seed)}",
+            out=f"{self.out}/runs/{self.run_name(contender, seed)}",
             algo_kwargs=dict(self.algo_kwargs.get(algo, {})),
             checkpoint_every=every,
             keep_checkpoints=1,
@@ -195,7 +231,7 @@ class BenchConfig:
         if unknown:
             raise ValueError(f"unknown BenchConfig keys {unknown}; allowed: {sorted(names)}")
         data = dict(data)
-        for key in ("algos", "eval_labels"):
+        for key in ("algos", "models", "eval_labels"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         train = dict(data.get("train", {}))

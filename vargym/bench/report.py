@@ -43,10 +43,10 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else 0.0)
 
 
-def _curves(config: BenchConfig, algo: str, seed: int) -> dict[str, list]:
+def _curves(config: BenchConfig, contender: str, seed: int) -> dict[str, list]:
     from vargym.metrics_log import read_metrics
 
-    records = read_metrics(Path(config.out) / "runs" / config.run_name(algo, seed))
+    records = read_metrics(Path(config.out) / "runs" / config.run_name(contender, seed))
     return {key: [r.get(key) for r in records] for key in ("samples", "reward_mean", "kl_ref", "wall_s")}
 
 
@@ -59,10 +59,10 @@ def _samples_to(curve: dict[str, list], threshold: float) -> int | None:
 
 def build_report(config: BenchConfig, summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Collect every run's curves and summary into one JSON-ready report with the per-algorithm table."""
-    curves = {
-        algo: {str(s["seed"]): _curves(config, algo, s["seed"]) for s in summaries if s["algo"] == algo}
-        for algo in config.algos
-    }
+    names = [name for name, _, _ in config.contenders]
+    of = lambda s: s.get("contender", s["algo"])  # noqa: E731 (summaries written before contenders existed)
+    curves = {name: {str(s["seed"]): _curves(config, name, s["seed"]) for s in summaries if of(s) == name}
+              for name in names}
     threshold = config.threshold
     if threshold is None:  # halfway from the common start to the best final reward
         starts = [c["reward_mean"][0] for runs in curves.values() for c in runs.values() if c["reward_mean"]]
@@ -70,8 +70,8 @@ def build_report(config: BenchConfig, summaries: list[dict[str, Any]]) -> dict[s
         finals = [statistics.fmean(t) for t in tails if t and None not in t]
         threshold = (statistics.fmean(starts) + max(finals)) / 2 if starts and finals else 0.0
     table = []
-    for algo in config.algos:
-        runs = [s for s in summaries if s["algo"] == algo]
+    for algo in names:
+        runs = [s for s in summaries if of(s) == algo]
         algo_curves = curves[algo]
         reached = [_samples_to(algo_curves[str(s["seed"])], threshold) for s in runs]
         hits = [r for r in reached if r is not None]
@@ -117,7 +117,7 @@ def table_cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Column headers and formatted rows of the report's table (the CLI's rich table and ``table.md``)."""
     memory = "peak CUDA MiB" if report["table"][0]["memory_kind"] == "cuda_allocated" else "peak RSS MiB"
     headers = [
-        "algo",
+        "model-algo" if report["config"].get("models") else "algo",
         "reward (last 10%)",
         "eval reward",
         f"samples to {report['threshold']:.3g}",
@@ -157,7 +157,9 @@ def format_markdown(report: dict[str, Any]) -> str:
     train = config["train"]
     headers, rows = table_cells(report)
     lines = [
-        f"{len(config['algos'])} algorithms x {config['seeds']} seeds, model {train.get('model', 'tiny')}, "
+        (f"{len(config['algos'])} algorithms x {len(config['models'])} models ({', '.join(config['models'])})"
+         if config.get("models") else f"{len(config['algos'])} algorithms, model {train.get('model', 'tiny')}")
+        + f" x {config['seeds']} seeds, "
         f"reward {train.get('reward', 'brightness')}, {report['samples_per_run']} samples per run "
         f"({report['iterations']} iterations of {report['batch_size']}); mean ± std over seeds.",
         "",

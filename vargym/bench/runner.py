@@ -116,12 +116,13 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
 
 def run_one(
     config: BenchConfig,
-    algo: str,
+    contender: str,
     seed: int,
     scorers: dict[str, Any] | None = None,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate one (algo, seed) run, or return its ``done.json`` when it already finished.
+    """Train and evaluate one (contender, seed) run, or return its ``done.json`` when it already finished.
+    A contender is an algorithm, or ``<model>-<algo>`` when the benchmark compares ``models``.
 
     An unfinished run resumes from its newest trainer checkpoint, or restarts when it has none.
 
@@ -131,7 +132,7 @@ def run_one(
     from vargym.train.checkpoint import checkpoint_dirs
     from vargym.train.trainer import Trainer
 
-    run_config = config.train_config(algo, seed)
+    run_config = config.train_config(contender, seed)
     run_dir = Path(run_config.out)
     done = run_dir / DONE_FILE
     if done.is_file():
@@ -145,7 +146,7 @@ def run_one(
         trainer = Trainer(run_config.replace(overwrite=True))  # a run without a checkpoint starts over
         resumed_from = 0
     reset_peak_memory(trainer.device)
-    name = config.run_name(algo, seed)
+    name = config.run_name(contender, seed)
     trainer.train(progress=None if progress is None else (lambda metrics: progress(name, metrics)))
     peak_mib, memory_kind = peak_memory_mib(trainer.device)
 
@@ -155,7 +156,9 @@ def run_one(
     train_s = sum(r["iteration_s"] for r in records)
     label_state = trainer.collector.state_dict()["label_generator"]
     summary = {
-        "algo": algo,
+        "contender": contender,
+        "algo": run_config.algo,
+        "model": run_config.model,
         "seed": seed,
         "iterations": trainer.iteration,
         "samples": trainer.samples,
@@ -219,12 +222,12 @@ def run_benchmark(
         torch.set_num_threads(config.threads)
     scorers: dict[str, Any] = {}
     summaries = []
-    for seed in config.seed_list:  # seeds outermost: an interrupted benchmark has every algo's first seeds
-        for algo in config.algos:
-            summary = run_one(config, algo, seed, scorers=scorers, progress=progress)
+    for seed in config.seed_list:  # seeds outermost: an interrupted benchmark has every contender's first seeds
+        for name, _, _ in config.contenders:
+            summary = run_one(config, name, seed, scorers=scorers, progress=progress)
             summaries.append(summary)
             if on_run is not None:
-                on_run(config.run_name(algo, seed), summary)
+                on_run(config.run_name(name, seed), summary)
     report = build_report(config, summaries)
     write_report(report, out)
     return report

@@ -51,6 +51,10 @@ def _print_table(headers: list[str], rows: list[list[str]], title: str) -> None:
 def bench(
     ctx: typer.Context,
     algos: str | None = typer.Option(None, help="Comma-separated algorithms (default: grpo,ppo,reinforce)."),
+    models: str | None = typer.Option(
+        None, help="Comma-separated generators to compare, each with every algorithm (e.g. 'tiny,tiny-llamagen': "
+        "a next-scale and a next-token model); default: --model alone."
+    ),
     seeds: int | None = typer.Option(None, help="Seeds per algorithm (default: 3)."),
     budget_samples: int | None = typer.Option(
         None, help="Sampled images per run; iterations = budget / (num_labels * group_size) (default 4096)."
@@ -60,7 +64,8 @@ def bench(
     ),
     profile: str | None = typer.Option(
         None, help="Named profile: 'quick' (GRPO vs PPO vs REINFORCE, ~15 min on 2 CPU cores), 'variants' and "
-        "'variants-colorfulness' (GRPO, Dr. GRPO, DAPO, GSPO; brightness or colorfulness)."
+        "'variants-colorfulness' (GRPO, Dr. GRPO, DAPO, GSPO; brightness or colorfulness), 'families' (GRPO on "
+        "the tiny VAR vs the tiny LlamaGen, brightness)."
     ),
     eval_per_label: int | None = typer.Option(None, help="Final-evaluation samples per label (default 4)."),
     eval_labels: str | None = typer.Option(None, help=_h("eval_labels") + " Format: '0,3,5-7'."),
@@ -127,6 +132,7 @@ def bench(
                 for k, v in {
                     **train_flags,
                     "algos": algos,
+                    "models": models,
                     "seeds": seeds,
                     "profile": profile,
                     "budget_samples": budget_samples,
@@ -149,6 +155,7 @@ def bench(
             _check_reward_spec(train.get("reward"))
             flags = dict(
                 algos=tuple(a.strip() for a in algos.split(",") if a.strip()) if algos else None,
+                models=tuple(m.strip() for m in models.split(",") if m.strip()) if models else None,
                 seeds=seeds,
                 budget_samples=budget_samples,
                 threshold=threshold,
@@ -169,7 +176,8 @@ def bench(
 
     if not quiet:
         typer.echo(
-            f"{', '.join(bench_config.algos)} x {bench_config.seeds} seeds: {bench_config.iterations} iterations of "
+            f"{', '.join(name for name, _, _ in bench_config.contenders)} x {bench_config.seeds} seeds: "
+            f"{bench_config.iterations} iterations of "
             f"{bench_config.batch_size} = {bench_config.samples_per_run} samples per run; out {bench_config.out}"
         )
 
