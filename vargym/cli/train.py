@@ -118,6 +118,7 @@ def train(
         raise _fail(str(e)) from e
 
     run = trainer.config
+    quiet = quiet or not trainer.dist.is_main  # under torchrun only rank 0 reports
     if resume is not None and trainer.iteration >= run.steps:
         typer.echo(f"the run in {run.out} already finished: iteration {trainer.iteration} of {run.steps}; "
                    f"pass --steps {trainer.iteration + run.steps} to train it longer")
@@ -143,8 +144,11 @@ def train(
         typer.secho(f"interrupted: iteration {trainer.iteration + 1} abandoned; {where}. "
                     f"Continue with: vargym train --resume {run.out}", fg=typer.colors.YELLOW, err=True)
         raise typer.Exit(code=130) from e
-    if history:
+    if history and trainer.dist.is_main:
         _print_summary(trainer, history, quiet)
+    from vargym.distributed import shutdown_distributed
+
+    shutdown_distributed()
 
 
 def _print_summary(trainer: Any, history: list[dict[str, Any]], quiet: bool) -> None:

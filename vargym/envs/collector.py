@@ -77,6 +77,11 @@ class GroupedCollector:
         keep_images: put the decoded ``images`` into the batch.
         reward_steps: env steps after which the partial canvas is decoded and scored (intermediate rewards
             in ``step_reward``); the last step is always scored.
+        group_seeds: draw each group's tokens from its own generator, seeded by ``(seed, batch index,
+            global group index)``: a group's samples then do not depend on the other groups in the batch.
+        shard: ``(rank, world_size)``: this process collects groups ``rank * num_labels ...`` of a global
+            batch of ``num_labels * world_size`` groups; labels are drawn for the whole global batch (the
+            same draws on every rank), so the union over ranks equals a one-process batch.
 
     Example:
         >>> collector = GroupedCollector(load_generator("tiny"), "luma", num_labels=4, group_size=8)
@@ -94,6 +99,8 @@ class GroupedCollector:
         seed: int = 0,
         keep_images: bool = True,
         reward_steps: Sequence[int] = (),
+        group_seeds: bool = False,
+        shard: tuple[int, int] = (0, 1),
         **sampling_fields: Any,
     ):
         from vargym.models import as_generator
@@ -115,6 +122,15 @@ class GroupedCollector:
         self.reward = self.core.reward
         self.label_generator = torch.Generator(device=self.core.device)
         self.label_generator.manual_seed(int(seed))
+        rank, world = (int(x) for x in shard)
+        if not 0 <= rank < world:
+            raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard}")
+        if world > 1 and not group_seeds:
+            raise ValueError("a sharded collector needs group_seeds=True (else each rank's draws depend on its "
+                             "share of the batch)")
+        self.rank, self.world_size, self.group_seeds = rank, world, bool(group_seeds)
+        self.batches = 0
+        """Batches collected so far (seeds the per-group generators)."""
 
     @property
     def num_envs(self) -> int:
@@ -124,8 +140,14 @@ class GroupedCollector:
     def collect(self) -> TensorDict:
         """Sample one batch of N complete episodes; returns the rollout TensorDict [N] on the model's device."""
         core = self.core
-        labels = core.reset(generator=self.label_generator)  # [N]
-        sampler = self.policy.make_sampler(labels)
+        if self.world_size == 1:
+            labels = core.reset(generator=self.label_generator)  # [N]
+        else:  # every rank draws the global batch's labels and keeps its slice
+            everyone = core.draw_labels(self.label_generator, self.num_labels * self.world_size)
+            share = self.num_envs
+            labels = core.reset(everyone[self.rank * share:(self.rank + 1) * share])
+        sampler = self.policy.make_sampler(labels, self._group_generators() if self.group_seeds else None)
+        self.batches += 1
         log_probs, rewards = [], []
         for _ in range(core.num_steps):
             tokens_k, log_probs_k = sampler.step()  # [N, n_k] each
@@ -137,11 +159,22 @@ class GroupedCollector:
             core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
         )
 
+    def _group_generators(self) -> list[torch.Generator]:
+        """One generator per local group, seeded by (seed, batch index, global group index)."""
+        first = self.rank * self.num_labels
+        gens = []
+        for g in range(first, first + self.num_labels):
+            gen = torch.Generator(device=self.core.device)
+            gen.manual_seed((self.seed * 1_000_003 + self.batches * 7_919 + g * 104_729) % (2**63 - 1))
+            gens.append(gen)
+        return gens
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The states of the label and sampling generators, for exact resume."""
+        """The states of the label and sampling generators and the batch count, for exact resume."""
         return {
             "label_generator": self.label_generator.get_state(),
             "sample_generator": self.policy.generator.get_state(),
+            "batches": torch.tensor(self.batches),
         }
 
     def load_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
@@ -151,6 +184,7 @@ class GroupedCollector:
             raise KeyError(f"collector state_dict lacks {sorted(missing)}")
         self.label_generator.set_state(state_dict["label_generator"])
         self.policy.generator.set_state(state_dict["sample_generator"])
+        self.batches = int(state_dict.get("batches", 0))
 
 
 class TorchRLGroupedCollector(GroupedCollector):
@@ -168,6 +202,9 @@ class TorchRLGroupedCollector(GroupedCollector):
 
         from vargym.envs.torchrl_env import GenerationTorchRLEnv
 
+        if kwargs.get("group_seeds") or tuple(kwargs.get("shard", (0, 1)))[1] > 1:
+            raise ValueError("group_seeds and shard are GroupedCollector features; the torchrl collector draws "
+                             "from one generator")
         if kwargs.get("reward_steps"):
             raise ValueError("reward_steps (intermediate rewards) are not supported by the torchrl collector; "
                              "use GroupedCollector")

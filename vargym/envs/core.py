@@ -119,10 +119,11 @@ class GenerationCore:
         """Reseed the generator `reset` draws labels from."""
         self.label_generator.manual_seed(int(seed))
 
-    def draw_labels(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """B / G labels from the allowed classes, each repeated G times (contiguous): [B] int64."""
+    def draw_labels(self, generator: torch.Generator | None = None, num_groups: int | None = None) -> torch.Tensor:
+        """B / G labels from the allowed classes, each repeated G times (contiguous): [B] int64 (``num_groups``
+        groups instead of B / G when given)."""
         gen = generator if generator is not None else self.label_generator
-        n = self.num_envs // self.group_size
+        n = self.num_envs // self.group_size if num_groups is None else int(num_groups)
         high = self.num_classes if self.allowed is None else self.allowed.numel()
         idx = torch.randint(high, (n,), generator=gen, device=gen.device).to(self.device)  # [B / G]
         drawn = idx if self.allowed is None else self.allowed[idx]

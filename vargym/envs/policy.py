@@ -71,11 +71,13 @@ class GeneratorPolicy(TensorDictModuleBase):
         self.generator.manual_seed(int(seed))
         self.sampler = None
 
-    def make_sampler(self, labels: torch.Tensor) -> StepSampler:
-        """A fresh `StepSampler` for ``labels`` [N] with this policy's distribution and generator."""
+    def make_sampler(self, labels: torch.Tensor, generator: Any = None) -> StepSampler:
+        """A fresh `StepSampler` for ``labels`` [N] with this policy's distribution and generator (or the
+        given ``generator``: one per group of rows, see `vargym.models.generator.draw`)."""
         from vargym.models import ClassCondition
 
-        return self.model.make_sampler(ClassCondition(labels), self.sampling, self.generator)
+        return self.model.make_sampler(ClassCondition(labels), self.sampling,
+                                       self.generator if generator is None else generator)
 
     @torch.no_grad()
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -164,6 +164,24 @@ class SamplingConfig:
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
         """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
         return autocast(self.precision, device)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator] | None,
+         replacement: bool = False) -> torch.Tensor:
+    """One ``torch.multinomial`` draw per row of ``probs`` [R, V] -> [R, 1].
+
+    ``generator`` may be a sequence of G generators: the rows then split into G equal consecutive blocks
+    (one per group of samples), each drawn from its own generator. A sample's tokens then depend only on
+    its group's generator, not on which other groups share the batch, which is what makes a run on several
+    processes draw the same images as one process.
+    """
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.multinomial(probs, 1, replacement=replacement, generator=generator)
+    if probs.shape[0] % len(generator):
+        raise ValueError(f"{probs.shape[0]} rows do not split into {len(generator)} equal groups")
+    blocks = probs.split(probs.shape[0] // len(generator))
+    return torch.cat([torch.multinomial(b, 1, replacement=replacement, generator=g)
+                      for b, g in zip(blocks, generator)])
 
 
 def keep_taken(filtered: torch.Tensor, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -322,6 +340,9 @@ class Generator(ABC):
 
     lora: LoRAConfig | None = None
     """The adapters' config once `apply_lora` ran."""
+    forward_module: nn.Module | None = None
+    """The module `forward_rl` calls for the network pass: a ``DistributedDataParallel`` wrapper of ``policy``
+    under torchrun (its reducer needs the forward to go through it); None: the policy itself."""
 
     def apply_lora(self, config: LoRAConfig) -> list[str]:
         """Add LoRA adapters to the policy and freeze the rest (`vargym.models.lora`); returns adapted layers."""
@@ -346,7 +367,7 @@ class Generator(ABC):
         if self.lora is None:
             return self.save(directory)
         merged = copy.copy(self)
-        merged.lora = None
+        merged.lora, merged.forward_module = None, None
         merged._set_policy(merge_lora(copy.deepcopy(self.policy)))
         return merged.save(directory)
 

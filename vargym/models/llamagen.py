@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vargym.models.generator import autocast, keep_taken
+from vargym.models.generator import autocast, draw, keep_taken
 
 __all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
 
@@ -340,21 +340,24 @@ class LlamaGen(nn.Module):
         return self(labels, self.check_tokens(tokens, labels.shape[0]))
 
     def forward_rl(self, labels: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
-                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0) -> RLOutput:
+                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0, network: nn.Module | None = None
+                   ) -> RLOutput:
         """Log-probs and entropies [B, L] of ``tokens`` under the sampling distribution, in one pass through
-        ``forward`` (conditional and null rows batched when guided)."""
+        ``forward`` (conditional and null rows batched when guided); ``network``: the module whose forward
+        runs (a DDP wrapper of this GPT; default: the GPT itself)."""
+        net = network or self
         labels = self.check_labels(labels)
         B = labels.shape[0]
         tokens = self.check_tokens(tokens, B)
         n_guided = guided_tokens(cfg, cfg_interval, self.block_size)
         if n_guided:
-            logits, hidden = self(torch.cat([labels, torch.full_like(labels, self.num_classes)]),
-                                  tokens.repeat(2, 1), return_hidden=True)
+            logits, hidden = net(torch.cat([labels, torch.full_like(labels, self.num_classes)]),
+                                 tokens.repeat(2, 1), return_hidden=True)
             cond, uncond = logits[:B], logits[B:]
             logits = torch.cat([guide(cond[:, :n_guided], uncond[:, :n_guided], cfg), cond[:, n_guided:]], dim=1)
             hidden = hidden[:B]
         else:
-            logits, hidden = self(labels, tokens, return_hidden=True)
+            logits, hidden = net(labels, tokens, return_hidden=True)
         logits = logits / max(temperature, 1e-5)
         logp = keep_taken(filter_logits_llamagen(logits, top_k, top_p), logits, tokens).log_softmax(dim=-1)
         entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
@@ -441,7 +444,7 @@ class TokenSampler:
         """Draw (or force) one token: int64 [B] and its log-prob [B]."""
         logits = self.next_logits()
         if forced is None:
-            token = torch.multinomial(logits.softmax(dim=-1), 1, generator=self.generator).squeeze(1)
+            token = draw(logits.softmax(dim=-1), self.generator).squeeze(1)
         else:
             token = forced
         log_prob = logits.log_softmax(dim=-1).gather(-1, token.unsqueeze(-1)).squeeze(-1)

@@ -106,7 +106,7 @@ class LlamaGenGenerator(Generator):
         s = sampling
         with s.autocast(self.device):
             out = self.gpt.forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.cfg_interval, s.top_k,
-                                      s.top_p or 1.0)
+                                      s.top_p or 1.0, network=self.forward_module)
         return RLForward(out.log_probs.float(), out.entropy.float(), out.hidden)
 
     # -- images -------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vargym.models.generator import autocast
+from vargym.models.generator import autocast, draw
 
 if TYPE_CHECKING:
     from vargym.models.var import VAR
@@ -68,6 +68,8 @@ class ScaleSampler:
         self.B = B = self.labels.shape[0]
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
         self.more_smooth, self.generator = more_smooth, generator
+        if more_smooth and not (generator is None or isinstance(generator, torch.Generator)):
+            raise ValueError("more_smooth draws Gumbel noise for the whole batch: pass one torch.Generator")
         self.precision = precision  # "bfloat16": every step runs the transformer under autocast
         self.guided = cfg != 0
         self.t = [cfg * k / max(len(var.patch_nums) - 1, 1) for k in range(len(var.patch_nums))]  # python floats
@@ -128,7 +130,7 @@ class ScaleSampler:
         V = logits.shape[-1]
         if tokens is None:
             probs = logits.softmax(dim=-1).view(-1, V)
-            tokens = torch.multinomial(probs, 1, replacement=True, generator=self.generator).view(B, pn * pn)
+            tokens = draw(probs, self.generator, replacement=True).view(B, pn * pn)
         else:
             tokens = torch.as_tensor(tokens, device=logits.device)
             if tuple(tokens.shape) != (B, pn * pn) or tokens.dtype not in (torch.int64, torch.int32):

@@ -381,13 +381,15 @@ class VAR(nn.Module):
         return self(labels, self.vqvae.quantize.next_scale_inputs(tokens))
 
     def forward_rl(self, labels: torch.Tensor, tokens: torch.Tensor | list[torch.Tensor], temperature: float = 1.0,
-                   cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0) -> RLForward:
+                   cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0, network: nn.Module | None = None
+                   ) -> RLForward:
         """Log-probs, entropies and hidden states of given tokens under the sampling policy, in one pass.
 
         The distribution is the one ``sample`` draws from with the same arguments: CFG mixing
         ``(1 + t) * cond - t * uncond`` with ``t = cfg * k / (K - 1)`` at scale k, then ``/ temperature``,
         then top-k / top-p filtering. No label dropout and no drop-path, so it is the sampled policy exactly.
-        With cfg != 0 the null-class branch runs in the same batch (2B rows).
+        With cfg != 0 the null-class branch runs in the same batch (2B rows). ``network``: the module whose
+        forward runs the transformer (a DDP wrapper of this VAR; default: the VAR itself).
         """
         from vargym.models.generator import keep_taken
         from vargym.models.sampling import filter_logits, guidance_weights
@@ -399,12 +401,12 @@ class VAR(nn.Module):
         target = torch.cat(token_list, dim=1)  # [B, L]
         if cfg != 0:
             both = torch.cat((labels, torch.full_like(labels, self.num_classes)))
-            logits, h = self(both, x.repeat(2, 1, 1), return_hidden=True)  # [2B, L, V]
+            logits, h = (network or self)(both, x.repeat(2, 1, 1), return_hidden=True)  # [2B, L, V]
             t = guidance_weights(self.cfg.patch_nums, cfg, device=logits.device)[self.lvl_1L[0]].view(1, -1, 1)
             logits = (1 + t) * logits[:B] - t * logits[B:]
             h = h[:B]
         else:
-            logits, h = self(labels, x, return_hidden=True)
+            logits, h = (network or self)(labels, x, return_hidden=True)
         logits = logits / temperature
         logits = keep_taken(filter_logits(logits, top_k, top_p), logits, target)
         logp = logits.log_softmax(dim=-1)  # [B, L, V]

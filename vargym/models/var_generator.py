@@ -95,7 +95,8 @@ class VARGenerator(Generator):
     def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
         s = sampling
         with s.autocast(self.device):
-            out = self._policy().forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.top_k, s.top_p)
+            out = self._policy().forward_rl(_labels_of(condition), tokens, s.temperature, s.cfg, s.top_k, s.top_p,
+                                            network=self.forward_module)
         return RLForward(out.log_probs.float(), out.entropy.float(), out.hidden)
 
     # -- images -------------------------------------------------------------------------------------------

@@ -64,13 +64,19 @@ class TrainConfig:
     target_reward: float | None = None
     """Stop early once an iteration's mean reward reaches this value (None: run all steps)."""
     num_labels: int = 32
-    """Class labels drawn per iteration (groups per batch)."""
+    """Class labels drawn per iteration (groups per batch). Global: under torchrun each of the W processes
+    samples num_labels / W of them (a group never spans processes)."""
     group_size: int = 16
     """Samples per label (GRPO/RLOO normalise rewards within a group)."""
     labels: tuple[int, ...] | None = None
     """Restrict training to these class labels (None: all classes)."""
     minibatch_size: int = 32
-    """Episodes per gradient step; must divide num_labels * group_size."""
+    """Episodes per gradient step; must divide num_labels * group_size. Global: under torchrun each process
+    computes minibatch_size / W of them and DDP averages the gradients."""
+    group_seeds: bool = False
+    """Draw each group's samples from its own generator, seeded by (seed, iteration, group): a run's images
+    then do not depend on how the batch is split over processes. Always on under torchrun with more than
+    one process; turn it on in a one-process run to reproduce such a run exactly."""
     epochs: int = 1
     """Passes over each rollout batch (REINFORCE is on-policy: 1)."""
     lr: float = 1e-4

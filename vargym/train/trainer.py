@@ -84,11 +84,18 @@ class Trainer:
     def __init__(self, config: TrainConfig, model: Any = None, reward: Any = None) -> None:
         import vargym.rewards
         from vargym.algos import ValueHead, make_algorithm
+        from vargym.distributed import setup_distributed
         from vargym.envs.collector import GroupedCollector
         from vargym.models import as_generator, load_generator
 
         self.config = config
-        self.device = resolve_device(config.device)
+        self.dist = setup_distributed(config.device)
+        """This process's rank and the world size (one process without torchrun)."""
+        world = self.dist.world_size
+        if config.num_labels % world or config.minibatch_size % world:
+            raise ValueError(f"num_labels ({config.num_labels}) and minibatch_size ({config.minibatch_size}) are "
+                             f"global and must be divisible by the number of processes ({world})")
+        self.device = resolve_device(self.dist.device(config.device))
         if model is None:
             with torch.random.fork_rng(devices=[]):  # random:<preset> inits reproducibly, global RNG untouched
                 torch.manual_seed(config.seed)
@@ -134,7 +141,9 @@ class Trainer:
         self.collector = GroupedCollector(
             self.generator,
             self.reward,
-            num_labels=config.num_labels,
+            num_labels=config.num_labels // world,
+            group_seeds=config.group_seeds or self.dist.enabled,
+            shard=(self.dist.rank, world),
             group_size=config.group_size,
             labels=config.labels,
             sampling=self.sampling,
@@ -143,6 +152,15 @@ class Trainer:
             reward_steps=config.reward_steps or (),
         )
         self.shuffle_generator = torch.Generator().manual_seed(config.seed + 1)  # CPU: same perms on any device
+        self.value_forward = self.value_head
+        """The module the update calls for values (the value head, or its DDP wrapper)."""
+        if self.dist.enabled:  # the update is DDP: gradients averaged over the global minibatch
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.generator.forward_module = DistributedDataParallel(self.policy, device_ids=ids)
+            if self.value_head is not None:
+                self.value_forward = DistributedDataParallel(self.value_head, device_ids=ids)
         self.iteration = 0
         self.samples = 0
         self.wall_offset = 0.0
@@ -208,6 +226,7 @@ class Trainer:
         logprob_s = time.perf_counter() - t
 
         t = time.perf_counter()
+        batch = self._gather(batch)  # the global batch on every rank: advantages see every group
         batch = self.algo.compute_advantages(batch)
         sums: dict[str, float] = defaultdict(float)
         entropies: list[torch.Tensor] = []  # [n, T] of the first epoch, when no old pass gave them
@@ -230,6 +249,7 @@ class Trainer:
         for epoch in range(cfg.epochs):
             perm = torch.randperm(cfg.batch_size, generator=self.shuffle_generator).to(self.device)
             for idx in perm.split(cfg.minibatch_size):
+                idx = idx.chunk(self.dist.world_size)[self.dist.rank]  # this rank's share of the minibatch
                 keep = entropies if old is None and epoch == 0 else None
                 for key, value in self._update(batch.select(*keys)[idx], keep).items():
                     sums[key] += value
@@ -246,14 +266,15 @@ class Trainer:
             "lr": lr,
         }
         metrics.update(self._reward_metrics(batch))
-        metrics.update({k: v / updates for k, v in sums.items()})
-        entropy = old["entropy"] if old is not None else torch.cat(entropies)  # [N, T]
-        metrics["entropy"] = float(entropy.mean())
+        local = {k: v / updates for k, v in sums.items()}
+        entropy = old["entropy"] if old is not None else torch.cat(entropies)  # [N, T] (this rank's rows)
+        local["entropy"] = float(entropy.mean())
+        for k, value in enumerate(self.layout.step_mean(entropy).tolist()):
+            local[f"entropy_step_{k}"] = value
+        metrics.update(self._mean_over_ranks(local))
         if self.ratio_check is not None:
             metrics["ratio_check_max_abs"] = self.ratio_check
             self.ratio_check = None
-        for k, value in enumerate(self.layout.step_mean(entropy).tolist()):
-            metrics[f"entropy_step_{k}"] = value
         iteration_s = time.perf_counter() - start
         metrics.update(
             sample_s=sample_s,
@@ -264,6 +285,30 @@ class Trainer:
             samples_per_s=cfg.batch_size / iteration_s,
         )
         return metrics
+
+    def _gather(self, batch: Any) -> Any:
+        """Under torchrun: every rank's rollout rows (rank order; groups stay contiguous), decoded images left
+        out. One process: ``batch`` itself."""
+        if not self.dist.enabled:
+            return batch
+        from tensordict import TensorDict
+
+        keys = [k for k in batch.keys(include_nested=True, leaves_only=True) if k != "images"]
+        n = batch.batch_size[0] * self.dist.world_size
+        out = TensorDict({}, batch_size=[n], device=batch.device)
+        for key in keys:
+            out.set(key, self.dist.all_gather(batch.get(key)))
+        out.set("group_id", torch.arange(n, device=batch.device) // self.config.group_size)
+        return out
+
+    def _mean_over_ranks(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Per-rank update metrics averaged over the ranks (equal shares, so the mean of the global batch)."""
+        if not self.dist.enabled:
+            return metrics
+        names = sorted(metrics)
+        values = torch.tensor([metrics[k] for k in names], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(values)
+        return dict(zip(names, (values / self.dist.world_size).tolist()))
 
     def _update(self, minibatch: Any, entropies: list[torch.Tensor] | None = None) -> dict[str, float]:
         """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats. The
@@ -276,7 +321,7 @@ class Trainer:
         minibatch.set("log_prob", out.log_probs)  # [n, L], with grad
         minibatch.set("entropy", out.entropy)  # [n, L]
         if self.value_head is not None:
-            minibatch.set("value", self.value_head(out.hidden, minibatch["step_index"]))  # [n, K]
+            minibatch.set("value", self.value_forward(out.hidden, minibatch["step_index"]))  # [n, K]
         result = self.algo(minibatch)
         loss = sum(result[k] for k in result.keys() if k.startswith("loss_"))
         self.optimizer.zero_grad(set_to_none=True)
@@ -322,39 +367,57 @@ class Trainer:
         from vargym.metrics_log import MetricsLogger
 
         cfg = self.config
-        self._prepare_run_dir()
-        (self.out / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
-        logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None)
+        main = self.dist.is_main  # only rank 0 writes files (metrics, grids, checkpoints) and evaluates
+        if main:
+            self._prepare_run_dir()
+            (self.out / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
+        logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None) if main else None
         end = cfg.steps if num_iterations is None else min(cfg.steps, self.iteration + num_iterations)
         history, started, saved_at = [], time.perf_counter(), None
         self.stop_signal, self.reached_target, self.stopped_for_hacking = None, False, False
         try:
             with self._stop_on_signals():
-                if self.iteration == 0 and (cfg.sample_every or cfg.eval_every):  # the monitor's baseline
+                if main and self.iteration == 0 and (cfg.sample_every or cfg.eval_every):  # the monitor's baseline
                     self.evaluate(logger, write_grid=bool(cfg.sample_every))
                 while (self.iteration < end and self.stop_signal is None and not self.reached_target
                        and not self.stopped_for_hacking):
                     metrics = self.step()
                     it = self.iteration
                     grid = bool(cfg.sample_every) and (it % cfg.sample_every == 0 or it == end)
-                    if grid or (cfg.eval_every and it % cfg.eval_every == 0):
+                    if main and (grid or (cfg.eval_every and it % cfg.eval_every == 0)):
                         metrics.update(self.evaluate(logger, write_grid=grid))
                     metrics["wall_s"] = self.wall_offset + time.perf_counter() - started
-                    logger.log(metrics)
+                    if main:
+                        logger.log(metrics)
                     history.append(metrics)
                     self.reached_target = cfg.target_reward is not None and metrics["reward_mean"] >= cfg.target_reward
                     self.stopped_for_hacking = cfg.stop_on_hacking and metrics.get("hacking_flag") == 1.0
+                    self._agree_on_stopping()
                     if cfg.checkpoint_every and it % cfg.checkpoint_every == 0:
-                        self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
+                        if main:
+                            self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
                         saved_at = it
                     if progress is not None:
                         progress(metrics)
-                if history and saved_at != self.iteration:  # always leave a checkpoint of the last iteration
+                if history and saved_at != self.iteration and main:  # always checkpoint the last iteration
                     self.save_checkpoint(self.wall_offset + time.perf_counter() - started)
+                self.dist.barrier()  # nobody leaves before rank 0 has written the last checkpoint
         finally:
-            logger.close()
+            if logger is not None:
+                logger.close()
             self.wall_offset += time.perf_counter() - started
         return history
+
+    def _agree_on_stopping(self) -> None:
+        """Under torchrun every rank stops when any rank got a signal or rank 0's monitor flagged hacking
+        (only rank 0 evaluates), so no rank waits in a collective for one that left."""
+        if not self.dist.enabled:
+            return
+        flags = torch.tensor([self.stop_signal is not None, self.stopped_for_hacking], device=self.device).float()
+        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        if flags[0] and self.stop_signal is None:
+            self.stop_signal = "peer"
+        self.stopped_for_hacking = bool(flags[1])
 
     @contextlib.contextmanager
     def _stop_on_signals(self):
