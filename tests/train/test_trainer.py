@@ -309,3 +309,31 @@ def test_intermediate_rewards_reach_the_algorithm(tmp_path, algo, kwargs):
     assert bool((batch["step_reward"][:, [2, 4]] != 0).all()) and bool((batch["step_reward"][:, [0, 1, 3]] == 0).all())
     metrics = trainer.step()
     assert math.isfinite(metrics["loss"])
+
+
+@pytest.mark.parametrize("model", ["random:tiny", "random:tiny-llamagen"])
+def test_micro_batches_and_activation_checkpointing_give_the_same_update(tmp_path, model):
+    """Memory levers change how the gradient is computed, not what it is."""
+    extra = {"tokens_per_step": 16} if "llamagen" in model else {}
+    finals, norms, grads = {}, {}, {}
+    for name, kw in {"plain": {}, "micro": {"micro_batch_size": 1},
+                     "checkpointed": {"gradient_checkpointing": True, "micro_batch_size": 2}}.items():
+        torch.manual_seed(0)
+        cfg = _config(tmp_path / name, model=model, steps=1, lr=1e-2, num_labels=2, group_size=2, minibatch_size=4,
+                      temperature=1.0, **extra, **kw)
+        trainer = Trainer(cfg)
+        if "llamagen" in model:
+            torch.nn.init.normal_(trainer.policy.output.weight, std=0.05)  # a head that passes gradients
+            trainer.reference = trainer.generator.frozen_copy()
+        before = [p.detach().clone() for p in trainer.policy.parameters()]
+        record = trainer.train()[-1]
+        finals[name] = [p.detach().clone() for p in trainer.policy.parameters()]
+        grads[name] = [p.grad.clone() for p in trainer.policy.parameters()]  # the one minibatch's gradient
+        norms[name] = record["grad_norm"], record["loss"]
+    for name in ("micro", "checkpointed"):
+        assert norms[name] == pytest.approx(norms["plain"], rel=1e-4, abs=1e-6)
+        for a, b in zip(grads["plain"], grads[name]):  # compared before Adam, which amplifies rounding in g ~ eps
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
+    assert any((a - b).abs().max() > 0 for a, b in zip(finals["checkpointed"], before))
+    with pytest.raises(ValueError, match="micro_batch_size must be None or an int >= 1 dividing minibatch_size"):
+        _config(tmp_path, minibatch_size=4, micro_batch_size=3)

@@ -391,6 +391,13 @@ class Generator(ABC):
         (directory / "model.json").write_text(json.dumps(meta, indent=2))
         return directory
 
+    def set_gradient_checkpointing(self, enabled: bool) -> None:
+        """Recompute the policy's transformer blocks in backward (activation checkpointing): less memory for
+        the update, about a third more compute. Sampling is unaffected."""
+        if not hasattr(self.policy, "gradient_checkpointing"):
+            raise ValueError(f"{type(self.policy).__name__} does not support activation checkpointing")
+        self.policy.gradient_checkpointing = bool(enabled)
+
     def set_tokens_per_step(self, tokens_per_step: int) -> None:
         """Emit this many tokens per env step (raster families); families with fixed steps raise."""
         raise ValueError(f"the {self.family or type(self).__name__} family has fixed steps "
@@ -443,7 +450,7 @@ class Generator(ABC):
         T, V = self.layout.num_tokens, self.vocab_size
         if tokens.ndim != 2 or tokens.shape[1] != T or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
             raise ValueError(f"{what} must be an integer tensor [N, T={T}], got {tokens.dtype} {tuple(tokens.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
             raise ValueError(f"{what} must lie in [0, {V}) (vocab size {V}), got min {int(tokens.min())} "
                              f"max {int(tokens.max())}")
         return tokens.long()

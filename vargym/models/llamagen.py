@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from vargym.models.generator import autocast, draw, keep_taken
 
@@ -258,6 +259,9 @@ class LlamaGen(nn.Module):
         >>> gpt.log_probs(torch.tensor([1, 7]), tokens, cfg=4.0, top_k=20)    # [2, 16]
     """
 
+    gradient_checkpointing: bool = False
+    """Recompute each layer's activations in the backward pass of teacher-forced passes (less memory)."""
+
     def __init__(self, cfg: LlamaGenConfig):
         super().__init__()
         self.cfg = cfg
@@ -291,7 +295,7 @@ class LlamaGen(nn.Module):
         if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
             raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
         top = self.num_classes + (1 if allow_null else 0)
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= top):
+        if labels.numel() and not labels.is_meta and (int(labels.min()) < 0 or int(labels.max()) >= top):
             raise ValueError(f"labels must lie in [0, {top}) (num_classes={self.num_classes}), got min "
                              f"{int(labels.min())} max {int(labels.max())}")
         return labels.long()
@@ -302,7 +306,7 @@ class LlamaGen(nn.Module):
         if tokens.ndim != 2 or tuple(tokens.shape) != (batch, L) or tokens.dtype.is_floating_point:
             raise ValueError(f"tokens must be an integer tensor [B={batch}, L={L}], got {tokens.dtype} "
                              f"{tuple(tokens.shape)}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
             raise ValueError(f"tokens must lie in [0, {V}) (vocab size), got min {int(tokens.min())} "
                              f"max {int(tokens.max())}")
         return tokens.long()
@@ -316,7 +320,10 @@ class LlamaGen(nn.Module):
         h = self.tok_dropout(x)
         rope = self.rope[: h.shape[1]]
         for layer in self.layers:
-            h = layer(h, rope)
+            if self.gradient_checkpointing and torch.is_grad_enabled():  # recompute in backward: less memory
+                h = checkpoint(layer, h, rope, use_reentrant=False)
+            else:
+                h = layer(h, rope)
         h = self.norm(h)
         logits = self.output(h).float()
         return (logits, h) if return_hidden else logits

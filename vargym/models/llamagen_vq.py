@@ -251,7 +251,7 @@ class LlamaGenVQ(nn.Module):
         if tokens.ndim != 2 or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
             raise ValueError(f"tokens must be an integer tensor [B, L], got {tokens.dtype} {tuple(tokens.shape)}")
         V = self.vocab_size
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
+        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
             raise ValueError(f"tokens must lie in [0, {V}) (codebook size), got min {int(tokens.min())} "
                              f"max {int(tokens.max())}")
         return self.decode_code(tokens).add(1).mul(0.5).clamp(0, 1)

@@ -143,7 +143,7 @@ class VQVAE(nn.Module):
         for k, (t, pn) in enumerate(zip(tokens, self.v_patch_nums)):
             if t.dtype not in (torch.int64, torch.int32) or tuple(t.shape) != (B, pn * pn):
                 raise ValueError(f"tokens[{k}] must be an integer tensor of shape ({B}, {pn * pn}), got {t.dtype} {tuple(t.shape)}")
-            if t.numel() and (int(t.min()) < 0 or int(t.max()) >= self.vocab_size):
+            if t.numel() and not t.is_meta and (int(t.min()) < 0 or int(t.max()) >= self.vocab_size):
                 raise ValueError(f"tokens[{k}] holds ids outside [0, {self.vocab_size})")
 
     def encode_latent(self, img01: torch.Tensor) -> torch.Tensor:

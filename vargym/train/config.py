@@ -73,6 +73,12 @@ class TrainConfig:
     minibatch_size: int = 32
     """Episodes per gradient step; must divide num_labels * group_size. Global: under torchrun each process
     computes minibatch_size / W of them and DDP averages the gradients."""
+    micro_batch_size: int | None = None
+    """Rows per forward/backward within a minibatch (gradient accumulation: less activation memory, the
+    same update); must divide this process's share of the minibatch. None: the whole share at once."""
+    gradient_checkpointing: bool = False
+    """Recompute the policy's transformer blocks in backward (activation checkpointing): less memory, about
+    a third more update compute."""
     group_seeds: bool = False
     """Draw each group's samples from its own generator, seeded by (seed, iteration, group): a run's images
     then do not depend on how the batch is split over processes. Always on under torchrun with more than
@@ -195,6 +201,10 @@ class TrainConfig:
 
         SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
                        cfg_interval=self.cfg_interval)  # validates
+        if self.micro_batch_size is not None and (self.micro_batch_size < 1
+                                                  or self.minibatch_size % self.micro_batch_size):
+            raise ValueError(f"micro_batch_size must be None or an int >= 1 dividing minibatch_size "
+                             f"({self.minibatch_size}), got {self.micro_batch_size!r}")
         if self.tokens_per_step is not None and self.tokens_per_step < 1:
             raise ValueError(f"tokens_per_step must be None or an int >= 1, got {self.tokens_per_step!r}")
         if self.lr_schedule not in LR_SCHEDULES:

@@ -103,6 +103,12 @@ class Trainer:
         self.generator = as_generator(model, device=self.device)
         if config.tokens_per_step is not None:
             self.generator.set_tokens_per_step(config.tokens_per_step)
+        if config.gradient_checkpointing:
+            self.generator.set_gradient_checkpointing(True)
+        share = config.minibatch_size // world
+        if config.micro_batch_size is not None and share % config.micro_batch_size:
+            raise ValueError(f"micro_batch_size ({config.micro_batch_size}) must divide each process's share of "
+                             f"the minibatch ({config.minibatch_size} / {world} = {share})")
         self.generator.decoder.eval().requires_grad_(False)
         self.policy = self.generator.policy
         self.policy.eval()  # eval: no dropout, so sampling and training see one policy
@@ -312,26 +318,47 @@ class Trainer:
 
     def _update(self, minibatch: Any, entropies: list[torch.Tensor] | None = None) -> dict[str, float]:
         """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats. The
-        minibatch's per-token entropies (before this step) are appended to ``entropies`` when given."""
-        from vargym.models import condition_from_batch
-
-        out = self.generator.forward_rl(condition_from_batch(minibatch), minibatch["tokens"], self.sampling)
-        if entropies is not None:
-            entropies.append(out.entropy.detach())
-        minibatch.set("log_prob", out.log_probs)  # [n, L], with grad
-        minibatch.set("entropy", out.entropy)  # [n, L]
-        if self.value_head is not None:
-            minibatch.set("value", self.value_forward(out.hidden, minibatch["step_index"]))  # [n, K]
-        result = self.algo(minibatch)
-        loss = sum(result[k] for k in result.keys() if k.startswith("loss_"))
+        minibatch's per-token entropies (before this step) are appended to ``entropies`` when given. With
+        ``micro_batch_size`` the rows go through forward/backward in chunks whose gradients add up (each
+        chunk's loss weighted by its share of the rows); under DDP only the last chunk synchronises."""
+        n = minibatch.batch_size[0]
+        size = self.config.micro_batch_size or n
+        chunks = torch.arange(n, device=minibatch.device).split(size)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        sums: dict[str, float] = defaultdict(float)
+        for i, rows in enumerate(chunks):
+            last = i == len(chunks) - 1
+            with contextlib.ExitStack() as stack:
+                if not last:  # accumulate locally; DDP all-reduces once, with the last chunk's backward
+                    for module in (self.generator.forward_module, self.value_forward):
+                        if hasattr(module, "no_sync"):
+                            stack.enter_context(module.no_sync())
+                part = self._backward(minibatch[rows] if len(chunks) > 1 else minibatch, len(rows) / n, entropies)
+            for key, value in part.items():
+                sums[key] += value * len(rows) / n
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         self.optimizer.step()
+        metrics = dict(sums)
+        metrics["grad_norm"] = float(grad_norm)
+        return metrics
+
+    def _backward(self, rows: Any, weight: float, entropies: list[torch.Tensor] | None) -> dict[str, float]:
+        """Forward and backward of some rows of a minibatch, the loss scaled by ``weight``; their metrics."""
+        from vargym.models import condition_from_batch
+
+        out = self.generator.forward_rl(condition_from_batch(rows), rows["tokens"], self.sampling)
+        if entropies is not None:
+            entropies.append(out.entropy.detach())
+        rows.set("log_prob", out.log_probs)  # [n, L], with grad
+        rows.set("entropy", out.entropy)  # [n, L]
+        if self.value_head is not None:
+            rows.set("value", self.value_forward(out.hidden, rows["step_index"]))  # [n, K]
+        result = self.algo(rows)
+        loss = sum(result[k] for k in result.keys() if k.startswith("loss_"))
+        (loss * weight).backward()
         metrics = {k: float(result[k].detach()) for k in result.keys() if k != "entropy"}
         metrics["loss"] = float(loss.detach())
-        metrics["grad_norm"] = float(grad_norm)
         return metrics
 
     def _reward_metrics(self, batch: Any) -> dict[str, float]:
