@@ -87,7 +87,8 @@ def train(
 ) -> None:
     """Fine-tune a generator with GRPO / PPO / REINFORCE against an image reward (default: GRPO + brightness).
 
-    Batch semantics: each iteration samples --num-labels labels x --group-size images and updates on them.
+    Batch semantics: each iteration samples --num-labels labels x --group-size images and updates on them in
+    minibatches of --minibatch-size. All three are global: under torchrun the W processes share them.
     """
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
