@@ -187,7 +187,7 @@ def test_decoder_finetune_changes_only_the_decoder_and_lowers_reconstruction_err
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(image_size=32), "image_size=32 does not match preset 'tiny', whose VQ-VAE takes 64 px"),
+        (dict(image_size=32), "image_size=32 does not match preset 'tiny', whose tokenizer takes 64 px"),
         (dict(preset="tiyn"), "Did you mean 'tiny'?"),
         (dict(data="/no/such/folder"), "data must be 'procedural' or an existing image folder"),
         (dict(var_steps=-1), "var_steps must be >= 0, got -1"),
