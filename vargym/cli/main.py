@@ -6,12 +6,12 @@ import typer
 
 from vargym.cli import bench as bench_cmd
 from vargym.cli import eval as eval_cmd
-from vargym.cli import export, info, pretrain, sample
+from vargym.cli import export, info, pretrain, sample, serve
 from vargym.cli import train as train_cmd
 
 app = typer.Typer(
     name="vargym",
-    help="Fine-tune autoregressive image generators (VAR today) with reinforcement learning.",
+    help="Fine-tune autoregressive image generators (VAR, LlamaGen) with reinforcement learning.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -37,6 +37,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("train")(train_cmd.train)
 app.command("pretrain")(pretrain.pretrain)
 app.command("export")(export.export)
+app.command("serve-reward")(serve.serve_reward)
 app.add_typer(bench_cmd.app, name="bench")
 
 

@@ -273,6 +273,10 @@ def make(
         raise TypeError(f"reward spec must be a str, Reward or callable, got {type(spec).__name__}")
     else:
         spec = spec.strip()
+        if spec.startswith("remote:"):  # a reward served over HTTP (`vargym serve-reward`)
+            from vargym.rewards.remote import RemoteReward
+
+            return _finish(RemoteReward(spec, **kwargs), device, nan_policy)
         terms = [(1.0, spec)] if spec in _REGISTRY or _is_file_entry(spec) else parse_expression(spec)
         if len(terms) == 1 and terms[0][0] == 1.0 and not normalize:
             reward = _build_one(terms[0][1], kwargs, device)
@@ -286,6 +290,10 @@ def make(
                 )
             built = [(w, _build_one(n, dict(kwargs.get(n, {})), device)) for w, n in terms]
             reward = CombinedReward(built, normalize=normalize, name=spec)
+    return _finish(reward, device, nan_policy)
+
+
+def _finish(reward: Reward, device: torch.device | str | None, nan_policy: str | None) -> Reward:
     if nan_policy is not None:
         for module in reward.modules():
             if isinstance(module, Reward):

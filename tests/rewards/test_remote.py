@@ -1,0 +1,87 @@
+"""Rewards over HTTP: a real `vargym serve-reward` process on localhost, the remote client, the error paths."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import vargym.rewards
+from vargym.rewards import RewardContext
+from vargym.rewards.remote import RewardServerError, decode_request, encode_request
+
+pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not installed")
+pytest.importorskip("uvicorn", reason="the serve extra (fastapi, uvicorn) is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vargym", "serve-reward", "luma+0.5*colorfulness", "--port",
+                             str(port), "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited: {proc.stdout.read().decode()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_wire_format_round_trip():
+    images = torch.rand(3, 3, 8, 8)
+    ctx = RewardContext(labels=torch.tensor([1, 2, 3]), prompt="a red circle", step=2, iteration=7)
+    back, got = decode_request(encode_request(images, ctx))
+    assert (back - images).abs().max() <= 0.5 / 255 + 1e-6  # uint8 on the wire
+    assert torch.equal(got.labels, ctx.labels) and (got.prompt, got.step, got.iteration) == ("a red circle", 2, 7)
+
+
+def test_remote_reward_equals_the_local_one(server):
+    remote = vargym.rewards.make(f"remote:{server}")
+    local = vargym.rewards.make("luma+0.5*colorfulness")
+    images = (torch.rand(5, 3, 16, 16) * 255).round() / 255  # already on the uint8 grid: no quantisation gap
+    ctx = RewardContext(labels=torch.arange(5))
+    a, b = remote(images, ctx), local(images, ctx)
+    torch.testing.assert_close(a.total, b.total, atol=1e-6, rtol=1e-6)
+    assert set(a.components) == set(b.components) and remote.served_name == local.name
+    remote.batch_size = 2  # larger batches are split over several requests
+    torch.testing.assert_close(remote(images, ctx).total, b.total, atol=1e-6, rtol=1e-6)
+
+
+def test_the_trainer_uses_a_remote_reward(server, tmp_path):
+    from vargym.train import TrainConfig, Trainer
+
+    cfg = TrainConfig(model="random:tiny", reward=f"remote:{server}", num_labels=2, group_size=2, minibatch_size=2,
+                      steps=1, sample_every=0, precision="float32", decode_precision="float32", out=str(tmp_path))
+    record = Trainer(cfg).train()[-1]
+    assert "reward_luma_mean" in record and record["reward_s"] > 0
+
+
+def test_unreachable_server_and_garbage_are_clear_errors(server):
+    with pytest.raises(RewardServerError, match=r"unreachable .* after 2 attempts"):
+        vargym.rewards.make(f"remote:http://127.0.0.1:{_free_port()}", retries=1, backoff=0.01)
+    with pytest.raises(ValueError, match="must start with http"):
+        vargym.rewards.make("remote:127.0.0.1:80")
+    remote = vargym.rewards.make(f"remote:{server}")
+    with pytest.raises(RewardServerError, match="without a total per image"):
+        remote._check({"scores": [1, 2]}, 2)
+    with pytest.raises(RewardServerError, match=r"answered shapes \{'total': \(1,\)\}"):
+        remote._check({"total": [1.0]}, 2)
+    with pytest.raises(RewardServerError, match="answered 400"):
+        remote._request("POST", "/score", b"not safetensors")

@@ -1,0 +1,136 @@
+"""Rewards over HTTP: ``vargym serve-reward SPEC`` serves any reward; ``remote:http://host:port`` scores with it.
+
+Heavy reward models (HPSv2, VLM judges, ...) often live in another environment or on another GPU. The
+wire format is safe and compact: the request body is a safetensors file holding the images as uint8
+``[N, 3, H, W]`` (the quantisation a PNG would apply; 4x smaller than float32) and, when known, the labels;
+the prompt, step and iteration travel in the safetensors metadata. The answer is JSON:
+``{"total": [N floats], "components": {name: [N floats]}}``. Nothing is pickled either way.
+
+The client (`RemoteReward`) uses only the standard library, retries connection failures with backoff,
+and raises `RewardServerError`, naming the URL, when the server is unreachable, times out or answers
+something that is not a score per image (never a silent 0). The server (`vargym.rewards.serving`) needs
+the ``serve`` extra (FastAPI + uvicorn).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+import torch
+
+from vargym.errors import VargymError
+from vargym.rewards.base import Reward, RewardContext
+
+__all__ = ["RemoteReward", "RewardServerError", "decode_request", "encode_request"]
+
+PREFIX = "remote:"
+
+
+class RewardServerError(VargymError):
+    """The reward server is unreachable, timed out, or answered garbage."""
+
+
+def encode_request(images: torch.Tensor, context: RewardContext) -> bytes:
+    """Images [N, 3, H, W] in [0, 1] and the context -> safetensors bytes (uint8 images, int64 labels)."""
+    from safetensors.torch import save
+
+    tensors = {"images": images.detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu().contiguous()}
+    if context.labels is not None:
+        tensors["labels"] = context.labels.detach().long().cpu().contiguous()
+    meta = {k: str(v) for k, v in (("prompt", context.prompt), ("step", context.step),
+                                   ("iteration", context.iteration)) if v is not None}
+    return save(tensors, metadata=meta)
+
+
+def decode_request(body: bytes) -> tuple[torch.Tensor, RewardContext]:
+    """The inverse of `encode_request`: float images in [0, 1] and the context."""
+    from safetensors.torch import load
+
+    tensors = load(body)
+    images = tensors.get("images")
+    if images is None or images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError("the request must hold 'images': uint8 [N, 3, H, W]")
+    header_len = int.from_bytes(body[:8], "little")  # safetensors: u64 length, then the JSON header
+    meta = json.loads(body[8:8 + header_len]).get("__metadata__") or {}
+    context = RewardContext(labels=tensors.get("labels"), prompt=meta.get("prompt"),
+                            step=int(meta["step"]) if "step" in meta else None,
+                            iteration=int(meta["iteration"]) if "iteration" in meta else None)
+    return images.float() / 255, context
+
+
+class RemoteReward(Reward):
+    """A reward computed by a ``vargym serve-reward`` server; behaves like the local reward it serves.
+
+    Args:
+        url: ``http://host:port`` of the server.
+        timeout: seconds to wait for one answer.
+        retries: further attempts after a connection failure (exponential backoff from ``backoff`` s).
+        batch_size: images per request (larger batches are split).
+
+    Example:
+        >>> reward = vargym.rewards.make("remote:http://gpu-box:8000")
+        >>> reward(images, RewardContext(labels=labels)).components   # the served reward's own components
+    """
+
+    def __init__(self, url: str, timeout: float = 120.0, retries: int = 3, backoff: float = 0.5,
+                 batch_size: int = 256) -> None:
+        url = url.removeprefix(PREFIX).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"remote reward url must start with http:// or https://, got {url!r}")
+        super().__init__(name=f"remote:{url}")
+        self.url, self.timeout, self.retries, self.backoff, self.batch_size = url, timeout, retries, backoff, batch_size
+        self.info = self._request("GET", "/info")
+        if not isinstance(self.info, dict) or "name" not in self.info:
+            raise RewardServerError(f"{url}/info did not describe a vargym reward server: {self.info!r}")
+        self.served_name = str(self.info["name"])
+        self.input_size = self.info.get("input_size")
+
+    def _request(self, method: str, path: str, body: bytes | None = None):
+        headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+        for attempt in range(self.retries + 1):
+            request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    text = response.read().decode()
+                break
+            except urllib.error.HTTPError as e:  # the server answered: an error of ours or of the reward
+                detail = e.read().decode(errors="replace")[:500]
+                raise RewardServerError(f"reward server {self.url} answered {e.code} to {path}: {detail}") from e
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+                if attempt == self.retries:
+                    raise RewardServerError(
+                        f"reward server {self.url} is unreachable ({getattr(e, 'reason', e)}) after "
+                        f"{self.retries + 1} attempts; start it with `vargym serve-reward NAME --port PORT`"
+                    ) from e
+                time.sleep(self.backoff * 2**attempt)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise RewardServerError(f"reward server {self.url} answered non-JSON to {path}: {text[:200]!r}") from e
+
+    def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
+        parts: dict[str, list[torch.Tensor]] = {}
+        for start in range(0, images.shape[0], self.batch_size):
+            rows = slice(start, start + self.batch_size)
+            chunk_context = RewardContext(labels=None if context.labels is None else context.labels[rows],
+                                          prompt=context.prompt, step=context.step, iteration=context.iteration)
+            answer = self._request("POST", "/score", encode_request(images[rows], chunk_context))
+            n = images[rows].shape[0]
+            for key, values in self._check(answer, n).items():
+                parts.setdefault(key, []).append(values)
+        return {k: torch.cat(v).to(images.device) for k, v in parts.items()}
+
+    def _check(self, answer, n: int) -> dict[str, torch.Tensor]:
+        try:
+            out = {"total": answer["total"], **answer.get("components", {})}
+            tensors = {k: torch.tensor(v, dtype=torch.float32) for k, v in out.items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise RewardServerError(f"reward server {self.url} answered without a total per image: "
+                                    f"{str(answer)[:200]}") from e
+        bad = {k: tuple(v.shape) for k, v in tensors.items() if tuple(v.shape) != (n,)}
+        if bad:
+            raise RewardServerError(f"reward server {self.url} answered shapes {bad} for {n} images")
+        return tensors
