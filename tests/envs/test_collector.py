@@ -137,3 +137,25 @@ def test_decode_precision_reaches_the_core_on_both_paths(tiny):
         torch.testing.assert_close(plain.collect()["reward"], torchrl.collect()["reward"])
     finally:
         torchrl.close()
+
+
+@pytest.mark.parametrize("group_seeds", [False, True])
+def test_async_rewards_change_the_schedule_not_the_batch(tiny, group_seeds):
+    kwargs = dict(num_labels=4, group_size=2, seed=7, group_seeds=group_seeds, reward_chunks=2, **SAMPLING)
+    sync = GroupedCollector(tiny, "luma", **kwargs)
+    overlapped = GroupedCollector(tiny, "luma", async_rewards=True, **kwargs)
+    for _ in range(2):  # the second batch too: the streams stay in step
+        a, b = sync.collect(), overlapped.collect()
+        for key in ("labels", "tokens", "sample_log_prob", "reward", "step_reward", "images"):
+            assert torch.equal(a[key], b[key]), key
+        assert torch.equal(a["reward_components", "luma"], a["reward"])
+    vqvae, var = tiny
+    ref = var.forward_rl(a["labels"], a["tokens"], **SAMPLING).log_probs
+    assert (ref - a["sample_log_prob"]).abs().max() <= 1e-4  # chunks sample the policy's distribution
+    if group_seeds:  # with per-group seeds the chunking does not change the draws either
+        whole = GroupedCollector(tiny, "luma", num_labels=4, group_size=2, seed=7, group_seeds=True, **SAMPLING)
+        assert torch.equal(whole.collect()["tokens"], GroupedCollector(tiny, "luma", **kwargs).collect()["tokens"])
+    with pytest.raises(ValueError, match="reward_chunks must be an int >= 1 dividing num_labels"):
+        GroupedCollector(tiny, "luma", num_labels=3, group_size=2, reward_chunks=2)
+    with pytest.raises(ValueError, match="drop reward_steps"):
+        GroupedCollector(tiny, "luma", num_labels=2, group_size=2, reward_chunks=2, reward_steps=(1,))

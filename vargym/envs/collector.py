@@ -82,6 +82,10 @@ class GroupedCollector:
         shard: ``(rank, world_size)``: this process collects groups ``rank * num_labels ...`` of a global
             batch of ``num_labels * world_size`` groups; labels are drawn for the whole global batch (the
             same draws on every rank), so the union over ranks equals a one-process batch.
+        reward_chunks: sample the batch in this many chunks of whole groups, each decoded and scored as
+            soon as it is complete (must divide ``num_labels``; not with ``reward_steps``).
+        async_rewards: score each chunk in a worker thread while the next chunk samples (the tokens and
+            rewards are those of the same collector without it: only the scheduling changes).
 
     Example:
         >>> collector = GroupedCollector(load_generator("tiny"), "luma", num_labels=4, group_size=8)
@@ -101,6 +105,8 @@ class GroupedCollector:
         reward_steps: Sequence[int] = (),
         group_seeds: bool = False,
         shard: tuple[int, int] = (0, 1),
+        reward_chunks: int = 1,
+        async_rewards: bool = False,
         **sampling_fields: Any,
     ):
         from vargym.models import as_generator
@@ -129,6 +135,13 @@ class GroupedCollector:
             raise ValueError("a sharded collector needs group_seeds=True (else each rank's draws depend on its "
                              "share of the batch)")
         self.rank, self.world_size, self.group_seeds = rank, world, bool(group_seeds)
+        if int(reward_chunks) < 1 or self.num_labels % int(reward_chunks):
+            raise ValueError(f"reward_chunks must be an int >= 1 dividing num_labels ({self.num_labels}), "
+                             f"got {reward_chunks!r}")
+        if (reward_chunks > 1 or async_rewards) and reward_steps:
+            raise ValueError("reward_chunks / async_rewards score finished images only: drop reward_steps")
+        self.reward_chunks, self.async_rewards = int(reward_chunks), bool(async_rewards)
+        self._pool = None
         self.batches = 0
         """Batches collected so far (seeds the per-group generators)."""
 
@@ -146,8 +159,11 @@ class GroupedCollector:
             everyone = core.draw_labels(self.label_generator, self.num_labels * self.world_size)
             share = self.num_envs
             labels = core.reset(everyone[self.rank * share:(self.rank + 1) * share])
-        sampler = self.policy.make_sampler(labels, self._group_generators() if self.group_seeds else None)
+        generators = self._group_generators() if self.group_seeds else None
         self.batches += 1
+        if self.reward_chunks > 1 or self.async_rewards:
+            return self._collect_in_chunks(labels, generators)
+        sampler = self.policy.make_sampler(labels, generators)
         log_probs, rewards = [], []
         for _ in range(core.num_steps):
             tokens_k, log_probs_k = sampler.step()  # [N, n_k] each
@@ -158,6 +174,55 @@ class GroupedCollector:
         return episode_tensordict(
             core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
         )
+
+    def _collect_in_chunks(self, labels: torch.Tensor, generators: list[torch.Generator] | None) -> TensorDict:
+        """Sample chunk after chunk; each finished chunk is decoded, then scored (in a worker thread with
+        ``async_rewards``, overlapping the next chunk's sampling)."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        from vargym.rewards import RewardContext, resize_for
+
+        core, chunks = self.core, self.reward_chunks
+        rows, groups = self.num_envs // chunks, self.num_labels // chunks
+        if self.async_rewards and self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vargym-reward")
+        tokens, log_probs, images, scores = [], [], [], []
+        for c in range(chunks):
+            part = labels[c * rows:(c + 1) * rows]
+            gens = generators[c * groups:(c + 1) * groups] if generators is not None else None
+            sampler = self.policy.make_sampler(part, gens)
+            steps = [sampler.step() for _ in range(core.num_steps)]
+            tokens.append(torch.cat([t for t, _ in steps], dim=1))
+            log_probs.append(torch.cat([lp for _, lp in steps], dim=1))
+            images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]
+
+            def score(images: torch.Tensor = images[-1], part: torch.Tensor = part):
+                return self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=part))
+
+            if self._pool is not None:
+                scores.append(self._pool.submit(score))
+            else:
+                done: Future = Future()
+                done.set_result(score())
+                scores.append(done)
+        outs = [f.result() for f in scores]
+        N, K = self.num_envs, core.num_steps
+        device = labels.device
+        step_reward = torch.zeros(N, K, device=device)
+        step_reward[:, -1] = torch.cat([o.total.float() for o in outs])
+        done_mask = torch.zeros(N, K, dtype=torch.bool, device=device)
+        done_mask[:, -1] = True
+        data = {
+            "labels": labels, "group_id": torch.arange(N, device=device) // self.group_size,
+            "tokens": torch.cat(tokens), "step_index": core.layout.step_index(device).expand(N, -1).clone(),
+            "sample_log_prob": torch.cat(log_probs), "reward": step_reward[:, -1].clone(),
+            "step_reward": step_reward, "done": done_mask,
+            "reward_components": TensorDict({k: torch.cat([o.components[k] for o in outs]) for k in outs[0].components},
+                                            batch_size=[N], device=device),
+        }
+        if self.keep_images:
+            data["images"] = torch.cat(images)
+        return TensorDict(data, batch_size=[N], device=device)
 
     def _group_generators(self) -> list[torch.Generator]:
         """One generator per local group, seeded by (seed, batch index, global group index)."""

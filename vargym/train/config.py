@@ -79,6 +79,11 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     """Recompute the policy's transformer blocks in backward (activation checkpointing): less memory, about
     a third more update compute."""
+    reward_chunks: int = 1
+    """Sample each batch in this many chunks of whole groups, scoring each chunk once it is finished."""
+    async_rewards: bool = False
+    """Score each chunk in a worker thread while the next one samples (pays off with a slow or remote
+    reward; the results equal those without it). Use with reward_chunks > 1."""
     group_seeds: bool = False
     """Draw each group's samples from its own generator, seeded by (seed, iteration, group): a run's images
     then do not depend on how the batch is split over processes. Always on under torchrun with more than

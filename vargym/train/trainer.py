@@ -149,6 +149,8 @@ class Trainer:
             self.reward,
             num_labels=config.num_labels // world,
             group_seeds=config.group_seeds or self.dist.enabled,
+            reward_chunks=config.reward_chunks,
+            async_rewards=config.async_rewards,
             shard=(self.dist.rank, world),
             group_size=config.group_size,
             labels=config.labels,
