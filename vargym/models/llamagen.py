@@ -141,8 +141,8 @@ class KVCache:
     """Preallocated keys/values of one layer, [R, H_kv, S, hd]; attention reads only the filled slots."""
 
     def __init__(self, rows: int, heads: int, length: int, head_dim: int, like: torch.Tensor):
-        self.k = like.new_zeros(rows, heads, length, head_dim)
-        self.v = like.new_zeros(rows, heads, length, head_dim)
+        self.k = like.new_empty(rows, heads, length, head_dim)  # only filled slots are ever read
+        self.v = like.new_empty(rows, heads, length, head_dim)
         self.length = 0
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
