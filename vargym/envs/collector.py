@@ -164,9 +164,12 @@ class GroupedCollector:
         if self.reward_chunks > 1 or self.async_rewards:
             return self._collect_in_chunks(labels, generators)
         sampler = self.policy.make_sampler(labels, generators)
+        # All steps in one autocast region (its cache keeps bf16 weight copies across steps), then the core
+        # scores them: the rewards draw nothing from the sampling generator, so the order is immaterial.
+        with self.sampling.autocast(labels.device):
+            steps = [sampler.step() for _ in range(core.num_steps)]  # [N, n_k] tokens and log-probs
         log_probs, rewards = [], []
-        for _ in range(core.num_steps):
-            tokens_k, log_probs_k = sampler.step()  # [N, n_k] each
+        for tokens_k, log_probs_k in steps:
             reward, _ = core.step(tokens_k, validate=False)
             log_probs.append(log_probs_k)
             rewards.append(reward)
@@ -191,7 +194,8 @@ class GroupedCollector:
             part = labels[c * rows:(c + 1) * rows]
             gens = generators[c * groups:(c + 1) * groups] if generators is not None else None
             sampler = self.policy.make_sampler(part, gens)
-            steps = [sampler.step() for _ in range(core.num_steps)]
+            with self.sampling.autocast(labels.device):  # one region: bf16 weight copies cached across steps
+                steps = [sampler.step() for _ in range(core.num_steps)]
             tokens.append(torch.cat([t for t, _ in steps], dim=1))
             log_probs.append(torch.cat([lp for _, lp in steps], dim=1))
             images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]

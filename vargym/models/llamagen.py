@@ -490,8 +490,12 @@ class TokenSampler:
     def run(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every remaining token: int64 [B, L - position] and their log-probs."""
         tokens, log_probs = [], []
-        while not self.done:
-            t, lp = self.step()
-            tokens.append(t)
-            log_probs.append(lp)
+        # One autocast region for the whole loop: its cache keeps the bf16 copies of the weights across
+        # tokens (each step's own region would re-cast every weight for every token, which costs more than
+        # the bf16 matmul saves at a few rows per step).
+        with autocast(self.precision, self.labels.device):
+            while not self.done:
+                t, lp = self.step()
+                tokens.append(t)
+                log_probs.append(lp)
         return torch.cat(tokens, 1), torch.cat(log_probs, 1)

@@ -102,6 +102,13 @@ class LlamaGenGenerator(Generator):
                             top_p=s.top_p or 1.0, temperature=s.temperature, generator=generator,
                             precision=s.precision, tokens_per_step=self.tokens_per_step)
 
+    @torch.no_grad()
+    def sample(self, condition: Condition, sampling: SamplingConfig, generator: torch.Generator | None = None,
+               return_log_probs: bool = False):
+        """All tokens at once (`TokenSampler.run`: one autocast region for the whole loop)."""
+        tokens, log_probs = self.make_sampler(condition, sampling, generator).run()
+        return (tokens, log_probs) if return_log_probs else tokens
+
     def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
         s = sampling
         with s.autocast(self.device):
