@@ -1,13 +1,13 @@
-"""vargym: fine-tune next-scale visual autoregressive (VAR) image generators with reinforcement learning.
+"""vargym: fine-tune autoregressive image generators (next-scale VAR, next-token LlamaGen) with RL.
 
 Subpackages (data flows one way, top to bottom):
 
-- ``vargym.models``  multi-scale VQ-VAE, VAR transformer, loading of official checkpoints
+- ``vargym.models``  the generator interface; VAR and LlamaGen (tokenizers, transformers, official loading)
 - ``vargym.data``    procedural class-conditional images, image folders, the tiny classifier
 - ``vargym.rewards`` reward registry, built-in rewards, reward models and wrappers
 - ``vargym.envs``    the batched generation core, gymnasium / torchrl adapters, the grouped collector
-- ``vargym.algos``   GRPO, PPO, REINFORCE losses (TensorDict in, TensorDict out; no VAR code)
-- ``vargym.train``   the RL trainer and pretraining loops
+- ``vargym.algos``   GRPO, PPO, REINFORCE losses (TensorDict in, TensorDict out; no model code)
+- ``vargym.train``   the RL trainer (one process, or data parallel under torchrun)
 - ``vargym.cli``     the ``vargym`` command line
 
 Imports are lazy: ``import vargym`` loads nothing heavy. It registers the gymnasium id ``vargym/VAR-v0``
