@@ -8,13 +8,57 @@ import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
 
-__all__ = ["ASSETS", "TINY_DIR", "load_state_strict", "read_state_dict"]
+__all__ = ["ASSETS", "TINY_DIR", "load_model_parts", "load_state_strict", "read_model_configs", "read_state_dict",
+           "save_model_dir"]
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TINY_DIR = ASSETS / "tiny"
 """The shipped default model and its tiny classifier."""
 TINY_LLAMAGEN_DIR = ASSETS / "tiny-llamagen"
 """The shipped tiny LlamaGen (same classes and classifier as the tiny VAR)."""
+
+
+def save_model_dir(directory: str | Path, family: str, parts: dict[str, torch.nn.Module],
+                   extra: dict | None = None) -> Path:
+    """A family's own checkpoint: ``<name>.safetensors`` per part and ``model.json`` holding the family, each
+    part's config (``part.cfg``) under its name, and ``extra``."""
+    import json
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, part in parts.items():
+        save_file({k: v.detach().contiguous().cpu() for k, v in part.state_dict().items()},
+                  str(directory / f"{name}.safetensors"))
+    meta = {"family": family, **{name: asdict(part.cfg) for name, part in parts.items()}, **(extra or {})}
+    (directory / "model.json").write_text(json.dumps(meta, indent=2))
+    return directory
+
+
+def read_model_configs(directory: str | Path, family: str, label: str, config_types: dict[str, type]) -> list:
+    """The part configs recorded in ``model.json`` by `save_model_dir`, in the order of ``config_types``.
+    A directory of another family (``label`` names ours in the error) or a corrupt file raises."""
+    import json
+
+    meta_path = Path(directory) / "model.json"
+    if not meta_path.is_file():
+        raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("family", "var") != family:  # files written before families existed are VAR's
+            raise CheckpointError(f"{meta_path} holds a {meta.get('family', 'var')!r} model, not a {label} one")
+        return [cls(**meta[name]) for name, cls in config_types.items()]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
+
+
+def load_model_parts(directory: str | Path, parts: dict[str, torch.nn.Module]) -> None:
+    """Load each part from ``<name>.safetensors`` of a `save_model_dir` directory (strict keys and shapes)."""
+    for name, part in parts.items():
+        path = Path(directory) / f"{name}.safetensors"
+        load_state_strict(part, read_state_dict(path), str(path))
 
 
 def read_state_dict(path: str | Path, entries: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:

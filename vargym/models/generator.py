@@ -184,6 +184,21 @@ def draw(probs: torch.Tensor, generator: torch.Generator | Sequence[torch.Genera
                       for b, g in zip(blocks, generator)])
 
 
+def check_ids(ids: torch.Tensor, high: int, what: str, note: str) -> None:
+    """Raise a ValueError naming ``what`` unless every id lies in [0, high) (meta tensors: shapes only)."""
+    if ids.numel() and not ids.is_meta and (int(ids.min()) < 0 or int(ids.max()) >= high):
+        raise ValueError(f"{what} must lie in [0, {high}) ({note}), got min {int(ids.min())} max {int(ids.max())}")
+
+
+def check_labels(labels: Any, num_classes: int, device: torch.device | str, allow_null: bool = False) -> torch.Tensor:
+    """Class labels as int64 ``[N]`` on ``device``; ``allow_null`` admits the null class ``num_classes``."""
+    labels = torch.as_tensor(labels, device=device)
+    if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
+    check_ids(labels, num_classes + (1 if allow_null else 0), "labels", f"num_classes={num_classes}")
+    return labels.long()
+
+
 def keep_taken(filtered: torch.Tensor, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """``filtered`` logits [..., V] with the taken ``tokens`` [...] restored to their unfiltered value.
 
@@ -450,9 +465,7 @@ class Generator(ABC):
         T, V = self.layout.num_tokens, self.vocab_size
         if tokens.ndim != 2 or tokens.shape[1] != T or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
             raise ValueError(f"{what} must be an integer tensor [N, T={T}], got {tokens.dtype} {tuple(tokens.shape)}")
-        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
-            raise ValueError(f"{what} must lie in [0, {V}) (vocab size {V}), got min {int(tokens.min())} "
-                             f"max {int(tokens.max())}")
+        check_ids(tokens, V, what, f"vocab size {V}")
         return tokens.long()
 
     # -- copies, devices, files ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vargym.models.generator import autocast, draw, keep_taken
+from vargym.models.generator import autocast, check_ids, check_labels, draw, keep_taken
 
 __all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
 
@@ -291,14 +291,7 @@ class LlamaGen(nn.Module):
 
     # -- checks ----------------------------------------------------------------------------------------------
     def check_labels(self, labels: torch.Tensor | int, allow_null: bool = False) -> torch.Tensor:
-        labels = torch.as_tensor(labels, device=self.output.weight.device)
-        if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-            raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
-        top = self.num_classes + (1 if allow_null else 0)
-        if labels.numel() and not labels.is_meta and (int(labels.min()) < 0 or int(labels.max()) >= top):
-            raise ValueError(f"labels must lie in [0, {top}) (num_classes={self.num_classes}), got min "
-                             f"{int(labels.min())} max {int(labels.max())}")
-        return labels.long()
+        return check_labels(labels, self.num_classes, self.output.weight.device, allow_null)
 
     def check_tokens(self, tokens: torch.Tensor, batch: int) -> torch.Tensor:
         tokens = torch.as_tensor(tokens, device=self.output.weight.device)
@@ -306,9 +299,7 @@ class LlamaGen(nn.Module):
         if tokens.ndim != 2 or tuple(tokens.shape) != (batch, L) or tokens.dtype.is_floating_point:
             raise ValueError(f"tokens must be an integer tensor [B={batch}, L={L}], got {tokens.dtype} "
                              f"{tuple(tokens.shape)}")
-        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
-            raise ValueError(f"tokens must lie in [0, {V}) (vocab size), got min {int(tokens.min())} "
-                             f"max {int(tokens.max())}")
+        check_ids(tokens, V, "tokens", "vocab size")
         return tokens.long()
 
     # -- the network -----------------------------------------------------------------------------------------

@@ -8,15 +8,18 @@ RoPE table (``freqs_cis``) and KV-cache buffers, which old files may carry, are 
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.models.files import load_state_strict, read_state_dict
+from vargym.models.files import (
+    load_model_parts,
+    load_state_strict,
+    read_model_configs,
+    read_state_dict,
+    save_model_dir,
+)
 from vargym.models.llamagen import LlamaGen, LlamaGenConfig
 from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, OWN_LLAMAGEN, RELEASED_FILES, build_llamagen
 from vargym.models.llamagen_vq import LlamaGenVQ, LlamaGenVQConfig
@@ -82,33 +85,15 @@ def load_llamagen_pretrained(name: str = "llamagen-b", vq_path: str | Path | Non
 
 def save_llamagen_checkpoint(directory: str | Path, vq: LlamaGenVQ, gpt: LlamaGen, extra: dict | None = None) -> Path:
     """Write ``vq.safetensors``, ``gpt.safetensors`` and ``model.json`` (configs + ``extra``)."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in vq.state_dict().items()}, str(directory / "vq.safetensors"))
-    save_file({k: v.detach().contiguous().cpu() for k, v in gpt.state_dict().items()}, str(directory / "gpt.safetensors"))
-    meta = {"family": "llamagen", "vq": asdict(vq.cfg), "gpt": asdict(gpt.cfg), **(extra or {})}
-    (directory / "model.json").write_text(json.dumps(meta, indent=2))
-    return directory
+    return save_model_dir(directory, "llamagen", {"vq": vq, "gpt": gpt}, extra)
 
 
 def load_llamagen_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> tuple[LlamaGenVQ, LlamaGen]:
     """Load a directory written by `save_llamagen_checkpoint` (strict keys and shapes)."""
-    directory = Path(directory)
-    meta_path = directory / "model.json"
-    if not meta_path.is_file():
-        raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("family") != "llamagen":
-            raise CheckpointError(f"{meta_path} holds a {meta.get('family', 'var')!r} model, not a LlamaGen one")
-        vq_cfg, gpt_cfg = LlamaGenVQConfig(**meta["vq"]), LlamaGenConfig(**meta["gpt"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
+    vq_cfg, gpt_cfg = read_model_configs(directory, "llamagen", "LlamaGen", {"vq": LlamaGenVQConfig,
+                                                                             "gpt": LlamaGenConfig})
     vq, gpt = build_llamagen(vq_cfg, gpt_cfg)
-    load_state_strict(vq, read_state_dict(directory / "vq.safetensors"), str(directory / "vq.safetensors"))
-    load_state_strict(gpt, read_state_dict(directory / "gpt.safetensors"), str(directory / "gpt.safetensors"))
+    load_model_parts(directory, {"vq": vq, "gpt": gpt})
     vq.eval().requires_grad_(False)
     gpt.eval()
     return vq.to(device), gpt.to(device)

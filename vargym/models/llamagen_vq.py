@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vargym.models.generator import check_ids
 from vargym.models.vae_blocks import Downsample, ResnetBlock, Upsample
 
 __all__ = ["LlamaGenVQ", "LlamaGenVQConfig"]
@@ -250,8 +251,5 @@ class LlamaGenVQ(nn.Module):
         tokens = torch.as_tensor(tokens)
         if tokens.ndim != 2 or tokens.dtype.is_floating_point or tokens.dtype == torch.bool:
             raise ValueError(f"tokens must be an integer tensor [B, L], got {tokens.dtype} {tuple(tokens.shape)}")
-        V = self.vocab_size
-        if tokens.numel() and not tokens.is_meta and (int(tokens.min()) < 0 or int(tokens.max()) >= V):
-            raise ValueError(f"tokens must lie in [0, {V}) (codebook size), got min {int(tokens.min())} "
-                             f"max {int(tokens.max())}")
+        check_ids(tokens, self.vocab_size, "tokens", "codebook size")
         return self.decode_code(tokens).add(1).mul(0.5).clamp(0, 1)

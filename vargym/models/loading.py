@@ -8,14 +8,19 @@ uncached file raises ``WeightsNotAvailableError`` at once, naming the file, the 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.models.files import TINY_DIR, load_state_strict, read_state_dict
+from vargym.models.files import (
+    TINY_DIR,
+    load_model_parts,
+    load_state_strict,
+    read_model_configs,
+    read_state_dict,
+    save_model_dir,
+)
 from vargym.models.presets import OWN_PRESETS, RELEASED_PRESETS, build, preset_configs
 from vargym.models.var import VAR, VARConfig
 from vargym.models.vqvae import VQVAE, VQVAEConfig
@@ -110,33 +115,14 @@ def load_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, v
 # ------------------------------------------------------------------------------------------- our checkpoints
 def save_checkpoint(directory: str | Path, vqvae: VQVAE, var: VAR, extra: dict | None = None) -> Path:
     """Write ``vqvae.safetensors``, ``var.safetensors`` and ``model.json`` (configs + ``extra``) to ``directory``."""
-    from safetensors.torch import save_file
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in vqvae.state_dict().items()}, str(directory / "vqvae.safetensors"))
-    save_file({k: v.detach().contiguous().cpu() for k, v in var.state_dict().items()}, str(directory / "var.safetensors"))
-    meta = {"family": "var", "vqvae": asdict(vqvae.cfg), "var": asdict(var.cfg), **(extra or {})}
-    (directory / "model.json").write_text(json.dumps(meta, indent=2))
-    return directory
+    return save_model_dir(directory, "var", {"vqvae": vqvae, "var": var}, extra)
 
 
 def load_checkpoint(directory: str | Path, device: torch.device | str | None = None) -> tuple[VQVAE, VAR]:
     """Load a directory written by ``save_checkpoint`` (strict keys and shapes)."""
-    directory = Path(directory)
-    meta_path = directory / "model.json"
-    if not meta_path.is_file():
-        raise WeightsNotAvailableError(f"{directory} holds no model.json: not a vargym model checkpoint")
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("family", "var") != "var":
-            raise CheckpointError(f"{meta_path} holds a {meta['family']!r} model, not a VAR one")
-        vqvae_cfg, var_cfg = VQVAEConfig(**meta["vqvae"]), VARConfig(**meta["var"])
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{meta_path} is corrupt or from another version: {e}") from e
+    vqvae_cfg, var_cfg = read_model_configs(directory, "var", "VAR", {"vqvae": VQVAEConfig, "var": VARConfig})
     vqvae, var = build(vqvae_cfg, var_cfg)
-    load_state_strict(vqvae, read_state_dict(directory / "vqvae.safetensors"), str(directory / "vqvae.safetensors"))
-    load_state_strict(var, read_state_dict(directory / "var.safetensors"), str(directory / "var.safetensors"))
+    load_model_parts(directory, {"vqvae": vqvae, "var": var})
     vqvae.eval().requires_grad_(False)
     var.eval()
     return vqvae.to(device), var.to(device)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vargym.models.generator import RLForward
+from vargym.models.generator import RLForward, check_labels
 
 if TYPE_CHECKING:
     from vargym.models.sampling import ScaleSampler
@@ -297,14 +297,7 @@ class VAR(nn.Module):
 
     # ----------------------------------------------------------------------------------------------- inputs
     def check_labels(self, labels: torch.Tensor, allow_null: bool = False) -> torch.Tensor:
-        labels = torch.as_tensor(labels, device=self.pos_1LC.device)
-        if labels.ndim != 1 or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
-        top = self.num_classes + (1 if allow_null else 0)
-        if labels.numel() and not labels.is_meta and (int(labels.min()) < 0 or int(labels.max()) >= top):
-            raise ValueError(f"labels must lie in [0, {top}) (num_classes={self.num_classes}), got min "
-                             f"{int(labels.min())} max {int(labels.max())}")
-        return labels.long()
+        return check_labels(labels, self.num_classes, self.pos_1LC.device, allow_null)
 
     def resolve_labels(self, labels: torch.Tensor | int | None, batch_size: int | None = None,
                        generator: torch.Generator | None = None) -> torch.Tensor:

@@ -31,6 +31,7 @@ from vargym.models.pretrain.stages import (
     _recon_loss,
     _step_seed,
     _train_or_load_classifier,
+    init_for_training,
     make_batches,
 )
 
@@ -226,10 +227,7 @@ def run_pretrain_llamagen(cfg: PretrainConfig, progress: ProgressCallback | None
     gpt_cfg = dataclasses.replace(gpt_cfg, num_classes=len(class_names), class_dropout_prob=cfg.cond_drop_rate)
     torch.manual_seed(cfg.seed)
     vq, gpt = build_llamagen(vq_cfg, gpt_cfg)
-    for module in vq.modules():  # He init keeps the image's signal through the conv chain (see stages.py)
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(module.bias)
+    init_for_training(vq)  # He-normal convolutions keep the image's signal through the conv chain
     torch.nn.init.normal_(gpt.output.weight, std=gpt_cfg.initializer_range)  # a zero head learns slower
     vq.to(device)
     gpt.to(device)

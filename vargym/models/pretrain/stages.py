@@ -132,7 +132,7 @@ def _edge_l1(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def init_for_training(vqvae: VQVAE) -> None:
+def init_for_training(vqvae: torch.nn.Module) -> None:
     """He-normal convolutions with zero biases, for training from scratch.
 
     PyTorch's default convolution init shrinks activations by about 0.6 per layer; the ~12 convolutions
@@ -140,7 +140,7 @@ def init_for_training(vqvae: VQVAE) -> None:
     at the output, and training sits at "predict the mean image" (grey reconstructions) for hundreds of
     steps. He init keeps the image's signal alive, so colour is learnt from the start.
     """
-    for module in vqvae.modules():
+    for module in vqvae.modules():  # any tokenizer: VAR's VQ-VAE, LlamaGen's VQ
         if isinstance(module, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
             torch.nn.init.zeros_(module.bias)
