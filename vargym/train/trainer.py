@@ -437,6 +437,21 @@ class Trainer:
             self.wall_offset += time.perf_counter() - started
         return history
 
+    def close(self) -> None:
+        """Drop the DDP wrappers and leave the process group (every rank together); a no-op in one process.
+        The wrappers go first: a DDP reducer destroyed after its process group, at interpreter exit, can
+        abort the process."""
+        if not self.dist.enabled:
+            return
+        import gc
+
+        from vargym.distributed import shutdown_distributed
+
+        self.generator.forward_module = None
+        self.value_forward = self.value_head
+        gc.collect()
+        shutdown_distributed()
+
     def _agree_on_stopping(self) -> None:
         """Under torchrun every rank stops when any rank got a signal or rank 0's monitor flagged hacking
         (only rank 0 evaluates), so no rank waits in a collective for one that left."""
