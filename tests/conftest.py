@@ -24,3 +24,25 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def fid_inception_weights(tmp_path_factory) -> Path:
+    """A random state dict of torch-fidelity's FID Inception, saved as its official weights file is."""
+    from torch_fidelity import feature_extractor_inceptionv3 as fidelity
+
+    with pytest.MonkeyPatch.context() as patch:  # build the network without its (unreachable) weights
+        patch.setattr(fidelity, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(fidelity.FeatureExtractorInceptionV3, "load_state_dict", lambda *args, **kwargs: None)
+        torch.manual_seed(0)
+        network = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    # calibrate the batch norms on random images, so that features neither vanish nor saturate
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average over the calibration batches
+    network.train()
+    with torch.no_grad():
+        network(torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8))
+    path = tmp_path_factory.mktemp("fid_inception") / "weights-inception-2015-12-05-6726825d.pth"
+    torch.save(network.state_dict(), path)
+    return path

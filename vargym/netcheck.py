@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+__all__ = ["host_reachable", "offline_mode", "torch_hub_file"]
+
+_HASH = re.compile(r"-([a-f0-9]{8,})\.")  # torch hub files embed a sha256 prefix: resnet50-11ad3fa6.pth
 
 
 def offline_mode() -> bool:
@@ -28,3 +35,39 @@ def host_reachable(host: str, timeout: float = 4.0) -> bool:
     thread.start()
     thread.join(timeout + 1)
     return bool(result and result[0])
+
+
+def torch_hub_file(url: str, option: str, check_hash: bool = True) -> Path:
+    """Local path of a weight file: torch hub's cache, else downloaded into it (sha256 prefix checked).
+
+    Args:
+        url: the file's URL (e.g. ``ResNet50_Weights.IMAGENET1K_V2.url``).
+        option: how the caller passes a local file instead, named in the error.
+        check_hash: compare the sha256 prefix that the file name carries (``name-1a2b3c4d.pth``).
+
+    Raises:
+        WeightsNotAvailableError: not cached and ``HF_HUB_OFFLINE`` is set or the host is unreachable.
+    """
+    import torch
+
+    from vargym.errors import WeightsNotAvailableError
+
+    filename = os.path.basename(urlparse(url).path)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
+    if cached.is_file():
+        return cached
+    host = urlparse(url).hostname or ""
+    offline = offline_mode()
+    if offline or not host_reachable(host):
+        why = "HF_HUB_OFFLINE is set" if offline else f"{host} is unreachable"
+        raise WeightsNotAvailableError(
+            f"{filename} is not in torch hub's cache ({cached.parent}) and {why}. Download {url} on a machine "
+            f"with network access and put it there, or pass {option}."
+        )
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    match = _HASH.search(filename) if check_hash else None
+    try:
+        torch.hub.download_url_to_file(url, str(cached), hash_prefix=match.group(1) if match else None)
+    except (OSError, RuntimeError) as e:  # network errors; RuntimeError on a hash mismatch
+        raise WeightsNotAvailableError(f"cannot download {url}: {e}; pass {option}") from e
+    return cached

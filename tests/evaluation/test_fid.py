@@ -67,20 +67,56 @@ def test_statistics_file_round_trip_and_errors(tmp_path):
         fid_from_statistics(mu, torch.eye(2), mu, sigma)
 
 
-def test_inception_loads_a_local_state_dict_strictly(tmp_path):
-    from torchvision.models import inception_v3
+def test_fid_equals_torch_fidelity_on_the_same_images_and_weights(fid_inception_weights):
+    """Our extractor + statistics + Frechet distance against torch-fidelity's own calculate_metrics."""
+    import torch_fidelity
 
-    path = tmp_path / "inception.pth"
-    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
-    extractor = load_inception(path)
-    features = extractor(torch.rand(2, 3, 40, 40))
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (24, 3, 48, 48), dtype=torch.uint8, generator=generator)
+    fake = (real.float() * 0.6 + 60).round().to(torch.uint8)  # a shifted distribution: FID well above 0
+    fake[:6] = torch.randint(0, 256, (6, 3, 48, 48), dtype=torch.uint8, generator=generator)
+
+    extractor = load_inception(fid_inception_weights)
+    ours = fid_from_features(extractor(fake.float() / 255), feature_statistics(extractor(real.float() / 255)))
+
+    class Images(torch.utils.data.Dataset):
+        def __init__(self, images):
+            self.images = images
+
+        def __len__(self):
+            return len(self.images)
+
+        def __getitem__(self, i):
+            return self.images[i]
+
+    theirs = torch_fidelity.calculate_metrics(
+        input1=Images(fake), input2=Images(real), fid=True, cuda=False, verbose=False, batch_size=12,
+        feature_extractor_weights_path=str(fid_inception_weights), save_cpu_ram=True,
+    )["frechet_inception_distance"]
+    assert theirs > 1.0, theirs
+    assert ours == pytest.approx(theirs, rel=1e-3, abs=1e-6)
+
+
+def test_inception_is_the_fid_network_and_refuses_other_files(fid_inception_weights, tmp_path):
+    from vargym.errors import CheckpointError
+
+    extractor = load_inception(fid_inception_weights)
+    images = torch.rand(2, 3, 40, 40)
+    features = extractor(images)
     assert features.shape == (2, 2048) and torch.isfinite(features).all()
+    # uint8 quantisation: images that round to the same pixels give the same features
+    assert torch.equal(extractor((images * 255).round() / 255 + 1e-4), features)
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="other.pth is not a FID Inception state dict"):
+        load_inception(tmp_path / "other.pth")
+    with pytest.raises(WeightsNotAvailableError, match="does not exist"):
+        load_inception(tmp_path / "missing.pth")
 
 
 def test_inception_offline_without_cache_raises_fast(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(
-        WeightsNotAvailableError, match=r"inception_v3_google-0cc3c7bd\.pth.*--inception-weights"
+        WeightsNotAvailableError, match=r"weights-inception-2015-12-05-6726825d\.pth.*--inception-weights"
     ):
         load_inception()

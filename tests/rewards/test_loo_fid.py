@@ -116,5 +116,15 @@ def test_errors():
         make("loo-fid", ema_decay=1.0)
     with pytest.raises(ValueError, match="feature_extractor must be"):
         make("loo-fid", feature_extractor="resnet")
-    with pytest.raises(WeightsNotAvailableError, match="Inception-v3 weights .*HF_HUB_OFFLINE=1"):
+    with pytest.raises(WeightsNotAvailableError, match="weights-inception-2015-12-05-6726825d.pth is not in torch hub.*HF_HUB_OFFLINE"):
         make("loo-fid", feature_extractor="inception")
+
+
+def test_inception_features_are_the_standard_fid_network(fid_inception_weights):
+    from vargym.rewards.inception import FIDInception
+
+    reward = make("loo-fid", feature_extractor="inception", inception_weights_path=fid_inception_weights)
+    assert isinstance(reward.features, FIDInception)
+    out = reward(torch.rand(4, 3, 32, 32))
+    assert out.total.shape == (4,) and torch.isfinite(out.total).all()
+    assert reward.ref_mean.shape == (2048,)

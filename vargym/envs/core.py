@@ -187,19 +187,25 @@ class GenerationCore:
             return self.canvas.new_zeros(self.num_envs, dtype=torch.float32), False
         return self._finish(), True
 
+    def reward_context(self):
+        """What the reward knows besides the images: the episodes' labels and the generator's class names."""
+        from vargym.rewards import RewardContext
+
+        return RewardContext(labels=self.labels, class_names=self.generator.class_names)
+
     def _score_partial(self, k: int) -> torch.Tensor:
         """Intermediate reward after step k: the reward of the partial canvas's image."""
-        from vargym.rewards import RewardContext, resize_for
+        from vargym.rewards import resize_for
 
         end = self.begin_ends[k][1]
         images = self.generator.decode_partial(self.canvas[:, :end], k + 1, self.decode_precision)
-        return self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=self.labels)).total.float()
+        return self.reward(resize_for(images, self.reward.input_size), self.reward_context()).total.float()
 
     def _finish(self) -> torch.Tensor:
-        from vargym.rewards import RewardContext, resize_for
+        from vargym.rewards import resize_for
 
         images = self.generator.decode(self.canvas, self.decode_precision)  # [B, 3, H, W]
-        out = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=self.labels))
+        out = self.reward(resize_for(images, self.reward.input_size), self.reward_context())
         self.last_images, self.last_output = images, out
         return out.total.float()  # [B]
 

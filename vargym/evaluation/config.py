@@ -38,9 +38,11 @@ class EvalConfig:
     resnet_weights: str | os.PathLike | None = None
     """Local ResNet-50 ``IMAGENET1K_V2`` state dict (None = torch hub cache / download)."""
     fid_reference: str | os.PathLike | None = None
-    """``.npz`` with ``mu``/``sigma`` of Inception features on reference images; None skips FID."""
+    """``.npz`` with ``mu``/``sigma`` of FID-Inception features of reference images (pytorch-fid, torch-fidelity
+    and ADM files load as they are); None skips FID."""
     inception_weights: str | os.PathLike | None = None
-    """Local Inception-v3 ``IMAGENET1K_V1`` state dict for FID (None = torch hub cache / download)."""
+    """Local FID Inception weights, torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth`` (None = torch
+    hub cache / download)."""
     reference_samples: int = 1000
     """Tiny suite without ``fid_reference``: FID in the tiny classifier's feature space against this many
     fresh procedural images (0 = no FID)."""

@@ -4,10 +4,9 @@ The Fréchet distance itself is `vargym.rewards.loo_fid.frechet_distance` (float
 roots); this module adds feature statistics, reading/writing reference files and the Inception extractor.
 
 Reference files use the common layout of pytorch-fid, torch-fidelity and the ADM evaluation suite: an
-``.npz`` with ``mu [D]`` and ``sigma [D, D]``. Note that published ImageNet statistics come from the
-TF-ported "FID Inception"; the extractor here is torchvision's Inception-v3 (``IMAGENET1K_V1``), so
-absolute values are comparable only with reference statistics computed by the same extractor
-(`save_statistics` of `feature_statistics` on real images). Differences between models stay meaningful.
+``.npz`` with ``mu [D]`` and ``sigma [D, D]``. The extractor is the standard TF-ported "FID Inception"
+(torch-fidelity's module and weights, `vargym.rewards.inception`), the one behind published numbers
+(VAR's and LlamaGen's ImageNet FIDs use the ADM suite's reference batch, whose ``mu``/``sigma`` load here).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vargym.rewards.loo_fid import frechet_distance, inception_features, sqrtm_psd
+from vargym.rewards.loo_fid import frechet_distance, sqrtm_psd
 
 __all__ = [
     "feature_statistics",
@@ -115,17 +114,12 @@ def save_statistics(path: str | os.PathLike, mu: torch.Tensor, sigma: torch.Tens
 
 
 def load_inception(weights_path: str | os.PathLike | None = None) -> nn.Module:
-    """torchvision Inception-v3 pool features ``[N, 2048]`` (images ``[N, 3, H, W]`` in [0, 1], any size).
+    """The standard FID Inception: images ``[N, 3, H, W]`` in [0, 1], any size -> pool features ``[N, 2048]``.
 
     Weights come from ``weights_path`` or torch hub's cache, downloaded when absent and possible; offline
-    an uncached file raises `WeightsNotAvailableError` at once naming the file and ``inception_weights=``.
+    an uncached file raises `WeightsNotAvailableError` at once naming the file and ``--inception-weights``.
+    Needs torch-fidelity (``pip install 'vargym[fid]'``).
     """
-    if weights_path is None:
-        from torchvision.models import Inception_V3_Weights
+    from vargym.rewards.inception import fid_inception
 
-        from vargym.evaluation.weights import torchvision_weights
-
-        weights_path = torchvision_weights(
-            Inception_V3_Weights.IMAGENET1K_V1.url, option="inception_weights= (CLI: --inception-weights)"
-        )
-    return inception_features(weights_path)
+    return fid_inception(weights_path)

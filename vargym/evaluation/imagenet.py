@@ -94,11 +94,11 @@ def load_resnet50(
     """
     from torchvision.models import ResNet50_Weights, resnet50
 
-    from vargym.evaluation.weights import torchvision_weights
     from vargym.models.files import load_state_strict
+    from vargym.netcheck import torch_hub_file
 
     if weights_path is None:
-        weights_path = torchvision_weights(
+        weights_path = torch_hub_file(
             ResNet50_Weights.IMAGENET1K_V2.url, option="resnet_weights= (CLI: --resnet-weights)"
         )
     elif not os.path.isfile(weights_path):

@@ -48,6 +48,30 @@ class RewardContext:
     """The environment step (scale index) the images come from, if not the final one."""
     iteration: int | None = None
     """The training iteration, for rewards whose behaviour changes over training."""
+    class_names: list[str] | None = None
+    """Names of the generator's classes, indexed by label (None: the ImageNet-1k names)."""
+
+    def prompts(self, default: str) -> list[str]:
+        """The prompt(s) to score against: ``prompt`` or ``default``, with ``{label}`` filled per image.
+
+        Returns one prompt (shared by the batch) or one per label. ``{label}`` becomes the class name of
+        each label: ``class_names`` when set, else the ImageNet-1k names (the class ids of VAR and LlamaGen).
+        """
+        prompt = self.prompt or default
+        if "{label}" not in prompt:
+            return [prompt]
+        if self.labels is None:
+            raise ValueError(f"prompt {prompt!r} uses {{label}} but the reward context has no labels")
+        names = self.class_names
+        if names is None:
+            from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+            names = IMAGENET_CLASSNAMES
+        labels = self.labels.tolist()
+        bad = [i for i in labels if not 0 <= i < len(names)]
+        if bad:
+            raise ValueError(f"label {bad[0]} has no class name (the context names {len(names)} classes)")
+        return [prompt.format(label=names[i]) for i in labels]
 
 
 @dataclass

@@ -40,6 +40,7 @@ __all__ = [
     "ClipBackbone",
     "clear_clip_cache",
     "download_file",
+    "hub_file",
     "load_clip",
 ]
 
@@ -108,6 +109,17 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
               "--reward-arg TERM.weights_path=PATH inside an expression such as aesthetic+clip)")
     if not repo_id:
         raise WeightsNotAvailableError(f"{model_name!r}/{pretrained!r} has no Hugging Face repo; {option}")
+    return hub_file(repo_id, files, f"CLIP weights for {model_name!r} (pretrained={pretrained!r})", option, cache_dir)
+
+
+def hub_file(
+    repo_id: str, files: tuple[str, ...], what: str, option: str, cache_dir: str | None = None
+) -> str:
+    """Local path of the first of ``files`` in a Hugging Face repo: the hub cache, else downloaded into it.
+
+    Offline (``HF_HUB_OFFLINE=1``) or with huggingface.co unreachable, an uncached file raises
+    `WeightsNotAvailableError` in seconds, naming ``what``, the repo, the files and ``option``.
+    """
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
     for name in files:
@@ -117,8 +129,8 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
     offline, error = offline_mode(), None
     if not offline and not host_reachable("huggingface.co"):  # fail in seconds, not after the hub's retries
         raise WeightsNotAvailableError(
-            f"CLIP weights for {model_name!r} (pretrained={pretrained!r}) are not cached and huggingface.co is "
-            f"unreachable (hub repo {repo_id!r}, file {' or '.join(files)}). Download them once online, or {option}."
+            f"{what} are not cached and huggingface.co is unreachable (hub repo {repo_id!r}, file "
+            f"{' or '.join(files)}). Download them once online, or {option}."
         )
     for name in files:
         try:
@@ -129,8 +141,8 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
             error = e
     why = "HF_HUB_OFFLINE=1 is set and they are not cached" if offline else f"download failed: {error}"
     raise WeightsNotAvailableError(
-        f"CLIP weights for {model_name!r} (pretrained={pretrained!r}) are not available: hub repo "
-        f"{repo_id!r}, file {' or '.join(files)}; {why}. Download them once online, or {option}."
+        f"{what} are not available: hub repo {repo_id!r}, file {' or '.join(files)}; {why}. "
+        f"Download them once online, or {option}."
     )
 
 

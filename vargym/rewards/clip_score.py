@@ -22,7 +22,8 @@ class ClipScoreReward(Reward):
     in an expression (``"aesthetic+10*clip"``) or with `ScaleReward` to weigh it.
 
     The prompt is ``context.prompt`` when given, else ``prompt``. A prompt containing ``{label}``
-    is filled per image with the ImageNet class name of ``context.labels`` (open_clip's list).
+    is filled per image with the class name of ``context.labels`` (the generator's own class names, or
+    ImageNet's for VAR and LlamaGen).
     Text embeddings are computed once per distinct prompt and cached.
 
     Args:
@@ -52,19 +53,9 @@ class ClipScoreReward(Reward):
         self.backbone = backbone
         self.input_size = None  # the backbone resizes once itself (bicubic, as CLIP's own preprocessing)
 
-    def _prompts(self, batch: int, context: RewardContext) -> list[str]:
-        prompt = context.prompt or self.prompt
-        if "{label}" not in prompt:
-            return [prompt]
-        if context.labels is None:
-            raise ValueError(f"prompt {prompt!r} uses {{label}} but the context has no labels")
-        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
-
-        return [prompt.format(label=IMAGENET_CLASSNAMES[int(i)]) for i in context.labels.tolist()]
-
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
         image_emb = self.backbone.encode_images(images)  # [N, D], unit norm
-        text_emb = self.backbone.encode_texts(self._prompts(images.shape[0], context))  # [1 or N, D]
+        text_emb = self.backbone.encode_texts(context.prompts(self.prompt))  # [1 or N, D]
         return (image_emb * text_emb).sum(dim=-1)  # [N]
 
     def extra_repr(self) -> str:

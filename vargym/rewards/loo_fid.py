@@ -20,18 +20,11 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from vargym.errors import WeightsNotAvailableError
-from vargym.netcheck import offline_mode
 from vargym.rewards.base import Reward, RewardContext
 from vargym.rewards.registry import register
 
-__all__ = ["LOOFIDReward", "frechet_distance", "inception_features", "pooled_features", "sqrtm_psd"]
-
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
+__all__ = ["LOOFIDReward", "frechet_distance", "pooled_features", "sqrtm_psd"]
 
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric PSD matrix ``[D, D]`` via ``eigh`` (negative eigenvalues clamped to 0)."""
@@ -63,56 +56,17 @@ def pooled_features(images: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(images, 4).flatten(1)
 
 
-class _InceptionFeatures(nn.Module):
-    """torchvision Inception-v3 (IMAGENET1K_V1) pool features ``[N, 2048]`` at 299 px."""
-
-    def __init__(self, weights_path: str | os.PathLike | None = None) -> None:
-        super().__init__()
-        from torchvision.models import Inception_V3_Weights, inception_v3
-
-        url = Inception_V3_Weights.IMAGENET1K_V1.url
-        if weights_path is None:
-            cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
-            if offline_mode() and not os.path.isfile(cached):
-                raise WeightsNotAvailableError(
-                    f"Inception-v3 weights {os.path.basename(url)} are not in {os.path.dirname(cached)} and "
-                    f"HF_HUB_OFFLINE=1 is set; download {url} or pass inception_weights_path="
-                )
-            try:
-                state = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True)
-            except OSError as e:
-                raise WeightsNotAvailableError(f"cannot download Inception-v3 weights from {url}: {e}") from e
-        else:
-            if not os.path.isfile(weights_path):
-                raise WeightsNotAvailableError(f"Inception-v3 weights file {weights_path} does not exist")
-            state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        model = inception_v3(weights=None, aux_logits=True, init_weights=False)
-        model.load_state_dict(state, strict=True)
-        model.fc = nn.Identity()
-        self.model = model.eval().requires_grad_(False)
-        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(images, size=(299, 299), mode="bilinear", antialias=True, align_corners=False)
-        return self.model((x - self.mean) / self.std)  # [N, 2048]
-
-
-def inception_features(weights_path: str | os.PathLike | None = None) -> nn.Module:
-    """Build the Inception-v3 feature extractor (downloads torchvision's weights unless a path is given)."""
-    return _InceptionFeatures(weights_path)
-
-
 @register("loo-fid")
 class LOOFIDReward(Reward):
     """Leave-One-Out FID reward (see the module docstring). Needs batches of at least 2 images.
 
     Args:
-        feature_extractor: ``"pooled"`` (weight-free default), ``"inception"``, or a callable
+        feature_extractor: ``"pooled"`` (weight-free default), ``"inception"`` (the standard FID
+            Inception of torch-fidelity, 2048-d: `vargym.rewards.inception`), or a callable
             ``images [N, 3, H, W] -> [N, D]`` (an ``nn.Module`` is registered and moves with the reward).
         reference: ``(mu [D], sigma [D, D])``, a path to an ``.npz`` with ``mu``/``sigma``, or None.
         ema_decay: weight of the old statistics in each EMA update, in [0, 1).
-        inception_weights_path: local Inception-v3 state dict for ``"inception"``.
+        inception_weights_path: local FID Inception weights for ``"inception"`` (torch-fidelity's file).
     """
 
     _STATE = ("ref_mean", "ref_sqrt", "ref_trace", "ema_mean", "ema_second")
@@ -131,7 +85,9 @@ class LOOFIDReward(Reward):
         if feature_extractor == "pooled":
             self.features: Callable = pooled_features
         elif feature_extractor == "inception":
-            self.features = inception_features(inception_weights_path)
+            from vargym.rewards.inception import fid_inception
+
+            self.features = fid_inception(inception_weights_path)
         elif callable(feature_extractor):
             self.features = feature_extractor
         else:

@@ -42,6 +42,8 @@ def encode_request(images: torch.Tensor, context: RewardContext) -> bytes:
         tensors["labels"] = context.labels.detach().long().cpu().contiguous()
     meta = {k: str(v) for k, v in (("prompt", context.prompt), ("step", context.step),
                                    ("iteration", context.iteration)) if v is not None}
+    if context.class_names is not None:
+        meta["class_names"] = json.dumps(list(context.class_names))
     return save(tensors, metadata=meta)
 
 
@@ -57,7 +59,8 @@ def decode_request(body: bytes) -> tuple[torch.Tensor, RewardContext]:
     meta = json.loads(body[8:8 + header_len]).get("__metadata__") or {}
     context = RewardContext(labels=tensors.get("labels"), prompt=meta.get("prompt"),
                             step=int(meta["step"]) if "step" in meta else None,
-                            iteration=int(meta["iteration"]) if "iteration" in meta else None)
+                            iteration=int(meta["iteration"]) if "iteration" in meta else None,
+                            class_names=json.loads(meta["class_names"]) if "class_names" in meta else None)
     return images.float() / 255, context
 
 
@@ -116,7 +119,8 @@ class RemoteReward(Reward):
         for start in range(0, images.shape[0], self.batch_size):
             rows = slice(start, start + self.batch_size)
             chunk_context = RewardContext(labels=None if context.labels is None else context.labels[rows],
-                                          prompt=context.prompt, step=context.step, iteration=context.iteration)
+                                          prompt=context.prompt, step=context.step, iteration=context.iteration,
+                                          class_names=context.class_names)
             answer = self._request("POST", "/score", encode_request(images[rows], chunk_context))
             n = images[rows].shape[0]
             for key, values in self._check(answer, n).items():

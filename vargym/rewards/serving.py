@@ -9,6 +9,7 @@ at a time (a reward model is not thread-safe), in the order they arrive.
 import threading
 from typing import Any
 
+from vargym.errors import import_extra
 from vargym.rewards.base import Reward, resize_for
 from vargym.rewards.remote import decode_request
 
@@ -17,11 +18,10 @@ __all__ = ["build_app", "serve"]
 
 def build_app(reward: Reward) -> Any:
     """The FastAPI app serving ``reward``."""
-    try:
-        from fastapi import FastAPI, HTTPException, Request
-    except ImportError as e:
-        raise ImportError("serving a reward needs the serve extra: pip install 'vargym[serve]'") from e
     import torch
+
+    fastapi = import_extra("fastapi", "serve", "serving a reward")
+    FastAPI, HTTPException, Request = fastapi.FastAPI, fastapi.HTTPException, fastapi.Request
 
     app = FastAPI(title=f"vargym reward {reward.name}")
     lock = threading.Lock()
@@ -55,8 +55,5 @@ def build_app(reward: Reward) -> Any:
 
 def serve(reward: Reward, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve ``reward`` until interrupted."""
-    try:
-        import uvicorn
-    except ImportError as e:
-        raise ImportError("serving a reward needs the serve extra: pip install 'vargym[serve]'") from e
+    uvicorn = import_extra("uvicorn", "serve", "serving a reward")
     uvicorn.run(build_app(reward), host=host, port=port, log_level="warning")

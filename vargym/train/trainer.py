@@ -541,7 +541,7 @@ class Trainer:
         settings = EvalConfig(temperature=s.temperature, cfg=s.cfg, top_k=s.top_k, top_p=s.top_p,
                               seed=cfg.eval_seed, batch_size=labels.numel(), rewards=())
         images, _ = next(generate_batches(self.generator, labels, settings))  # [E, 3, H, W] in [0, 1]
-        reward = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=labels)).total
+        reward = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=labels, class_names=self.generator.class_names)).total
         metrics = self._monitor(images, labels, float(reward.mean()))
         if write_grid:
             captions = [f"{int(lab)}: {float(r):.2f}" for lab, r in zip(labels.tolist(), reward.tolist())]
