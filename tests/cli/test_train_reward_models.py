@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tests.rewards.conftest import _offline, tiny_clip, v2_head  # noqa: F401 - fixtures
+from tests.rewards.conftest import _offline, hps_checkpoint, tiny_clip, v2_head  # noqa: F401 - fixtures
 from vargym.cli.main import app
 
 runner = CliRunner()
@@ -18,8 +18,8 @@ def _clip_args(clip_fixture, prefix=""):
     return ["--reward-arg", f"{prefix}clip_model={name}", "--reward-arg", f"{prefix}weights_path={path}"]
 
 
-@pytest.mark.parametrize("case", ["aesthetic", "clip", "aesthetic+0.5*clip", "loo-fid"])
-def test_train_with_reward_model(case, tiny_clip, v2_head, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("case", ["aesthetic", "clip", "aesthetic+0.5*clip", "loo-fid", "hpsv2+0.5*clip"])
+def test_train_with_reward_model(case, tiny_clip, v2_head, hps_checkpoint, tmp_path):  # noqa: F811
     out = tmp_path / "run"
     if case == "aesthetic":
         extra = ["--reward", "aesthetic", *_clip_args(tiny_clip), "--reward-arg", f"head_path={v2_head}"]
@@ -27,10 +27,13 @@ def test_train_with_reward_model(case, tiny_clip, v2_head, tmp_path):  # noqa: F
         extra = ["--reward", "clip", "--prompt", "a painting", *_clip_args(tiny_clip)]
     elif case == "loo-fid":
         extra = ["--reward", "loo-fid"]
+    elif case == "hpsv2+0.5*clip":  # the shipped model: its class names fill the prompts
+        extra = ["--reward", case, *_clip_args(hps_checkpoint, "hpsv2."), *_clip_args(tiny_clip, "clip.")]
     else:
         extra = ["--reward", "aesthetic+0.5*clip", *_clip_args(tiny_clip, "aesthetic."),
                  "--reward-arg", f"aesthetic.head_path={v2_head}", *_clip_args(tiny_clip, "clip.")]
-    result = runner.invoke(app, [*BASE, "--out", str(out), *extra])
+    base = [*BASE[:2], "tiny", *BASE[3:]] if case.startswith("hpsv2") else BASE
+    result = runner.invoke(app, [*base, "--out", str(out), *extra])
     assert result.exit_code == 0, result.output
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(metrics) == 1 and metrics[0]["reward_mean"] is not None

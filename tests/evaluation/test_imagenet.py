@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.evaluation import weights
+from vargym import netcheck
 from vargym.evaluation.evaluate import evaluate_model
 from vargym.evaluation.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_preprocess, load_resnet50
 
@@ -60,7 +60,7 @@ def test_offline_without_cache_raises_naming_file_and_option(tmp_path, monkeypat
     ):
         load_resnet50()
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr(weights, "host_reachable", lambda host, timeout=4.0: False)
+    monkeypatch.setattr(netcheck, "host_reachable", lambda host, timeout=4.0: False)
     with pytest.raises(WeightsNotAvailableError, match="download.pytorch.org is unreachable"):
         load_resnet50()
 

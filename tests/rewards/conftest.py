@@ -51,3 +51,15 @@ def v2_head():
 @pytest.fixture
 def v1_dir():
     return shared_path("fixtures", "aesthetic", "laion_v1")
+
+
+@pytest.fixture(scope="session")
+def hps_checkpoint(tiny_clip, tmp_path_factory):
+    """(model name, path) of a tiny open_clip saved as the HPS releases are: {"state_dict": {"module." + key}}."""
+    name, path = tiny_clip
+    state = torch.load(path, weights_only=True)
+    torch.manual_seed(1)
+    state = {f"module.{k}": v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in state.items()}
+    file = tmp_path_factory.mktemp("hps") / "HPS_v2.1_compressed.pt"
+    torch.save({"state_dict": state}, file)
+    return name, file

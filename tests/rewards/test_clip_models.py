@@ -122,7 +122,7 @@ def test_clip_label_prompts(tiny_clip):
     out = reward(images, RewardContext(labels=torch.tensor([1, 2])))
     assert {"a photo of a goldfish", "a photo of a great white shark"} <= set(reward.backbone._text_cache)
     assert out.total.shape == (2,)
-    with pytest.raises(ValueError, match="uses \\{label\\} but the context has no labels"):
+    with pytest.raises(ValueError, match="uses \\{label\\} but the reward context has no labels"):
         reward(images)
 
 

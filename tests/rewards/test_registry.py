@@ -239,6 +239,7 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir):
         "aesthetic": {**clip, "head_path": v2_head},
         "aesthetic-v1": {**clip, "head_path": v1_dir / "sa_0_4_vit_l_14_linear.pth"},
         "clip": clip,
+        "hpsv2": clip,
     }.get(name, {})
 
 
