@@ -232,20 +232,24 @@ def test_resize_for():
     torch.testing.assert_close(resize_for(flat, 24), torch.full((1, 3, 24, 24), 0.25))
 
 
-def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir):
+def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, tmp_path):
     model, path = tiny_clip
+    brisque = tmp_path / "brisque_svm_weights.pt"
+    torch.save((torch.randn(770), torch.rand(770, 36)), brisque)
     clip = {"clip_model": model, "weights_path": path}
     return {
         "aesthetic": {**clip, "head_path": v2_head},
         "aesthetic-v1": {**clip, "head_path": v1_dir / "sa_0_4_vit_l_14_linear.pth"},
         "clip": clip,
         "hpsv2": clip,
+        "clip-iqa": clip,
+        "brisque": {"weights_path": brisque},
     }.get(name, {})
 
 
 @pytest.mark.parametrize("name", rewards.list_rewards())
-def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir):
-    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir))
+def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, tmp_path):
+    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir, tmp_path))
     images = torch.rand(3, 3, 32, 32)
     out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2])))
     assert out.total.shape == (3,) and out.total.dtype == torch.float32
