@@ -3,8 +3,8 @@ import dataclasses
 import pytest
 import torch
 
-from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym import netcheck
+from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym.evaluation.evaluate import evaluate_model
 from vargym.evaluation.imagenet import IMAGENET_MEAN, IMAGENET_STD, imagenet_preprocess, load_resnet50
 
