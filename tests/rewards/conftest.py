@@ -1,9 +1,16 @@
 """Fixtures for reward tests: offline mode, a tiny open_clip model saved to disk, the LAION heads."""
 
+import base64
+import io
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from tests.conftest import shared_path
 
@@ -63,3 +70,66 @@ def hps_checkpoint(tiny_clip, tmp_path_factory):
     file = tmp_path_factory.mktemp("hps") / "HPS_v2.1_compressed.pt"
     torch.save({"state_dict": state}, file)
     return name, file
+
+
+class FakeJudge(ThreadingHTTPServer):
+    """Answers each chat request with 10 x the mean pixel value of the image it got (or as `mode` says)."""
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.mode, self.failures, self.delay = "mean", 0, 0.0
+        self.questions, self.in_flight, self.max_in_flight, self.lock = [], 0, 0, threading.Lock()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _send(self, code, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self._send(200, {"data": [{"id": "fake-vlm"}]})
+
+    def do_POST(self):
+        server = self.server
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with server.lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            failing = server.failures > 0
+            server.failures -= failing
+        try:
+            time.sleep(server.delay)
+            if failing:
+                return self._send(503, {"error": "busy"})
+            image_part, text_part = request["messages"][0]["content"]
+            with server.lock:
+                server.questions.append(text_part["text"])
+            data = base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1])
+            mean = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64).mean() / 255
+            answer = {"mean": f'Looks fine.\n```json\n{{"score": {10 * mean:.6f}}}\n```',
+                      "garbage": "I cannot rate images.", "out-of-range": '{"score": 42}'}[server.mode]
+            self._send(200, {"choices": [{"message": {"role": "assistant", "content": answer}}]})
+        finally:
+            with server.lock:
+                server.in_flight -= 1
+
+
+@pytest.fixture
+def judge():
+    server = FakeJudge()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -8,11 +8,20 @@ Build one by name or expression::
 
 Built-ins: ``brightness`` (seed paper, binary), ``luma``, ``dark``, ``colorfulness``, ``contrast``,
 ``saturation``, ``sharpness``, ``jpeg``, ``aesthetic`` (LAION v2), ``aesthetic-v1``, ``clip``,
-``loo-fid``, ``hpsv2``, ``brisque``, ``clip-iqa``. Importing this package is cheap: open_clip/torchvision load only when a model is built.
+``loo-fid``, ``hpsv2``, ``brisque``, ``clip-iqa``, ``vlm-judge``. Importing this package is cheap: open_clip/torchvision load only when a model is built.
 This package imports nothing from envs, algos or models.
 """
 
-from vargym.rewards import aesthetic, brightness, classical, clip_score, hps, iqa, loo_fid  # noqa: F401 - registration
+from vargym.rewards import (  # noqa: F401 - registration
+    aesthetic,
+    brightness,
+    classical,
+    clip_score,
+    hps,
+    iqa,
+    loo_fid,
+    vlm_judge,
+)
 from vargym.rewards.base import (
     FunctionReward,
     NonFiniteRewardError,

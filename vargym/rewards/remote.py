@@ -24,13 +24,57 @@ import torch
 from vargym.errors import VargymError
 from vargym.rewards.base import Reward, RewardContext
 
-__all__ = ["RemoteReward", "RewardServerError", "decode_request", "encode_request"]
+__all__ = ["RemoteReward", "RewardServerError", "decode_request", "encode_request", "request_json"]
 
 PREFIX = "remote:"
 
 
 class RewardServerError(VargymError):
     """The reward server is unreachable, timed out, or answered garbage."""
+
+
+def request_json(
+    url: str,
+    body: bytes | None = None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+    retries: int = 3,
+    backoff: float = 0.5,
+    retry_statuses: tuple[int, ...] = (),
+    unreachable_hint: str = "",
+):
+    """One HTTP exchange answered with JSON, retried with exponential backoff on connection failures.
+
+    Answers with a status in ``retry_statuses`` (e.g. 429, 503 from a busy model server) are retried too;
+    any other HTTP error raises at once with the server's message.
+
+    Raises:
+        RewardServerError: unreachable or timing out after ``retries + 1`` attempts, an HTTP error, or an
+            answer that is not JSON; the message names the URL.
+    """
+    for attempt in range(retries + 1):
+        request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                text = response.read().decode()
+            break
+        except urllib.error.HTTPError as e:  # the server answered: an error of ours or of the model
+            detail = e.read().decode(errors="replace")[:500]
+            if e.code not in retry_statuses or attempt == retries:
+                raise RewardServerError(f"{url} answered {e.code}: {detail}") from e
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
+            if attempt == retries:
+                raise RewardServerError(
+                    f"{url} is unreachable ({getattr(e, 'reason', e)}) after {retries + 1} attempts"
+                    + (f"; {unreachable_hint}" if unreachable_hint else "")
+                ) from e
+        time.sleep(backoff * 2**attempt)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise RewardServerError(f"{url} answered non-JSON: {text[:200]!r}") from e
 
 
 def encode_request(images: torch.Tensor, context: RewardContext) -> bytes:
@@ -93,26 +137,9 @@ class RemoteReward(Reward):
 
     def _request(self, method: str, path: str, body: bytes | None = None):
         headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
-        for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    text = response.read().decode()
-                break
-            except urllib.error.HTTPError as e:  # the server answered: an error of ours or of the reward
-                detail = e.read().decode(errors="replace")[:500]
-                raise RewardServerError(f"reward server {self.url} answered {e.code} to {path}: {detail}") from e
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
-                if attempt == self.retries:
-                    raise RewardServerError(
-                        f"reward server {self.url} is unreachable ({getattr(e, 'reason', e)}) after "
-                        f"{self.retries + 1} attempts; start it with `vargym serve-reward NAME --port PORT`"
-                    ) from e
-                time.sleep(self.backoff * 2**attempt)
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise RewardServerError(f"reward server {self.url} answered non-JSON to {path}: {text[:200]!r}") from e
+        return request_json(self.url + path, body, method=method, headers=headers, timeout=self.timeout,
+                            retries=self.retries, backoff=self.backoff,
+                            unreachable_hint="start it with `vargym serve-reward NAME --port PORT`")
 
     def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
         parts: dict[str, list[torch.Tensor]] = {}
