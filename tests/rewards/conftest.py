@@ -133,3 +133,21 @@ def judge():
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def tiny_pickscore(tmp_path_factory):
+    """A tiny random Hugging Face CLIPModel saved with save_pretrained (PickScore's format)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config={"vocab_size": 49408, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": 77},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    folder = tmp_path_factory.mktemp("pickscore")
+    CLIPModel(config).save_pretrained(folder)
+    return folder

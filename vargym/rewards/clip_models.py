@@ -39,6 +39,7 @@ __all__ = [
     "OPENAI_STD",
     "ClipBackbone",
     "clear_clip_cache",
+    "clip_preprocess",
     "download_file",
     "hub_file",
     "load_clip",
@@ -146,6 +147,28 @@ def hub_file(
     )
 
 
+def clip_preprocess(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """OpenAI CLIP transform in torch: shorter side to ``size`` (bicubic, antialias), centre crop, normalise.
+
+    Args:
+        images: float ``[N, 3, H, W]`` in [0, 1].
+        size: the model's input side.
+        mean, std: ``[1, 3, 1, 1]`` normalisation.
+
+    Returns:
+        float32 ``[N, 3, size, size]``.
+    """
+    x = images.float()
+    height, width = x.shape[-2:]
+    if (height, width) != (size, size):
+        scale = size / min(height, width)
+        new_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
+        x = F.interpolate(x, size=new_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
+        top, left = (new_hw[0] - size) // 2, (new_hw[1] - size) // 2
+        x = x[..., top : top + size, left : left + size]  # [N, 3, size, size]
+    return (x - mean) / std
+
+
 class ClipBackbone(nn.Module):
     """An open_clip CLIP model with on-device OpenAI preprocessing and embedding caches."""
 
@@ -167,24 +190,8 @@ class ClipBackbone(nn.Module):
         return super()._apply(fn, recurse)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """OpenAI CLIP transform in torch: shorter side to ``image_size`` (bicubic, antialias), centre crop, normalise.
-
-        Args:
-            images: float ``[N, 3, H, W]`` in [0, 1].
-
-        Returns:
-            ``[N, 3, S, S]`` normalised, in the model's dtype and device (S = ``image_size``).
-        """
-        size = self.image_size
-        x = images.to(self.mean.device, torch.float32)
-        height, width = x.shape[-2:]
-        if (height, width) != (size, size):
-            scale = size / min(height, width)
-            new_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
-            x = F.interpolate(x, size=new_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-            top, left = (new_hw[0] - size) // 2, (new_hw[1] - size) // 2
-            x = x[..., top : top + size, left : left + size]  # [N, 3, S, S]
-        x = (x - self.mean) / self.std
+        """`clip_preprocess` to this model's ``image_size``, in its dtype and on its device."""
+        x = clip_preprocess(images.to(self.mean.device), self.image_size, self.mean, self.std)
         return x.to(next(self.model.parameters()).dtype)
 
     @torch.no_grad()
