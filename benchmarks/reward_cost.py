@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="batch for classical rewards and ViT-B/32")
     parser.add_argument("--batch-large", type=int, default=4, help="batch for ViT-L/14 rewards")
     parser.add_argument("--skip-large", action="store_true", help="skip the ViT-L/14 rewards")
+    parser.add_argument("--skip-huge", action="store_true", help="skip the ViT-H/14 rewards (hpsv2, pickscore)")
+    parser.add_argument("--batch-huge", type=int, default=2, help="batch for ViT-H/14 rewards")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "reward_cost.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -105,6 +107,8 @@ def main() -> None:
                     }
                 )
 
+        rows += _quality_and_preference_rows(args, images, Path(tmp))
+
     _print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -116,6 +120,103 @@ def main() -> None:
         "statistic": "median seconds per image",
     }
     args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
+
+
+def _quality_and_preference_rows(args, images, tmp: Path) -> list[dict]:
+    """brisque, clip-iqa, the FID Inception, the VLM judge's client side, hpsv2 and pickscore."""
+    rows = []
+    svr = tmp / "brisque_svm_weights.pt"
+    torch.save((torch.randn(770), torch.rand(770, 36) * 2 - 1), svr)
+    batch = images(args.batch)
+    rows.append({"reward": "brisque", "model": "SVR", "batch": args.batch,
+                 **_time(make("brisque", weights_path=svr), batch, max(args.reps, 10))})
+    rows.append({"reward": "clip-iqa", "model": "RN50", "batch": args.batch,
+                 **_time(make("clip-iqa", backbone=_random_backbone("RN50-quickgelu")), batch, args.reps)})
+    inception = _random_fid_inception(tmp)
+    rows.append({"reward": "FID features alone", "model": "FID Inception", "batch": args.batch,
+                 **_time(make(lambda images, context: inception(images).mean(1), name="fid-features"), batch,
+                         args.reps)})
+    rows.append({"reward": "loo-fid (inception)", "model": "FID Inception", "batch": args.batch,
+                 **_time(make("loo-fid", feature_extractor=inception), batch, args.reps)})
+    rows.append(_judge_client_row(args, batch))
+    if not args.skip_huge:
+        batch = images(args.batch_huge)
+        hps = make("hpsv2", backbone=_random_backbone("ViT-H-14"), prompt="a photo of a dog")
+        rows.append({"reward": "hpsv2", "model": "ViT-H-14", "batch": args.batch_huge, **_time(hps, batch, args.reps)})
+        del hps
+        rows.append({"reward": "pickscore", "model": "ViT-H-14 (HF)", "batch": args.batch_huge,
+                     **_time(make("pickscore", model=_random_pickscore(), prompt="a photo of a dog"), batch, args.reps)})
+    return rows
+
+
+def _random_fid_inception(tmp: Path):
+    from torch_fidelity import feature_extractor_inceptionv3 as fidelity
+
+    from vargym.rewards.inception import fid_inception
+
+    load = fidelity.FeatureExtractorInceptionV3.load_state_dict
+    fidelity.FeatureExtractorInceptionV3.load_state_dict = lambda *a, **k: None
+    original_url = fidelity.load_state_dict_from_url
+    fidelity.load_state_dict_from_url = lambda *a, **k: {}
+    try:
+        network = fidelity.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    finally:
+        fidelity.FeatureExtractorInceptionV3.load_state_dict, fidelity.load_state_dict_from_url = load, original_url
+    # calibrate the batch norms: uncalibrated random layers shrink activations into denormals, which are
+    # ten times slower on CPU and would misstate the cost of the real network
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None
+    network.train()
+    with torch.no_grad():
+        network(torch.randint(0, 256, (8, 3, 64, 64), dtype=torch.uint8))
+    torch.save(network.state_dict(), tmp / "fid_inception.pth")
+    return fid_inception(tmp / "fid_inception.pth")
+
+
+def _random_pickscore():
+    from transformers import CLIPConfig, CLIPModel
+
+    config = CLIPConfig(  # laion/CLIP-ViT-H-14-laion2B-s32B-b79K, PickScore's architecture
+        text_config={"hidden_size": 1024, "intermediate_size": 4096, "num_attention_heads": 16,
+                     "num_hidden_layers": 24, "hidden_act": "gelu"},
+        vision_config={"hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 16,
+                       "num_hidden_layers": 32, "patch_size": 14, "image_size": 224, "hidden_act": "gelu"},
+        projection_dim=1024,
+    )
+    return CLIPModel(config)
+
+
+def _judge_client_row(args, batch: torch.Tensor) -> dict:
+    """The VLM judge's own cost (PNG encoding, HTTP) against a server that answers at once."""
+    import json as json_lib
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Instant(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _answer(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            body = json_lib.dumps({"data": [], "choices": [{"message": {"content": '{"score": 5}'}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Instant)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        judge = make("vlm-judge", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+                     question="Rate this image from 0 to 10.")
+        return {"reward": "vlm-judge (client only)", "model": "-", "batch": args.batch,
+                **_time(judge, batch, max(args.reps, 5))}
+    finally:
+        server.shutdown()
 
 
 def _print_table(rows: list[dict]) -> None:

@@ -64,13 +64,25 @@ def test_remote_reward_equals_the_local_one(server):
     torch.testing.assert_close(remote(images, ctx).total, b.total, atol=1e-6, rtol=1e-6)
 
 
-def test_the_trainer_uses_a_remote_reward(server, tmp_path):
-    from vargym.train import TrainConfig, Trainer
+def test_vargym_train_on_a_remote_reward(server, tmp_path):
+    import json
 
-    cfg = TrainConfig(model="random:tiny", reward=f"remote:{server}", num_labels=2, group_size=2, minibatch_size=2,
-                      steps=1, sample_every=0, precision="float32", decode_precision="float32", out=str(tmp_path))
-    record = Trainer(cfg).train()[-1]
+    from typer.testing import CliRunner
+
+    from vargym.cli.main import app
+
+    result = CliRunner().invoke(app, [
+        "train", "--model", "tiny", "--reward", f"remote:{server}", "--num-labels", "2", "--group-size", "2",
+        "--minibatch-size", "2", "--steps", "1", "--device", "cpu", "--quiet", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert "reward_luma_mean" in record and record["reward_s"] > 0
+
+
+def test_class_names_travel_to_the_server():
+    ctx = RewardContext(labels=torch.tensor([1, 0]), class_names=["circle", "square"])
+    _, got = decode_request(encode_request(torch.rand(2, 3, 4, 4), ctx))
+    assert got.class_names == ["circle", "square"] and got.prompts("a {label}") == ["a square", "a circle"]
 
 
 def test_unreachable_server_and_garbage_are_clear_errors(server):

@@ -39,6 +39,7 @@ class PickScoreReward(Reward):
         weights_path: a local folder saved by ``CLIPModel.save_pretrained`` (``config.json`` + weights);
             None = the hub repo through the user's HF cache.
         device, dtype: where/how to load the model (ViT-H-14: ~1 B parameters).
+        model: a ready ``transformers.CLIPModel`` to use instead of loading one.
     """
 
     def __init__(
@@ -47,6 +48,7 @@ class PickScoreReward(Reward):
         weights_path: str | os.PathLike | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        model=None,
     ) -> None:
         super().__init__(name="pickscore")
         transformers = import_extra("transformers", "pickscore", "the pickscore reward")
@@ -55,6 +57,17 @@ class PickScoreReward(Reward):
         if not isinstance(prompt, str) or not prompt:
             raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
         self.prompt = prompt
+        if model is None:
+            model = self._load(transformers, weights_path)
+        self.model = model.to(device or "cpu", dtype or torch.float32).eval().requires_grad_(False)
+        self.tokenizer = open_clip.get_tokenizer("ViT-H-14")
+        self.image_size = int(model.config.vision_config.image_size)
+        self.register_buffer("mean", torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(OPENAI_STD).view(1, 3, 1, 1), persistent=False)
+        self._text_cache: dict[str, torch.Tensor] = {}
+
+    @staticmethod
+    def _load(transformers, weights_path: str | os.PathLike | None):
         if weights_path is None:
             option = "pass weights_path=FOLDER (a CLIPModel saved with save_pretrained; CLI: --reward-arg weights_path=FOLDER)"
             config = hub_file(PICKSCORE_REPO, ("config.json",), "PickScore's config", option)
@@ -64,15 +77,9 @@ class PickScoreReward(Reward):
         if not (folder / "config.json").is_file():
             raise WeightsNotAvailableError(f"PickScore folder {folder} has no config.json (weights_path={weights_path!r})")
         try:
-            model = transformers.CLIPModel.from_pretrained(folder, local_files_only=True)
+            return transformers.CLIPModel.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"cannot load a CLIPModel from {folder}: {e}") from e
-        self.model = model.to(device or "cpu", dtype or torch.float32).eval().requires_grad_(False)
-        self.tokenizer = open_clip.get_tokenizer("ViT-H-14")
-        self.image_size = int(model.config.vision_config.image_size)
-        self.register_buffer("mean", torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(OPENAI_STD).view(1, 3, 1, 1), persistent=False)
-        self._text_cache: dict[str, torch.Tensor] = {}
 
     def _texts(self, prompts: list[str]) -> torch.Tensor:
         missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
