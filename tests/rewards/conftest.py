@@ -151,3 +151,13 @@ def tiny_pickscore(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pickscore")
     CLIPModel(config).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def brisque_svr(tmp_path_factory):
+    """A random SVR in piq's file layout (sv_coef [770], sv [770, 36]), named as piq's release file."""
+    generator = torch.Generator().manual_seed(0)
+    path = tmp_path_factory.mktemp("torch_home") / "hub" / "checkpoints" / "brisque_svm_weights.pt"
+    path.parent.mkdir(parents=True)
+    torch.save((torch.randn(770, generator=generator), torch.rand(770, 36, generator=generator) * 2 - 1), path)
+    return path

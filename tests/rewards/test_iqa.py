@@ -8,44 +8,32 @@ from vargym.errors import WeightsNotAvailableError
 from vargym.rewards import make
 
 
-@pytest.fixture
-def brisque_weights(tmp_path):
-    """A random SVR in piq's file layout, (sv_coef [770], sv [770, 36]), saved where torch hub caches it."""
-    generator = torch.Generator().manual_seed(0)
-    sv_coef = torch.randn(770, generator=generator)
-    sv = torch.rand(770, 36, generator=generator) * 2 - 1
-    path = tmp_path / "torch_home" / "hub" / "checkpoints" / "brisque_svm_weights.pt"
-    path.parent.mkdir(parents=True)
-    torch.save((sv_coef, sv), path)
-    return path
-
-
 def _textured(batch: int, size: int = 64) -> torch.Tensor:
     generator = torch.Generator().manual_seed(1)
     smooth = F.interpolate(torch.rand(batch, 3, size // 8, size // 8, generator=generator), size=size, mode="bilinear")
     return (smooth + 0.1 * torch.rand(batch, 3, size, size, generator=generator)).clamp(0, 1)
 
 
-def test_brisque_equals_piq_on_the_same_weights(brisque_weights, monkeypatch):
+def test_brisque_equals_piq_on_the_same_weights(brisque_svr, monkeypatch):
     import piq
 
-    monkeypatch.setenv("TORCH_HOME", str(brisque_weights.parents[2]))  # piq reads the file from torch hub's cache
+    monkeypatch.setenv("TORCH_HOME", str(brisque_svr.parents[2]))  # piq reads the file from torch hub's cache
     images = _textured(4)
     reward = make("brisque")  # finds the cached file offline
     out = reward(images)
     expected = piq.brisque(images, data_range=1.0, reduction="none")
     torch.testing.assert_close(out.components["brisque"], expected.float(), rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(out.total, -out.components["brisque"])
-    assert torch.equal(make("brisque", weights_path=brisque_weights)(images).total, out.total)
+    assert torch.equal(make("brisque", weights_path=brisque_svr)(images).total, out.total)
 
 
-def test_brisque_gives_flat_images_the_worst_score(brisque_weights):
+def test_brisque_gives_flat_images_the_worst_score(brisque_svr):
     images = _textured(3)
     images[1] = 0.5  # no texture: BRISQUE's statistics are undefined
-    out = make("brisque", weights_path=brisque_weights)(images)
+    out = make("brisque", weights_path=brisque_svr)(images)
     assert torch.isfinite(out.total).all() and out.total[1] == out.total.min()
     with pytest.raises(ValueError, match="non-finite"):
-        make("brisque", weights_path=brisque_weights, nan_policy="raise")(images)
+        make("brisque", weights_path=brisque_svr, nan_policy="raise")(images)
 
 
 def test_brisque_errors(tmp_path):

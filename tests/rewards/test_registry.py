@@ -232,10 +232,8 @@ def test_resize_for():
     torch.testing.assert_close(resize_for(flat, 24), torch.full((1, 3, 24, 24), 0.25))
 
 
-def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, tmp_path, judge, tiny_pickscore):
+def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore):
     model, path = tiny_clip
-    brisque = tmp_path / "brisque_svm_weights.pt"
-    torch.save((torch.randn(770), torch.rand(770, 36)), brisque)
     clip = {"clip_model": model, "weights_path": path}
     return {
         "aesthetic": {**clip, "head_path": v2_head},
@@ -243,15 +241,15 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, tmp_path, judge, tiny_picksc
         "clip": clip,
         "hpsv2": clip,
         "clip-iqa": clip,
-        "brisque": {"weights_path": brisque},
+        "brisque": {"weights_path": brisque_svr},
         "vlm-judge": {"base_url": judge.url},
         "pickscore": {"weights_path": tiny_pickscore},
     }.get(name, {})
 
 
 @pytest.mark.parametrize("name", rewards.list_rewards())
-def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, tmp_path, judge, tiny_pickscore):
-    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir, tmp_path, judge, tiny_pickscore))
+def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore):
+    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore))
     images = torch.rand(3, 3, 32, 32)
     out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2])))
     assert out.total.shape == (3,) and out.total.dtype == torch.float32

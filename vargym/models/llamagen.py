@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vargym.models.attention import attention
 from vargym.models.generator import autocast, check_ids, check_labels, draw, keep_taken
 
 __all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
@@ -173,9 +174,8 @@ class Attention(nn.Module):
         if cache is not None:
             causal = cache.length == 0  # a prefill is causal; one new token sees every filled slot
             k, v = cache.append(k, v)
-        out = F.scaled_dot_product_attention(q, k, v, is_causal=causal and S > 1,
-                                             dropout_p=self.attn_dropout_p if self.training else 0.0,
-                                             enable_gqa=self.kv_heads != self.n_head)
+        out = attention(q, k, v, is_causal=causal and S > 1, dropout_p=self.attn_dropout_p if self.training else 0.0,
+                        enable_gqa=self.kv_heads != self.n_head)
         return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(B, S, D)))
 
 

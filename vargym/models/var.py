@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vargym.models.attention import attention
 from vargym.models.generator import RLForward, check_labels
 
 if TYPE_CHECKING:
@@ -135,8 +136,8 @@ class SelfAttention(nn.Module):
             k = F.normalize(k, dim=-1)
         if cache is not None:
             k, v = cache.extend(k, v)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_bias, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale
+        out = attention(
+            q, k, v, mask=attn_bias, dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale
         )  # [B, H, L, c]
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, L, C)))
 
