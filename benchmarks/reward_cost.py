@@ -53,6 +53,8 @@ def main() -> None:
     parser.add_argument("--batch-large", type=int, default=4, help="batch for ViT-L/14 rewards")
     parser.add_argument("--skip-large", action="store_true", help="skip the ViT-L/14 rewards")
     parser.add_argument("--skip-huge", action="store_true", help="skip the ViT-H/14 rewards (hpsv2, pickscore)")
+    parser.add_argument("--only-maniqa", action="store_true",
+                        help="time MANIQA alone and merge its rows into an existing --out file")
     parser.add_argument("--batch-huge", type=int, default=2, help="batch for ViT-H/14 rewards")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "reward_cost.json")
     args = parser.parse_args()
@@ -62,6 +64,13 @@ def main() -> None:
     def images(batch: int) -> torch.Tensor:
         return torch.rand(batch, 3, args.size, args.size, generator=generator)
 
+    if args.only_maniqa:
+        old = json.loads(args.out.read_text()) if args.out.is_file() else {"meta": {}, "results": []}
+        rows = _maniqa_rows(args, images)
+        kept = [r for r in old["results"] if r["reward"] != "maniqa"]
+        args.out.write_text(json.dumps({"meta": old["meta"], "results": kept + rows}, indent=2) + "\n")
+        _print_table(rows)
+        return
     rows = []
     for name in CLASSICAL:
         rows.append(
@@ -108,6 +117,7 @@ def main() -> None:
                 )
 
         rows += _quality_and_preference_rows(args, images, Path(tmp))
+    rows += _maniqa_rows(args, images)
 
     _print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +156,19 @@ def _quality_and_preference_rows(args, images, tmp: Path) -> list[dict]:
         del hps
         rows.append({"reward": "pickscore", "model": "ViT-H-14 (HF)", "batch": args.batch_huge,
                      **_time(make("pickscore", model=_random_pickscore(), prompt="a photo of a dog"), batch, args.reps)})
+    return rows
+
+
+def _maniqa_rows(args, images) -> list[dict]:
+    """MANIQA at its released size (ViT-B/8 features, 224 px crops), random weights, 1 and 5 crops."""
+    from vargym.rewards.maniqa import MANIQA
+
+    torch.manual_seed(0)
+    model, batch, rows = MANIQA(), images(args.batch_huge), []
+    for crops in (1, 5):
+        reward = make("maniqa", model=model, num_crops=crops)
+        rows.append({"reward": "maniqa", "model": f"ViT-B/8, {crops} crop{'s' * (crops > 1)}",
+                     "batch": args.batch_huge, **_time(reward, batch, args.reps)})
     return rows
 
 

@@ -11,6 +11,7 @@ from tests.rewards.conftest import (  # noqa: F401 - fixtures
     hps_checkpoint,
     judge,
     tiny_clip,
+    tiny_maniqa,
     tiny_pickscore,
     v2_head,
 )
@@ -27,9 +28,9 @@ def _clip_args(clip_fixture, prefix=""):
 
 
 @pytest.mark.parametrize("case", ["aesthetic", "clip", "aesthetic+0.5*clip", "loo-fid", "hpsv2+0.5*clip",
-                                  "pickscore", "clip-iqa+brisque", "vlm-judge"])
+                                  "pickscore", "clip-iqa+brisque", "vlm-judge", "maniqa"])
 def test_train_with_reward_model(case, tiny_clip, v2_head, hps_checkpoint, tiny_pickscore, brisque_svr, judge,  # noqa: F811
-                                 tmp_path):
+                                 tiny_maniqa, tmp_path):  # noqa: F811
     out = tmp_path / "run"
     if case == "aesthetic":
         extra = ["--reward", "aesthetic", *_clip_args(tiny_clip), "--reward-arg", f"head_path={v2_head}"]
@@ -43,6 +44,9 @@ def test_train_with_reward_model(case, tiny_clip, v2_head, hps_checkpoint, tiny_
         extra = ["--reward", case, "--reward-arg", f"weights_path={tiny_pickscore}"]
     elif case == "clip-iqa+brisque":
         extra = ["--reward", case, *_clip_args(tiny_clip, "clip-iqa."), "--reward-arg", f"brisque.weights_path={brisque_svr}"]
+    elif case == "maniqa":
+        extra = ["--reward", case, "--reward-arg", f"weights_path={tiny_maniqa[0]}",
+                 "--reward-arg", f"config={json.dumps(tiny_maniqa[1])}"]
     elif case == "vlm-judge":
         extra = ["--reward", case, "--reward-arg", f"base_url={judge.url}"]
     else:

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,18 @@ def brisque_svr(tmp_path_factory):
     path.parent.mkdir(parents=True)
     torch.save((torch.randn(770, generator=generator), torch.rand(770, 36, generator=generator) * 2 - 1), path)
     return path
+
+
+MANIQA_GOLDEN = Path(__file__).with_name("data") / "maniqa_tiny_golden.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_maniqa(tmp_path_factory):
+    """(checkpoint path, config dict) of the tiny MANIQA that the official code was run on (data/README)."""
+    golden = torch.load(MANIQA_GOLDEN, weights_only=True)
+    g = golden["maniqa"]
+    config = {"vit_kwargs": golden["vit"], **{k: g[k] for k in (
+        "img_size", "patch_size", "embed_dim", "dim_mlp", "num_heads", "window_size", "depths", "num_tab", "scale")}}
+    path = tmp_path_factory.mktemp("maniqa") / "ckpt_koniq10k.pt"
+    torch.save({f"module.{k}": v for k, v in golden["state_dict"].items()}, path)  # as saved from DDP
+    return path, config

@@ -232,7 +232,7 @@ def test_resize_for():
     torch.testing.assert_close(resize_for(flat, 24), torch.full((1, 3, 24, 24), 0.25))
 
 
-def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore):
+def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa):
     model, path = tiny_clip
     clip = {"clip_model": model, "weights_path": path}
     return {
@@ -244,12 +244,15 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pic
         "brisque": {"weights_path": brisque_svr},
         "vlm-judge": {"base_url": judge.url},
         "pickscore": {"weights_path": tiny_pickscore},
+        "maniqa": {"weights_path": tiny_maniqa[0], "config": tiny_maniqa[1]},
     }.get(name, {})
 
 
 @pytest.mark.parametrize("name", rewards.list_rewards())
-def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore):
-    reward = make(name, **_sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore))
+def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore,
+                                     tiny_maniqa):
+    kwargs = _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa)
+    reward = make(name, **kwargs)
     images = torch.rand(3, 3, 32, 32)
     out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2])))
     assert out.total.shape == (3,) and out.total.dtype == torch.float32

@@ -117,7 +117,8 @@ def _token_fraction_model(seed: int):
 # Rewards whose weights cannot be fetched here (or that need a server) go through the trainer on tiny
 # models in tests/cli/test_train_reward_models.py (aesthetic-v1 shares aesthetic's path and is tested in
 # tests/rewards/test_aesthetic.py); every other registered reward runs here.
-NEEDS_WEIGHTS = {"aesthetic", "aesthetic-v1", "clip", "hpsv2", "pickscore", "clip-iqa", "brisque", "vlm-judge"}
+NEEDS_WEIGHTS = {"aesthetic", "aesthetic-v1", "clip", "hpsv2", "pickscore", "clip-iqa", "brisque", "vlm-judge",
+                 "maniqa"}
 
 
 @pytest.mark.parametrize("reward", sorted(set(list_rewards()) - NEEDS_WEIGHTS))
