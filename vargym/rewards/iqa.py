@@ -13,7 +13,7 @@ Both are oriented "higher is better" in ``total``; the raw metric is kept as a c
   CLIP's standard 224 px preprocessing; piq's ``CLIPIQA`` instead feeds images at their own size
   without the positional embedding, so absolute values differ slightly from piq's.
 
-Not built here: MANIQA (the issue's image-quality reward of AR-GRPO); see the README's reward table.
+The learned quality model of AR-GRPO, MANIQA, is `vargym.rewards.maniqa`.
 """
 
 from __future__ import annotations
