@@ -73,3 +73,20 @@ def test_eval_errors_are_clean(tmp_path):
         app, ["eval", "--model", "random:tiny", "--suite", "imagenett", "--device", "cpu"]
     )
     assert bad_suite.exit_code == 2 and "Did you mean 'imagenet'" in bad_suite.output
+
+
+def test_eval_fid_uses_the_standard_inception(tmp_path, fid_inception_weights):
+    from vargym.evaluation.fid import feature_statistics, load_inception, save_statistics
+
+    extractor = load_inception(fid_inception_weights)
+    reference = extractor(torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(3)))
+    save_statistics(tmp_path / "ref.npz", *feature_statistics(reference))
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, [
+        "eval", "--model", "random:tiny", "--suite", "none", "--labels-per-class", "2", "--classes", "0-3",
+        "--fid-reference", str(tmp_path / "ref.npz"), "--inception-weights", str(fid_inception_weights),
+        "--json", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    base = report["results"]["base"]
+    assert base["fid_features"] == "inception" and base["fid"] > 0
