@@ -26,7 +26,8 @@ def test_scores_equal_the_official_code(golden, tiny_maniqa):
     with torch.no_grad():
         scores = model(golden["crops"])
     assert golden["scores"].abs().min() > 0.05  # the golden exercises the whole head, not a ReLU-clipped 0
-    torch.testing.assert_close(scores, golden["scores"], rtol=1e-4, atol=1e-5)
+    # other CPUs round differently; dropping the shift masks alone moves the scores by 0.02
+    torch.testing.assert_close(scores, golden["scores"], rtol=0, atol=2e-3)
 
 
 def test_reward_averages_five_crops(tiny_maniqa):
