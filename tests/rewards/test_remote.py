@@ -44,6 +44,22 @@ def server():
     proc.wait(timeout=10)
 
 
+def test_serve_reward_takes_reward_args(monkeypatch):
+    from typer.testing import CliRunner
+
+    import vargym.rewards.serving
+    from vargym.cli.main import app
+
+    served = []
+    monkeypatch.setattr(vargym.rewards.serving, "serve", lambda reward, host, port: served.append(reward))
+    result = CliRunner().invoke(app, ["serve-reward", "jpeg+clip-iqa", "--device", "cpu", "--reward-arg",
+                                      "jpeg.quality=80", "--reward-arg", "clip-iqa.clip_model=no-such-model"])
+    assert result.exit_code == 2 and "unknown open_clip model 'no-such-model'" in result.output
+    result = CliRunner().invoke(app, ["serve-reward", "luma", "--device", "cpu", "--reward-arg", "input_size=16"])
+    assert result.exit_code == 0, result.output
+    assert served[-1].input_size == 16
+
+
 def test_wire_format_round_trip():
     images = torch.rand(3, 3, 8, 8)
     ctx = RewardContext(labels=torch.tensor([1, 2, 3]), prompt="a red circle", step=2, iteration=7)
