@@ -116,9 +116,9 @@ class VLMJudgeReward(Reward):
         self.max_concurrency, self.timeout, self.retries, self.backoff = max_concurrency, timeout, retries, backoff
         self.temperature, self.max_tokens, self.image_format = temperature, max_tokens, image_format
         if check_server:
-            self._post_or_get("/models", None, retries=0)
+            self._call("/models", None, retries=0)
 
-    def _post_or_get(self, path: str, payload: dict | None, retries: int):
+    def _call(self, path: str, payload: dict | None, retries: int):
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -152,7 +152,7 @@ class VLMJudgeReward(Reward):
         low, high = self.score_range
         answer = None
         for attempt in range(self.retries + 1):  # a sampled judge may answer well on a second try
-            reply = self._post_or_get("/chat/completions", payload, retries=self.retries)
+            reply = self._call("/chat/completions", payload, retries=self.retries)
             try:
                 answer = reply["choices"][0]["message"]["content"]
             except (KeyError, IndexError, TypeError) as e:
