@@ -201,7 +201,8 @@ class GroupedCollector:
             images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]
 
             def score(images: torch.Tensor = images[-1], part: torch.Tensor = part):
-                return self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=part, class_names=self.model.class_names))
+                context = RewardContext(labels=part, class_names=self.model.class_names)
+                return self.reward(resize_for(images, self.reward.input_size), context)
 
             if self._pool is not None:
                 scores.append(self._pool.submit(score))

@@ -187,7 +187,9 @@ class ClipBackbone(nn.Module):
 
     def _apply(self, fn, recurse=True):  # moving the weights invalidates cached embeddings
         self._image_cache, self._text_cache = None, {}
-        return super()._apply(fn, recurse)
+        super()._apply(fn, recurse)
+        self.mean, self.std = self.mean.float(), self.std.float()  # normalisation stays float32 in any dtype
+        return self
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """`clip_preprocess` to this model's ``image_size``, in its dtype and on its device."""
@@ -268,7 +270,6 @@ def load_clip(
     except RuntimeError as e:
         raise CheckpointError(f"cannot load {checkpoint} into open_clip {model_name!r}: {e}") from e
     backbone = ClipBackbone(model, model_name, open_clip.get_tokenizer(model_name)).to(device, dtype)
-    backbone.mean, backbone.std = backbone.mean.float(), backbone.std.float()
     _BACKBONES[key] = backbone
     return backbone
 

@@ -26,6 +26,7 @@ from vargym.rewards.registry import register
 
 __all__ = ["LOOFIDReward", "frechet_distance", "pooled_features", "sqrtm_psd"]
 
+
 def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     """Square root of a symmetric PSD matrix ``[D, D]`` via ``eigh`` (negative eigenvalues clamped to 0)."""
     values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)

@@ -2,22 +2,25 @@
 
 Score = ``exp(logit_scale) * cos(image, prompt)`` as its authors compute it (about 18..23; Flow-GRPO divides
 by 26). The model is a Hugging Face ``CLIPModel`` (``yuvalkirstain/PickScore_v1``), so this reward needs
-``transformers`` (``pip install 'vargym[pickscore]'``). Prompts are tokenised with open_clip's CLIP BPE
-tokenizer (the same vocabulary and 77-token context as the model's processor, and offline); images get
-CLIP's 224 px preprocessing in torch, as the processor of ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K`` does.
+``transformers`` (``pip install 'vargym[pickscore]'``). It runs on the same `ClipBackbone` as the open_clip
+rewards (CLIP's 224 px preprocessing in torch, embedding caches), through a thin adapter; prompts are
+tokenised with open_clip's CLIP BPE tokenizer (the same vocabulary and 77-token context as the model's
+processor, and offline).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError, import_extra
-from vargym.rewards.base import Reward, RewardContext
-from vargym.rewards.clip_models import OPENAI_MEAN, OPENAI_STD, clip_preprocess, hub_file
+from vargym.rewards.base import RewardContext
+from vargym.rewards.clip_models import ClipBackbone, hub_file
+from vargym.rewards.clip_score import ClipScoreReward
 from vargym.rewards.registry import register
 
 __all__ = ["PICKSCORE_REPO", "PickScoreReward"]
@@ -25,13 +28,29 @@ __all__ = ["PICKSCORE_REPO", "PickScoreReward"]
 PICKSCORE_REPO = "yuvalkirstain/PickScore_v1"
 
 
-def _embedding(output) -> torch.Tensor:
-    """transformers 4 returns the projected features, 5 a model output holding them as ``pooler_output``."""
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
+class _HFClip(nn.Module):
+    """A transformers ``CLIPModel`` with open_clip's interface (``encode_image``/``encode_text``, ``visual``)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.clip = model
+        self.logit_scale = model.logit_scale
+        self.visual = SimpleNamespace(image_size=int(model.config.vision_config.image_size))
+
+    @staticmethod
+    def _embedding(output) -> torch.Tensor:
+        """transformers 4 returns the projected features, 5 a model output holding them as ``pooler_output``."""
+        return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._embedding(self.clip.get_image_features(pixel_values=pixels))
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self._embedding(self.clip.get_text_features(input_ids=tokens))
 
 
 @register("pickscore")
-class PickScoreReward(Reward):
+class PickScoreReward(ClipScoreReward):
     """PickScore of each image for its prompt (``context.prompt``, else ``prompt`` with ``{label}`` filled).
 
     Args:
@@ -48,26 +67,20 @@ class PickScoreReward(Reward):
         weights_path: str | os.PathLike | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        model=None,
+        model: nn.Module | None = None,
     ) -> None:
-        super().__init__(name="pickscore")
         transformers = import_extra("transformers", "pickscore", "the pickscore reward")
         import open_clip
 
-        if not isinstance(prompt, str) or not prompt:
-            raise ValueError(f"prompt must be a non-empty string, got {prompt!r}")
-        self.prompt = prompt
         if model is None:
             model = self._load(transformers, weights_path)
-        self.model = model.to(device or "cpu", dtype or torch.float32).eval().requires_grad_(False)
-        self.tokenizer = open_clip.get_tokenizer("ViT-H-14")
-        self.image_size = int(model.config.vision_config.image_size)
-        self.register_buffer("mean", torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(OPENAI_STD).view(1, 3, 1, 1), persistent=False)
-        self._text_cache: dict[str, torch.Tensor] = {}
+        backbone = ClipBackbone(_HFClip(model), "pickscore", open_clip.get_tokenizer("ViT-H-14"))
+        backbone = backbone.to(device or "cpu", dtype or torch.float32)
+        super().__init__(prompt=prompt, backbone=backbone)
+        self.name = "pickscore"
 
     @staticmethod
-    def _load(transformers, weights_path: str | os.PathLike | None):
+    def _load(transformers, weights_path: str | os.PathLike | None) -> nn.Module:
         if weights_path is None:
             option = "pass weights_path=FOLDER (a CLIPModel saved with save_pretrained; CLI: --reward-arg weights_path=FOLDER)"
             config = hub_file(PICKSCORE_REPO, ("config.json",), "PickScore's config", option)
@@ -81,23 +94,5 @@ class PickScoreReward(Reward):
         except (OSError, ValueError, RuntimeError) as e:
             raise CheckpointError(f"cannot load a CLIPModel from {folder}: {e}") from e
 
-    def _texts(self, prompts: list[str]) -> torch.Tensor:
-        missing = [p for p in dict.fromkeys(prompts) if p not in self._text_cache]
-        if missing:
-            tokens = self.tokenizer(missing).to(self.mean.device)  # [P, 77]
-            emb = F.normalize(_embedding(self.model.get_text_features(input_ids=tokens)).float(), dim=-1)
-            self._text_cache.update(zip(missing, emb, strict=True))
-        return torch.stack([self._text_cache[p] for p in prompts])  # [P, D]
-
-    def _apply(self, fn, recurse=True):  # moving the weights invalidates cached prompt embeddings
-        self._text_cache = {}
-        return super()._apply(fn, recurse)
-
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        pixels = clip_preprocess(images, self.image_size, self.mean, self.std).to(self.model.dtype)
-        image_emb = F.normalize(_embedding(self.model.get_image_features(pixel_values=pixels)).float(), dim=-1)
-        text_emb = self._texts(context.prompts(self.prompt))  # [1 or N, D]
-        return self.model.logit_scale.exp().float() * (image_emb * text_emb).sum(-1)  # [N]
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, prompt={self.prompt!r}"
+        return self.backbone.model.logit_scale.exp().float() * super().score(images, context)  # [N]

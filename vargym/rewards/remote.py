@@ -14,6 +14,7 @@ the ``serve`` extra (FastAPI + uvicorn).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.error
@@ -145,9 +146,7 @@ class RemoteReward(Reward):
         parts: dict[str, list[torch.Tensor]] = {}
         for start in range(0, images.shape[0], self.batch_size):
             rows = slice(start, start + self.batch_size)
-            chunk_context = RewardContext(labels=None if context.labels is None else context.labels[rows],
-                                          prompt=context.prompt, step=context.step, iteration=context.iteration,
-                                          class_names=context.class_names)
+            chunk_context = dataclasses.replace(context, labels=None if context.labels is None else context.labels[rows])
             answer = self._request("POST", "/score", encode_request(images[rows], chunk_context))
             n = images[rows].shape[0]
             for key, values in self._check(answer, n).items():

@@ -15,6 +15,7 @@ key (inside a ```json fence or not), a ``score: 7`` line, or just a number. A sc
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -169,8 +170,7 @@ class VLMJudgeReward(Reward):
         )
 
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        per_label = RewardContext(labels=context.labels, class_names=context.class_names)
-        questions = per_label.prompts(self.question)
+        questions = dataclasses.replace(context, prompt=None).prompts(self.question)  # the question, not a prompt
         questions = questions * images.shape[0] if len(questions) == 1 else questions
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             scores = list(pool.map(self._judge, images.detach().float().cpu(), questions))
