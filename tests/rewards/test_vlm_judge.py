@@ -9,7 +9,7 @@ from vargym.rewards.vlm_judge import parse_score
 
 
 def test_scores_come_back_in_order_for_the_images_sent(judge):
-    judge.delay = 0.02
+    judge.delay = 0.05  # long enough that the pool fills on a loaded machine
     reward = make("vlm-judge", base_url=judge.url, max_concurrency=3)
     images = torch.rand(7, 3, 16, 16) * torch.linspace(0.1, 1, 7).view(7, 1, 1, 1)
     context = RewardContext(labels=torch.tensor([0, 1, 2, 0, 1, 2, 0]), class_names=["cat", "dog", "owl"])
