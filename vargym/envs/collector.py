@@ -8,6 +8,7 @@ and tokens from a second generator seeded ``seed`` (as ``GeneratorPolicy(seed=se
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +184,7 @@ class GroupedCollector:
         ``async_rewards``, overlapping the next chunk's sampling)."""
         from concurrent.futures import Future, ThreadPoolExecutor
 
-        from vargym.rewards import RewardContext, resize_for
+        from vargym.rewards import resize_for
 
         core, chunks = self.core, self.reward_chunks
         rows, groups = self.num_envs // chunks, self.num_labels // chunks
@@ -201,7 +202,7 @@ class GroupedCollector:
             images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]
 
             def score(images: torch.Tensor = images[-1], part: torch.Tensor = part):
-                context = RewardContext(labels=part, class_names=self.model.class_names)
+                context = dataclasses.replace(core.reward_context(), labels=part)
                 return self.reward(resize_for(images, self.reward.input_size), context)
 
             if self._pool is not None:
