@@ -159,3 +159,24 @@ def test_async_rewards_change_the_schedule_not_the_batch(tiny, group_seeds):
         GroupedCollector(tiny, "luma", num_labels=3, group_size=2, reward_chunks=2)
     with pytest.raises(ValueError, match="drop reward_steps"):
         GroupedCollector(tiny, "luma", num_labels=2, group_size=2, reward_chunks=2, reward_steps=(1,))
+
+
+@pytest.mark.parametrize("chunks", [1, 2])
+def test_rewards_see_the_generators_class_names(chunks):
+    """Prompt rewards fill {label} with the generator's own class names, on the plain and the chunked path."""
+    from vargym.models import load_generator
+    from vargym.rewards import FunctionReward
+
+    generator = load_generator("tiny")  # the shipped model names its 10 classes
+    seen = []
+
+    def record(images, context):
+        seen.append(context.prompts("a {label}"))
+        return images.mean(dim=(1, 2, 3))
+
+    collector = GroupedCollector(generator, FunctionReward(record, name="record"), num_labels=2, group_size=2,
+                                 reward_chunks=chunks)
+    batch = collector.collect()
+    prompts = [p for part in seen for p in part]
+    assert prompts == [f"a {generator.class_names[i]}" for i in batch["labels"].tolist()]
+    assert generator.class_names is not None and prompts[0] != "a tench"  # not the ImageNet fallback
