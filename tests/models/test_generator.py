@@ -45,6 +45,7 @@ def test_token_layout():
         ({"top_k": -2}, "sampling top_k must be an int >= 0"),
         ({"top_k": 1.5}, "sampling top_k must be an int >= 0"),
         ({"top_p": 1.5}, r"sampling top_p must be in \[0, 1\]"),
+        ({"draw": "gumbel"}, r"sampling draw must be one of \('multinomial', 'inverse-cdf'\), got 'gumbel'"),
     ],
 )
 def test_sampling_config_rejects_bad_values_by_name(kwargs, message):
@@ -131,3 +132,44 @@ def test_as_generator_forms_and_errors(tiny):
     frozen = as_generator(tiny).frozen_copy()
     assert frozen.decoder is vqvae and frozen.policy is not var
     assert not any(p.requires_grad for p in frozen.policy.parameters())
+
+
+def test_inverse_cdf_draws_the_distribution_and_never_a_zero_probability_token():
+    from vargym.models.generator import draw
+
+    probs = torch.tensor([0.1, 0.0, 0.6, 0.3, 0.0])  # trailing and inner zeros
+    n = 200_000
+    tokens = draw(probs.expand(n, -1), torch.Generator().manual_seed(0), method="inverse-cdf")
+    assert tokens.shape == (n, 1) and tokens.dtype == torch.int64
+    freq = torch.bincount(tokens.view(-1), minlength=5).double() / n
+    assert freq[1] == 0 and freq[4] == 0
+    assert (freq - probs.double()).abs().max() < 0.01  # 5 sigma of a frequency near 0.5 is 0.0056
+    # a uniform number that rounds up to the total would land past the last token: never taken
+    ones = torch.ones(4, 1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "rand", lambda *shape, **kw: ones)
+        assert draw(probs.expand(4, -1), None, method="inverse-cdf").view(-1).tolist() == [3] * 4
+    with pytest.raises(ValueError, match="probability rows must be finite"):
+        draw(torch.tensor([[float("nan"), 1.0]]), None, method="inverse-cdf")
+    with pytest.raises(ValueError, match="draw method must be one of"):
+        draw(probs.expand(2, -1), None, method="gumbel")
+
+
+def test_inverse_cdf_with_group_generators_depends_only_on_the_group():
+    from vargym.models.generator import draw
+
+    probs = torch.rand(6, 50).softmax(-1)
+    together = draw(probs, [torch.Generator().manual_seed(s) for s in (1, 2, 3)], method="inverse-cdf")
+    alone = draw(probs[2:4], [torch.Generator().manual_seed(2)], method="inverse-cdf")
+    assert torch.equal(together[2:4], alone)
+
+
+@pytest.mark.parametrize("draw", ["multinomial", "inverse-cdf"])
+def test_both_draws_record_the_log_probs_of_the_tokens_they_drew(tiny, draw):
+    vqvae, var = tiny
+    generator = VARGenerator(vqvae, var)
+    sampling = SamplingConfig(temperature=0.9, top_k=40, draw=draw)
+    condition = ClassCondition(torch.tensor([0, 1, 2, 3]))
+    tokens, log_probs = generator.sample(condition, sampling, torch.Generator().manual_seed(0), return_log_probs=True)
+    forced = generator.forward_rl(condition, tokens, sampling).log_probs
+    assert torch.isfinite(log_probs).all() and (log_probs - forced).abs().max() < 1e-4

@@ -281,6 +281,39 @@ def test_lora_kl_starts_at_zero_and_training_raises_the_reward(tmp_path):
     assert sum(gains) / len(gains) > 0.1, gains
 
 
+@pytest.mark.parametrize("lora_rank", [0, 4])
+def test_first_iteration_takes_the_reference_log_probs_from_its_check_pass(tmp_path, lora_rank):
+    """Before the first update the policy is the reference (a frozen copy, or zero-initialised adapters
+    switched off): the start-up check's pass gives ref_log_prob and no reference pass runs. Afterwards the
+    reference runs its own pass every iteration."""
+    from vargym.train.rollout import teacher_forced
+
+    trainer = Trainer(_config(tmp_path, steps=2, beta=0.1, lora_rank=lora_rank))
+    batches, passes = [], []
+    update = trainer.algo.compute_advantages
+    trainer.algo.compute_advantages = lambda batch: batches.append(batch.clone()) or update(batch)
+    if lora_rank:
+        base_policy = trainer.generator.base_policy
+        trainer.generator.base_policy = lambda: passes.append(trainer.iteration) or base_policy()
+    else:
+        trainer.reference.policy.register_forward_hook(lambda *_: passes.append(trainer.iteration))
+    assert trainer.policy_is_reference
+    trainer.step()
+    assert passes == [] and not trainer.policy_is_reference
+    first = batches[0]
+    if lora_rank:
+        with trainer.generator.base_policy():
+            expected = teacher_forced(trainer.generator, first, trainer.sampling, 2)["log_prob"]
+        passes.clear()
+    else:
+        expected = None
+    trainer.step()
+    assert passes and set(passes) == {1}
+    if expected is None:  # the reference never moves: its pass on the first batch, after the update
+        expected = teacher_forced(trainer.reference, first, trainer.sampling, 2)["log_prob"]
+    assert torch.equal(first["ref_log_prob"], expected)
+
+
 def test_reused_sampler_log_probs_save_a_pass(tmp_path):
     """After the start-up check the behaviour log-probs come from the sampler: one policy pass fewer per
     minibatch, unless recompute_old_log_prob asks for it."""

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from vargym.models.attention import attention
-from vargym.models.generator import autocast, check_ids, check_labels, draw, keep_taken
+from vargym.models.generator import DRAWS, autocast, check_ids, check_labels, draw, keep_taken
 
 __all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
 
@@ -368,10 +368,10 @@ class LlamaGen(nn.Module):
 
     def make_sampler(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                      top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
-                     precision: str = "float32", tokens_per_step: int = 1) -> TokenSampler:
+                     precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial") -> TokenSampler:
         return TokenSampler(self, labels, cfg=cfg, cfg_interval=cfg_interval, top_k=top_k, top_p=top_p,
                             temperature=temperature, generator=generator, precision=precision,
-                            tokens_per_step=tokens_per_step)
+                            tokens_per_step=tokens_per_step, draw=draw)
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
@@ -393,7 +393,7 @@ class TokenSampler:
 
     def __init__(self, gpt: LlamaGen, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                  top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
-                 precision: str = "float32", tokens_per_step: int = 1):
+                 precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial"):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if top_k < 0 or not 0.0 <= top_p <= 1.0:
@@ -402,12 +402,15 @@ class TokenSampler:
             raise ValueError(f"cfg_interval must be an int >= -1 (-1 = guide every token), got {cfg_interval!r}")
         if tokens_per_step < 1:
             raise ValueError(f"tokens_per_step must be >= 1, got {tokens_per_step}")
+        if draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
         self.gpt = gpt
         self.labels = gpt.check_labels(labels)
         self.B = self.labels.shape[0]
         self.L = gpt.block_size
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
         self.generator, self.precision, self.tokens_per_step = generator, precision, tokens_per_step
+        self.draw = draw  # "multinomial" (the official RNG stream) or "inverse-cdf" (see `draw`)
         self.n_guided = guided_tokens(cfg, cfg_interval, self.L)
         self.position = 0  # tokens drawn so far
         rows = self.labels
@@ -442,7 +445,7 @@ class TokenSampler:
         """Draw (or force) one token: int64 [B] and its log-prob [B]."""
         logits = self.next_logits()
         if forced is None:
-            token = draw(logits.softmax(dim=-1), self.generator).squeeze(1)
+            token = draw(logits.softmax(dim=-1), self.generator, method=self.draw).squeeze(1)
         else:
             token = forced
         log_prob = logits.log_softmax(dim=-1).gather(-1, token.unsqueeze(-1)).squeeze(-1)

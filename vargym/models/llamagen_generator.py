@@ -100,7 +100,7 @@ class LlamaGenGenerator(Generator):
         s = sampling
         return TokenSampler(self.gpt, _labels_of(condition), cfg=s.cfg, cfg_interval=s.cfg_interval, top_k=s.top_k,
                             top_p=s.top_p or 1.0, temperature=s.temperature, generator=generator,
-                            precision=s.precision, tokens_per_step=self.tokens_per_step)
+                            precision=s.precision, tokens_per_step=self.tokens_per_step, draw=s.draw)
 
     @torch.no_grad()
     def sample(self, condition: Condition, sampling: SamplingConfig, generator: torch.Generator | None = None,

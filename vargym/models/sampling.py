@@ -1,7 +1,7 @@
 """Scale-by-scale sampling with a KV cache, and the logit filtering shared with the log-prob pass.
 
 ``ScaleSampler`` reproduces the official ``autoregressive_infer_cfg`` step for step (same RNG calls in the
-same order, so a seeded ``torch.Generator`` gives the official tokens), with three additions: it records
+same order, so a seeded ``torch.Generator`` gives the official tokens, unless ``draw="inverse-cdf"``), with three additions: it records
 the log-prob of every drawn token under the distribution it was drawn from, it accepts a temperature,
 and with ``cfg == 0`` it does not run the null-class half of the batch.
 """
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from vargym.models.generator import autocast, draw
+from vargym.models.generator import DRAWS, autocast, draw
 
 if TYPE_CHECKING:
     from vargym.models.var import VAR
@@ -56,13 +56,15 @@ class ScaleSampler:
 
     def __init__(self, var: VAR, labels: torch.Tensor, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
                  temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None,
-                 precision: str = "float32"):
+                 precision: str = "float32", draw: str = "multinomial"):
         from vargym.models.var import KVCache
 
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if top_k < 0 or not 0.0 <= top_p <= 1.0:
             raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
+        if draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
         self.var, self.quant = var, var.vqvae.quantize
         self.labels = var.check_labels(labels, allow_null=True)  # num_classes = the null class
         self.B = B = self.labels.shape[0]
@@ -71,6 +73,7 @@ class ScaleSampler:
         if more_smooth and not (generator is None or isinstance(generator, torch.Generator)):
             raise ValueError("more_smooth draws Gumbel noise for the whole batch: pass one torch.Generator")
         self.precision = precision  # "bfloat16": every step runs the transformer under autocast
+        self.draw = draw  # "multinomial" (the official RNG stream) or "inverse-cdf" (see `draw`)
         self.guided = cfg != 0
         self.t = [cfg * k / max(len(var.patch_nums) - 1, 1) for k in range(len(var.patch_nums))]  # python floats
         rows = torch.cat((self.labels, torch.full_like(self.labels, var.num_classes))) if self.guided else self.labels
@@ -130,7 +133,7 @@ class ScaleSampler:
         V = logits.shape[-1]
         if tokens is None:
             probs = logits.softmax(dim=-1).view(-1, V)
-            tokens = draw(probs, self.generator, replacement=True).view(B, pn * pn)
+            tokens = draw(probs, self.generator, replacement=True, method=self.draw).view(B, pn * pn)
         else:
             tokens = torch.as_tensor(tokens, device=logits.device)
             if tuple(tokens.shape) != (B, pn * pn) or tokens.dtype not in (torch.int64, torch.int32):

@@ -434,18 +434,19 @@ class VAR(nn.Module):
     # ------------------------------------------------------------------------------------------ sampling
     def make_sampler(self, labels: torch.Tensor, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
                      temperature: float = 1.0, more_smooth: bool = False,
-                     generator: torch.Generator | None = None, precision: str = "float32") -> ScaleSampler:
+                     generator: torch.Generator | None = None, precision: str = "float32",
+                     draw: str = "multinomial") -> ScaleSampler:
         """A step-wise sampler that owns the KV cache: ``tokens_k, log_probs_k = sampler.step()`` per scale.
-        ``precision="bfloat16"`` runs the transformer under autocast."""
+        ``precision="bfloat16"`` runs the transformer under autocast; ``draw`` as in `SamplingConfig`."""
         from vargym.models.sampling import ScaleSampler
 
         return ScaleSampler(self, labels, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
-                            more_smooth=more_smooth, generator=generator, precision=precision)
+                            more_smooth=more_smooth, generator=generator, precision=precision, draw=draw)
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor | int | None, cfg: float = 1.0, top_k: int = 0, top_p: float = 0.0,
                temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None,
-               return_log_probs: bool = False, batch_size: int | None = None):
+               return_log_probs: bool = False, batch_size: int | None = None, draw: str = "multinomial"):
         """Sample token maps for ``labels`` [B] with a KV cache, scale by scale.
 
         ``cfg`` follows the official schedule: guided logits ``(1 + t) * cond - t * uncond`` with
@@ -458,7 +459,7 @@ class VAR(nn.Module):
         """
         labels = self.resolve_labels(labels, batch_size, generator)
         sampler = self.make_sampler(labels, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
-                                    more_smooth=more_smooth, generator=generator)
+                                    more_smooth=more_smooth, generator=generator, draw=draw)
         tokens, logps = [], []
         while not sampler.done:
             t, lp = sampler.step()

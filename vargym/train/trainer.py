@@ -112,12 +112,14 @@ class Trainer:
         self.generator.decoder.eval().requires_grad_(False)
         self.policy = self.generator.policy
         self.policy.eval()  # eval: no dropout, so sampling and training see one policy
+        fresh_adapters = False
         if config.lora_rank and self.generator.lora is None:
             from vargym.models.lora import LoRAConfig
 
             with torch.random.fork_rng(devices=[]):  # seeded adapters, whatever ran before in this process
                 torch.manual_seed(config.seed)
                 self.generator.apply_lora(LoRAConfig(rank=config.lora_rank, alpha=config.lora_alpha))
+            fresh_adapters = True
         elif self.generator.lora is None:
             self.policy.requires_grad_(True)
         self.sampling = config.sampling  # "auto" precisions resolved for this device
@@ -127,6 +129,9 @@ class Trainer:
         """The frozen KL reference; with LoRA the policy itself with its adapters off (`generator.base_policy`)."""
         if (self.algo.uses_reference or config.log_kl_ref) and self.generator.lora is None:
             self.reference = self.generator.frozen_copy()
+        self.policy_is_reference = self.reference is not None or fresh_adapters
+        """True until the first update: the policy then computes the reference's log-probs itself (a frozen
+        copy of it, or its own zero-initialised adapters switched off), so one pass serves both."""
         self.value_head = None
         if self.algo.uses_value:
             with torch.random.fork_rng(devices=[]):  # a seeded init, whatever ran before in this process
@@ -224,7 +229,9 @@ class Trainer:
         batch.set("old_log_prob", old["log_prob"] if cfg.recompute_old_log_prob else batch["sample_log_prob"])
         if self.value_head is not None:
             batch.set("old_value", old["value"])  # [N, K]
-        if self.reference is not None:
+        if old is not None and self.policy_is_reference and (self.algo.uses_reference or cfg.log_kl_ref):
+            batch.set("ref_log_prob", old["log_prob"])  # [N, L]: no update yet, so this pass was the reference's
+        elif self.reference is not None:
             ref = teacher_forced(self.reference, batch, self.sampling, cfg.minibatch_size)
             batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
         elif self.generator.lora is not None and (self.algo.uses_reference or cfg.log_kl_ref):
@@ -341,6 +348,7 @@ class Trainer:
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         self.optimizer.step()
+        self.policy_is_reference = False
         metrics = dict(sums)
         metrics["grad_norm"] = float(grad_norm)
         return metrics
@@ -638,6 +646,7 @@ class Trainer:
         if "rng.cuda" in tensors and self.device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         self.iteration = int(meta["iteration"])
+        self.policy_is_reference = False
         self.samples = int(meta["samples"])
         self.wall_offset = float(meta["wall_s"])
         self.checked_policy = self.checked_policy or bool(meta.get("checked_policy", True))
