@@ -226,13 +226,13 @@ def test_every_algorithm_makes_one_finite_update(name):
 def test_registry_and_config_class():
     assert config_class("ppo") is PPOConfig
     with pytest.raises(
-        ValueError, match=r"unknown algorithm 'gpro'; allowed: grpo, ppo, reinforce \(presets: dapo, dr-grpo, gspo, rloo\). Did you mean 'grpo'"
+        ValueError, match=r"unknown algorithm 'gpro'; allowed: grpo, ppo, reinforce \(presets: dapo, dr-grpo, gspo, rloo, var-grpo\). Did you mean 'grpo'"
     ):
         make_algorithm("gpro")
     with pytest.raises(TypeError, match="group_size"):
         make_algorithm("ppo", group_size=4)
     assert make_algorithm("grpo").config == GRPOConfig()
-    assert GRPOConfig().clip_epsilon == 0.2 and GRPOConfig().beta == 0.2 and GRPOConfig().group_size == 16
+    assert GRPOConfig().clip_epsilon == 0.2 and GRPOConfig().beta == 0.1 and GRPOConfig().group_size == 16
     assert not make_algorithm("ppo").uses_reference and PPOConfig().beta == 0.0
 
 

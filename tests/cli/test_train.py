@@ -63,7 +63,7 @@ def test_train_writes_config_metrics_checkpoint_and_samples(tmp_path):
         and config["lr"] == 1e-3
         and config["algo_kwargs"] == {"eps": 0.001}
     )
-    assert config["beta"] == 0.2 and config["temperature"] == 0.7  # untouched flags keep the paper defaults (resolved)
+    assert config["beta"] == 0.1 and config["temperature"] == 0.7  # untouched flags keep the defaults (resolved)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in lines] == [1, 2]
     for record in lines:

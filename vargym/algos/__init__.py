@@ -51,6 +51,7 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
 
 
 ALGORITHM_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "var-grpo": ("grpo", {"beta": 0.2}),  # the VAR-GRPO seed paper's KL weight (the others are GRPO's defaults)
     "dr-grpo": ("grpo", {"normalize_std": False, "aggregation": "token_sum"}),
     "dapo": ("grpo", {"beta": 0.0, "clip_epsilon": 0.2, "clip_epsilon_high": 0.28, "aggregation": "token_mean",
                       "dynamic_sampling": True}),

@@ -34,7 +34,8 @@ class TrainConfig:
     """Configuration of `vargym.train.Trainer` (defaults: GRPO as in the VAR-GRPO seed paper)."""
 
     algo: str = "grpo"
-    """RL algorithm: "grpo", "ppo", "reinforce", or a preset: "dr-grpo", "dapo", "gspo", "rloo"."""
+    """RL algorithm: "grpo", "ppo", "reinforce", or a preset: "var-grpo" (the seed paper's beta 0.2), "dr-grpo",
+    "dapo", "gspo", "rloo"."""
     reward: str = "brightness"
     """Reward name, expression ("aesthetic+0.5*clip") or entry point ("pkg.module:fn")."""
     prompt: str | None = None
@@ -60,7 +61,7 @@ class TrainConfig:
     """Seed of label drawing, sampling, minibatch shuffling and any random model init."""
     steps: int = 16
     """Number of training iterations (one rollout batch and its update each). The default fits the
-    embedded model on a 2-core CPU: about 28 s an iteration, and brightness passes 0.9 near iteration 15."""
+    embedded model on a 2-core CPU: about 10 s an iteration, and brightness passes 0.9 near iteration 10-12."""
     target_reward: float | None = None
     """Stop early once an iteration's mean reward reaches this value (None: run all steps)."""
     num_labels: int = 32
@@ -122,7 +123,7 @@ class TrainConfig:
     """How sampled tokens are drawn: "inverse-cdf" (one uniform number per token: the same distribution,
     about 10x cheaper on CPU than torch.multinomial) or "multinomial" (the official samplers' RNG stream)."""
     beta: float | None = None
-    """KL-to-reference weight; None keeps the algorithm's default (GRPO 0.2, PPO/REINFORCE 0)."""
+    """KL-to-reference weight; None keeps the algorithm's default (GRPO 0.1, var-grpo 0.2, PPO/REINFORCE 0)."""
     clip_epsilon: float | None = None
     """Ratio clipping for GRPO/PPO; None keeps the algorithm's default (0.2)."""
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
