@@ -163,7 +163,7 @@ def test_run_directory_files(tmp_path):
     Trainer(config).train()
     saved = json.loads((tmp_path / "config.json").read_text())
     # config.json holds what ran: the resolved device and the algorithm's own defaults, not nulls
-    assert TrainConfig.from_dict(saved) == config.replace(device="cpu", beta=0.2, clip_epsilon=0.2)
+    assert TrainConfig.from_dict(saved) == config.replace(device="cpu", beta=0.1, clip_epsilon=0.2)
     records = read_metrics(tmp_path)
     assert [r["iteration"] for r in records] == [1, 2]
     for key in (
