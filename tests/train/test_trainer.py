@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -329,6 +330,25 @@ def test_reused_sampler_log_probs_save_a_pass(tmp_path):
     updates = 3 * 2  # iterations x minibatches (batch 4, minibatch 2)
     assert counts[True] == 2 * updates  # a teacher-forced pass and an update pass per minibatch
     assert counts[False] == updates + 2  # update passes, plus the start-up check's pass on iteration 1
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile's CPU backend builds C++ kernels: no C++ compiler on PATH")
+def test_compiled_passes_give_the_eager_update(tmp_path):
+    metrics = {}
+    for compiled in (False, True):
+        trainer = Trainer(_config(tmp_path / str(compiled), beta=0.1, compile=compiled))
+        metrics[compiled] = trainer.step()
+        assert isinstance(trainer.generator.forward_module, torch._dynamo.eval_frame.OptimizedModule) == compiled
+        assert isinstance(trainer.policy, torch.nn.Module) and not hasattr(trainer.policy, "_orig_mod")
+    for key in ("loss", "kl_ref", "entropy", "reward_mean"):
+        assert metrics[True][key] == pytest.approx(metrics[False][key], rel=1e-3, abs=1e-5), key
+
+
+def test_compile_without_a_cpp_compiler_is_refused_by_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="compile=True on CPU needs a C\\+\\+ compiler"):
+        Trainer(_config(tmp_path, compile=True))
 
 
 def test_bfloat16_runs_end_to_end_with_its_measured_check(tmp_path):

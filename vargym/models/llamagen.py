@@ -343,7 +343,7 @@ class LlamaGen(nn.Module):
         """Log-probs and entropies [B, L] of ``tokens`` under the sampling distribution, in one pass through
         ``forward`` (conditional and null rows batched when guided); ``network``: the module whose forward
         runs (a DDP wrapper of this GPT; default: the GPT itself)."""
-        net = network or self
+        net = network if network is not None else self
         labels = self.check_labels(labels)
         B = labels.shape[0]
         tokens = self.check_tokens(tokens, B)

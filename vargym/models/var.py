@@ -402,14 +402,15 @@ class VAR(nn.Module):
         token_list = self._as_token_list(tokens, B)
         x = self.vqvae.quantize.next_scale_inputs(token_list)
         target = torch.cat(token_list, dim=1)  # [B, L]
+        net = network if network is not None else self  # `or` would call a wrapper's __len__
         if cfg != 0:
             both = torch.cat((labels, torch.full_like(labels, self.num_classes)))
-            logits, h = (network or self)(both, x.repeat(2, 1, 1), return_hidden=True)  # [2B, L, V]
+            logits, h = net(both, x.repeat(2, 1, 1), return_hidden=True)  # [2B, L, V]
             t = guidance_weights(self.cfg.patch_nums, cfg, device=logits.device)[self.lvl_1L[0]].view(1, -1, 1)
             logits = (1 + t) * logits[:B] - t * logits[B:]
             h = h[:B]
         else:
-            logits, h = (network or self)(labels, x, return_hidden=True)
+            logits, h = net(labels, x, return_hidden=True)
         logits = logits / temperature
         logits = keep_taken(filter_logits(logits, top_k, top_p), logits, target)
         logp = logits.log_softmax(dim=-1)  # [B, L, V]

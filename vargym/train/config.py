@@ -141,6 +141,10 @@ class TrainConfig:
     recompute_old_log_prob: bool = False
     """Recompute the behaviour log-probs with a teacher-forced pass each iteration instead of reusing the ones
     the sampler recorded (the start-up check proves them equal); costs one extra pass."""
+    compile: bool = False
+    """``torch.compile`` the network for the teacher-forced passes (start-up check, reference, update); the
+    sampler stays eager (its shapes change every step). Off by default: see README "Precision, LoRA and
+    speed" for what it costs and saves. On CPU it needs a C++ compiler."""
     eval_every: int = 0
     """Evaluate the reward on the fixed eval labels every N iterations (0: never)."""
     sample_every: int = 10

@@ -174,6 +174,8 @@ class Trainer:
             self.generator.forward_module = DistributedDataParallel(self.policy, device_ids=ids)
             if self.value_head is not None:
                 self.value_forward = DistributedDataParallel(self.value_head, device_ids=ids)
+        if config.compile:
+            self._compile_passes()
         self.iteration = 0
         self.samples = 0
         self.wall_offset = 0.0
@@ -193,6 +195,19 @@ class Trainer:
 
         self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
         self._gold: Any = None  # built at the first evaluation
+
+    def _compile_passes(self) -> None:
+        """``torch.compile`` the modules the teacher-forced passes call (the policy, or its DDP wrapper, and the
+        frozen reference); the sampler and the saved state keep the plain modules."""
+        import shutil
+
+        if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+            raise RuntimeError("compile=True on CPU needs a C++ compiler on PATH (torch.compile's CPU backend "
+                               "builds C++ kernels); install g++ or run with compile=False")
+        policy = self.generator.forward_module
+        self.generator.forward_module = torch.compile(policy if policy is not None else self.policy)
+        if self.reference is not None:
+            self.reference.forward_module = torch.compile(self.reference.policy)
 
     # ------------------------------------------------------------------------------------------- schedule
     def _lr_factor(self, iteration: int) -> float:
