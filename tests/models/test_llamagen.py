@@ -95,6 +95,7 @@ def _tiny(seed: int = 0, tokens_per_step: int = 1) -> LlamaGenGenerator:
     SamplingConfig(temperature=0.8, cfg=3.0),
     SamplingConfig(temperature=1.2, cfg=2.0, cfg_interval=5, top_k=50, top_p=0.9),
     SamplingConfig(cfg=2.0, top_k=100, precision="bfloat16"),
+    SamplingConfig(temperature=0.9, top_k=50, top_p=0.9, draw="inverse-cdf"),
 ])
 def test_sampler_log_probs_equal_the_one_pass_log_probs(sampling):
     gen = _tiny(tokens_per_step=8)
