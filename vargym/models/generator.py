@@ -203,8 +203,13 @@ def _draw_block(probs: torch.Tensor, generator: torch.Generator | None, replacem
         return torch.multinomial(probs, 1, replacement=replacement, generator=generator)
     cdf = probs.float().cumsum(dim=-1)  # [R, V]
     total = cdf[:, -1:]  # [R, 1]
-    if not bool((total > 0).all()):  # also NaN; torch.multinomial refuses such rows too
-        raise ValueError("probability rows must be finite, non-negative and not all zero")
+    valid = (total > 0).all()  # also false for NaN; torch.multinomial refuses such rows too
+    message = "probability rows must be finite, non-negative and not all zero"
+    if probs.device.type == "cpu":
+        if not bool(valid):
+            raise ValueError(message)
+    else:  # checked on the device: a host sync per step would stall an accelerator's sampling loop
+        torch._assert_async(valid, message)
     u = torch.rand(probs.shape[0], 1, device=probs.device, generator=generator) * total
     u = torch.minimum(u, total.nextafter(torch.zeros_like(total)))  # u < total even where rounding reached it
     return torch.searchsorted(cdf, u, right=True)  # the first index with cdf > u: a token of probability > 0

@@ -127,9 +127,11 @@ class Trainer:
         self.algo = make_algorithm(config.algo, **config.algo_overrides(self.generator.num_classes)).to(self.device)
         self.reference = None
         """The frozen KL reference; with LoRA the policy itself with its adapters off (`generator.base_policy`)."""
-        if (self.algo.uses_reference or config.log_kl_ref) and self.generator.lora is None:
+        self.needs_reference = self.algo.uses_reference or config.log_kl_ref
+        """Whether each batch gets ``ref_log_prob`` (for the KL term, or only to log kl_ref)."""
+        if self.needs_reference and self.generator.lora is None:
             self.reference = self.generator.frozen_copy()
-        self.policy_is_reference = self.reference is not None or fresh_adapters
+        self.policy_is_reference = self.needs_reference and (self.reference is not None or fresh_adapters)
         """True until the first update: the policy then computes the reference's log-probs itself (a frozen
         copy of it, or its own zero-initialised adapters switched off), so one pass serves both."""
         self.value_head = None
@@ -244,12 +246,12 @@ class Trainer:
         batch.set("old_log_prob", old["log_prob"] if cfg.recompute_old_log_prob else batch["sample_log_prob"])
         if self.value_head is not None:
             batch.set("old_value", old["value"])  # [N, K]
-        if old is not None and self.policy_is_reference and (self.algo.uses_reference or cfg.log_kl_ref):
+        if old is not None and self.policy_is_reference:
             batch.set("ref_log_prob", old["log_prob"])  # [N, L]: no update yet, so this pass was the reference's
         elif self.reference is not None:
             ref = teacher_forced(self.reference, batch, self.sampling, cfg.minibatch_size)
             batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
-        elif self.generator.lora is not None and (self.algo.uses_reference or cfg.log_kl_ref):
+        elif self.generator.lora is not None and self.needs_reference:
             with self.generator.base_policy():
                 ref = teacher_forced(self.generator, batch, self.sampling, cfg.minibatch_size)
             batch.set("ref_log_prob", ref["log_prob"])  # [N, L]
