@@ -14,7 +14,7 @@ SAMPLING = {"temperature": 0.9, "top_k": 100}
 
 def test_schema_and_grouping(tiny):
     vqvae, var = tiny
-    collector = GroupedCollector((vqvae, var), "luma", num_labels=3, group_size=4, labels=[1, 4, 8], seed=0)
+    collector = GroupedCollector((vqvae, var), "luma", num_labels=3, group_size=4, conditions=[1, 4, 8], seed=0)
     batch = collector.collect()
     N, L, K = 12, var.L, len(var.patch_nums)
     assert batch.batch_size == (N,)
@@ -105,7 +105,7 @@ def test_same_seed_same_tokens_on_every_path(tiny):
     assert torch.equal(labels, first["labels"]) and torch.equal(tokens, first["tokens"])
     torch.testing.assert_close(reward, first["reward"])
     one = GroupedCollector(
-        (vqvae, var), "luma", num_labels=1, group_size=1, labels=[5], seed=11, **SAMPLING
+        (vqvae, var), "luma", num_labels=1, group_size=1, conditions=[5], seed=11, **SAMPLING
     ).collect()
     canvas, single_reward = _single_env_tokens(tiny, 11, 5)
     assert torch.equal(canvas, one["tokens"][0])
@@ -120,7 +120,7 @@ def test_bad_collector_arguments(tiny):
     with pytest.raises(ValueError, match="num_labels must be >= 1"):
         GroupedCollector((vqvae, var), "luma", num_labels=0)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
-        GroupedCollector((vqvae, var), "luma", labels=[3, 12])
+        GroupedCollector((vqvae, var), "luma", conditions=[3, 12])
     with pytest.raises(ValueError, match="temperature must be > 0"):
         GroupedCollector((vqvae, var), "luma", temperature=-1.0)
     with pytest.raises(ValueError, match="unknown reward"):

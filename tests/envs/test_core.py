@@ -12,8 +12,8 @@ def _zeros(core, k):
 
 
 def test_reset_draws_groups_from_allowed_subset(tiny):
-    core = make_core(tiny[0], "luma", num_envs=12, labels=[2, 7], group_size=3, num_classes=10)
-    labels = core.reset(generator=torch.Generator().manual_seed(1))
+    core = make_core(tiny[0], "luma", num_envs=12, conditions=[2, 7], group_size=3, num_classes=10)
+    labels = core.reset(generator=torch.Generator().manual_seed(1)).labels
     assert labels.shape == (12,)
     assert set(labels.tolist()) <= {2, 7}
     assert torch.equal(labels.view(4, 3), labels.view(4, 3)[:, :1].expand(4, 3))
@@ -22,13 +22,13 @@ def test_reset_draws_groups_from_allowed_subset(tiny):
 
 def test_reset_takes_labels_and_rejects_bad_ones(tiny):
     core = make_core(tiny, "luma", num_envs=2)
-    assert core.reset(torch.tensor([3, 9])).tolist() == [3, 9]
+    assert core.reset(torch.tensor([3, 9])).labels.tolist() == [3, 9]
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
         core.reset(torch.tensor([3, 10]))
     with pytest.raises(ValueError, match=r"labels must be integers of shape \(2,\)"):
         core.reset(torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
-        make_core(tiny, "luma", labels=[-1, 3])
+        make_core(tiny, "luma", conditions=[-1, 3])
     with pytest.raises(ValueError, match="group_size must be >= 1 and divide num_envs=4"):
         make_core(tiny, "luma", num_envs=4, group_size=3)
 
@@ -98,10 +98,10 @@ def test_nan_reward_error_names_the_reward(tiny):
 def test_model_kwarg_forms(tiny):
     vqvae, var = tiny
     assert make_core(var, "luma").generator.decoder is vqvae
-    assert make_core(vqvae, "luma", num_classes=4).num_classes == 4
+    assert make_core(vqvae, "luma", num_classes=4).source.num_conditions == 4
     with pytest.raises(ValueError, match="num_classes is needed when no VAR is given"):
         make_core(vqvae, "luma")
-    assert make_core("random:tiny", "luma").num_classes == 10  # a load_model spec
+    assert make_core("random:tiny", "luma").source.num_conditions == 10  # a load_model spec
     with pytest.raises(TypeError, match="model must be a"):
         make_core(42, "luma")
     with pytest.raises(ValueError, match="unknown reward 'lumaa'"):

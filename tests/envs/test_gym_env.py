@@ -17,7 +17,7 @@ def test_single_env_passes_check_env(tiny):
 
 
 def test_single_env_episode(tiny):
-    env = GenerationEnv(model=tiny, reward="luma", labels=[4])
+    env = GenerationEnv(model=tiny, reward="luma", conditions=[4])
     obs, _ = env.reset(seed=3)
     assert obs["class_label"] == 4 and obs["step"] == 0 and (obs["canvas"] == 0).all()
     obs, _ = env.reset(options={"class_label": 6})

@@ -25,7 +25,7 @@ def test_gymnasium_checker_and_episode(tokens_per_step):
     gen = _llamagen(tokens_per_step)
     env = gymnasium.make("vargym/Generate-v0", model=gen, reward="luma")
     check_env(env.unwrapped, skip_render_check=True)
-    env = GenerationEnv(model=gen, reward="luma", labels=[3])
+    env = GenerationEnv(model=gen, reward="luma", conditions=[3])
     obs, _ = env.reset(seed=0)
     K = 64 // tokens_per_step
     assert env.core.num_steps == K and env.action_space.shape == (tokens_per_step,)

@@ -25,9 +25,9 @@ def test_check_env_specs_and_rollout(tiny):
 
 def test_pinned_labels(tiny):
     env = GenerationTorchRLEnv(num_envs=3, model=tiny, reward="luma")
-    env.pin_labels(torch.tensor([5, 1, 5]))
+    env.pin_conditions(torch.tensor([5, 1, 5]))
     assert env.reset()["class_label"].tolist() == [5, 1, 5]
-    env.pin_labels(None)
+    env.pin_conditions(None)
     env.set_seed(1)
     a = env.reset()["class_label"]
     env.set_seed(1)

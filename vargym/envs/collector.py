@@ -2,31 +2,30 @@
 
 Both return the episode-level rollout TensorDict of ``docs/architecture.md`` (batch [N], N = num_labels *
 group_size, groups contiguous). Seeds map the same way in both, and in the env adapters, so equal seeds give
-equal tokens: labels come from a generator seeded ``seed`` (as ``GenerationVectorEnv.reset(seed=seed)`` does),
+equal tokens: conditions come from a generator seeded ``seed`` (as ``GenerationVectorEnv.reset(seed=seed)`` does),
 and tokens from a second generator seeded ``seed`` (as ``GeneratorPolicy(seed=seed)`` does).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from tensordict import TensorDict
 
-from vargym.envs.core import GenerationCore
+from vargym.envs.core import GenerationCore, _renamed_pool, reward_context
 from vargym.envs.policy import GeneratorPolicy
 
 if TYPE_CHECKING:
-    from vargym.models import SamplingConfig
+    from vargym.models import Condition, SamplingConfig
 
 __all__ = ["GroupedCollector", "TorchRLGroupedCollector", "episode_tensordict"]
 
 
 def episode_tensordict(
     core: GenerationCore,
-    labels: torch.Tensor,
+    condition: Condition,
     tokens: torch.Tensor,
     log_probs: torch.Tensor,
     step_reward: torch.Tensor,
@@ -36,16 +35,19 @@ def episode_tensordict(
 
     Args:
         core: the core that just finished the episodes (images and reward components are read from it).
-        labels: int64 [N]; tokens: int64 [N, T]; log_probs: float [N, T]; step_reward: float [N, K].
+        condition: the episodes' `vargym.models.Condition` [N] (its `to_batch` tensors and ``condition_id``
+            go into the batch); tokens: int64 [N, T]; log_probs: float [N, T]; step_reward: float [N, K].
         keep_images: include ``images`` [N, 3, H, W].
     """
     N, K = core.num_envs, core.num_steps
     device = tokens.device
+    condition = core.source.coerce(condition, N, device)
     step_index = core.layout.step_index(device)  # [T]
     done = torch.zeros(N, K, dtype=torch.bool, device=device)
     done[:, -1] = True
     data = {
-        "labels": labels,
+        **condition.to_batch(),
+        "condition_id": condition.ids,  # [N]
         "group_id": torch.arange(N, device=device) // core.group_size,  # [N]
         "tokens": tokens,
         "step_index": step_index.expand(N, -1).clone(),  # [N, T]
@@ -70,18 +72,19 @@ class GroupedCollector:
         model: a `vargym.models.Generator` (or anything `vargym.models.as_generator` accepts); its policy
             is sampled without grad.
         reward: a `vargym.rewards.Reward` or anything ``vargym.rewards.make`` accepts.
-        num_labels: distinct label draws per batch; group_size: episodes per label (G).
-        labels: the classes to draw from (None = all).
+        num_labels: condition draws (groups) per batch; group_size: episodes per condition (G).
+        conditions: the pool to draw from, as ``model.condition_source`` takes it (a class model: a list of
+            labels; None = all). ``labels`` is its deprecated name.
         sampling: the sampling distribution (or its fields as keywords, e.g. ``temperature=0.7``);
             ``model.forward_rl`` with the same config reproduces ``sample_log_prob``.
-        seed: seeds both the label generator and the sampling generator.
+        seed: seeds both the condition generator and the sampling generator.
         keep_images: put the decoded ``images`` into the batch.
         reward_steps: env steps after which the partial canvas is decoded and scored (intermediate rewards
             in ``step_reward``); the last step is always scored.
         group_seeds: draw each group's tokens from its own generator, seeded by ``(seed, batch index,
             global group index)``: a group's samples then do not depend on the other groups in the batch.
         shard: ``(rank, world_size)``: this process collects groups ``rank * num_labels ...`` of a global
-            batch of ``num_labels * world_size`` groups; labels are drawn for the whole global batch (the
+            batch of ``num_labels * world_size`` groups; conditions are drawn for the whole global batch (the
             same draws on every rank), so the union over ranks equals a one-process batch.
         reward_chunks: sample the batch in this many chunks of whole groups, each decoded and scored as
             soon as it is complete (must divide ``num_labels``; not with ``reward_steps``).
@@ -90,7 +93,7 @@ class GroupedCollector:
 
     Example:
         >>> collector = GroupedCollector(load_generator("tiny"), "luma", num_labels=4, group_size=8)
-        >>> batch = collector.collect()  # TensorDict [32]: labels, group_id, tokens, sample_log_prob, reward, ...
+        >>> batch = collector.collect()  # TensorDict [32]: labels, condition_id, group_id, tokens, sample_log_prob, ...
     """
 
     def __init__(
@@ -99,7 +102,7 @@ class GroupedCollector:
         reward: Any,
         num_labels: int = 32,
         group_size: int = 16,
-        labels: Sequence[int] | None = None,
+        conditions: Any = None,
         sampling: SamplingConfig | None = None,
         seed: int = 0,
         keep_images: bool = True,
@@ -108,10 +111,12 @@ class GroupedCollector:
         shard: tuple[int, int] = (0, 1),
         reward_chunks: int = 1,
         async_rewards: bool = False,
+        labels: Sequence[int] | None = None,
         **sampling_fields: Any,
     ):
         from vargym.models import as_generator
 
+        conditions = _renamed_pool(conditions, labels)
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         if sampling is None:
@@ -120,15 +125,15 @@ class GroupedCollector:
         self.policy = GeneratorPolicy(self.model, sampling, seed=seed, **sampling_fields)
         self.sampling = self.policy.sampling
         self.num_labels, self.group_size = int(num_labels), int(group_size)
-        self.labels, self.seed, self.keep_images = labels, int(seed), keep_images
+        self.conditions, self.seed, self.keep_images = conditions, int(seed), keep_images
         self.core = GenerationCore(
-            self.model, reward, num_envs=self.num_labels * self.group_size, labels=labels,
+            self.model, reward, num_envs=self.num_labels * self.group_size, conditions=conditions,
             group_size=self.group_size, reward_steps=reward_steps,
             decode_precision=self.sampling.decode_precision,
         )
         self.reward = self.core.reward
-        self.label_generator = torch.Generator(device=self.core.device)
-        self.label_generator.manual_seed(int(seed))
+        self.condition_generator = torch.Generator(device=self.core.device)
+        self.condition_generator.manual_seed(int(seed))
         rank, world = (int(x) for x in shard)
         if not 0 <= rank < world:
             raise ValueError(f"shard must be (rank, world_size) with 0 <= rank < world_size, got {shard}")
@@ -147,6 +152,11 @@ class GroupedCollector:
         """Batches collected so far (seeds the per-group generators)."""
 
     @property
+    def label_generator(self) -> torch.Generator:
+        """Deprecated name of ``condition_generator``."""
+        return self.condition_generator
+
+    @property
     def num_envs(self) -> int:
         """N = num_labels * group_size."""
         return self.core.num_envs
@@ -155,19 +165,19 @@ class GroupedCollector:
         """Sample one batch of N complete episodes; returns the rollout TensorDict [N] on the model's device."""
         core = self.core
         if self.world_size == 1:
-            labels = core.reset(generator=self.label_generator)  # [N]
-        else:  # every rank draws the global batch's labels and keeps its slice
-            everyone = core.draw_labels(self.label_generator, self.num_labels * self.world_size)
+            condition = core.reset(generator=self.condition_generator)  # [N]
+        else:  # every rank draws the global batch's conditions and keeps its slice
+            everyone = core.draw_conditions(self.condition_generator, self.num_labels * self.world_size)
             share = self.num_envs
-            labels = core.reset(everyone[self.rank * share:(self.rank + 1) * share])
+            condition = core.reset(everyone.index(slice(self.rank * share, (self.rank + 1) * share)))
         generators = self._group_generators() if self.group_seeds else None
         self.batches += 1
         if self.reward_chunks > 1 or self.async_rewards:
-            return self._collect_in_chunks(labels, generators)
-        sampler = self.policy.make_sampler(labels, generators)
+            return self._collect_in_chunks(condition, generators)
+        sampler = self.policy.make_sampler(condition, generators)
         # All steps in one autocast region (its cache keeps bf16 weight copies across steps), then the core
         # scores them: the rewards draw nothing from the sampling generator, so the order is immaterial.
-        with self.sampling.autocast(labels.device):
+        with self.sampling.autocast(core.device):
             steps = [sampler.step() for _ in range(core.num_steps)]  # [N, n_k] tokens and log-probs
         log_probs, rewards = [], []
         for tokens_k, log_probs_k in steps:
@@ -176,10 +186,10 @@ class GroupedCollector:
             rewards.append(reward)
         tokens = core.canvas.clone()  # [N, T]
         return episode_tensordict(
-            core, labels, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
+            core, condition, tokens, torch.cat(log_probs, dim=1), torch.stack(rewards, dim=1), self.keep_images
         )
 
-    def _collect_in_chunks(self, labels: torch.Tensor, generators: list[torch.Generator] | None) -> TensorDict:
+    def _collect_in_chunks(self, condition: Condition, generators: list[torch.Generator] | None) -> TensorDict:
         """Sample chunk after chunk; each finished chunk is decoded, then scored (in a worker thread with
         ``async_rewards``, overlapping the next chunk's sampling)."""
         from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,17 +202,17 @@ class GroupedCollector:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vargym-reward")
         tokens, log_probs, images, scores = [], [], [], []
         for c in range(chunks):
-            part = labels[c * rows:(c + 1) * rows]
+            part = condition.index(slice(c * rows, (c + 1) * rows))
             gens = generators[c * groups:(c + 1) * groups] if generators is not None else None
             sampler = self.policy.make_sampler(part, gens)
-            with self.sampling.autocast(labels.device):  # one region: bf16 weight copies cached across steps
+            with self.sampling.autocast(core.device):  # one region: bf16 weight copies cached across steps
                 steps = [sampler.step() for _ in range(core.num_steps)]
             tokens.append(torch.cat([t for t, _ in steps], dim=1))
             log_probs.append(torch.cat([lp for _, lp in steps], dim=1))
             images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]
 
-            def score(images: torch.Tensor = images[-1], part: torch.Tensor = part):
-                context = dataclasses.replace(core.reward_context(), labels=part)
+            def score(images: torch.Tensor = images[-1], part: Condition = part):
+                context = reward_context(core.source, part)
                 return self.reward(resize_for(images, self.reward.input_size), context)
 
             if self._pool is not None:
@@ -213,13 +223,14 @@ class GroupedCollector:
                 scores.append(done)
         outs = [f.result() for f in scores]
         N, K = self.num_envs, core.num_steps
-        device = labels.device
+        device = core.device
         step_reward = torch.zeros(N, K, device=device)
         step_reward[:, -1] = torch.cat([o.total.float() for o in outs])
         done_mask = torch.zeros(N, K, dtype=torch.bool, device=device)
         done_mask[:, -1] = True
         data = {
-            "labels": labels, "group_id": torch.arange(N, device=device) // self.group_size,
+            **condition.to_batch(), "condition_id": condition.ids,
+            "group_id": torch.arange(N, device=device) // self.group_size,
             "tokens": torch.cat(tokens), "step_index": core.layout.step_index(device).expand(N, -1).clone(),
             "sample_log_prob": torch.cat(log_probs), "reward": step_reward[:, -1].clone(),
             "step_reward": step_reward, "done": done_mask,
@@ -241,9 +252,9 @@ class GroupedCollector:
         return gens
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The states of the label and sampling generators and the batch count, for exact resume."""
+        """The states of the condition and sampling generators and the batch count, for exact resume."""
         return {
-            "label_generator": self.label_generator.get_state(),
+            "label_generator": self.condition_generator.get_state(),
             "sample_generator": self.policy.generator.get_state(),
             "batches": torch.tensor(self.batches),
         }
@@ -253,7 +264,7 @@ class GroupedCollector:
         missing = {"label_generator", "sample_generator"} - set(state_dict)
         if missing:
             raise KeyError(f"collector state_dict lacks {sorted(missing)}")
-        self.label_generator.set_state(state_dict["label_generator"])
+        self.condition_generator.set_state(state_dict["label_generator"])
         self.policy.generator.set_state(state_dict["sample_generator"])
         self.batches = int(state_dict.get("batches", 0))
 
@@ -281,7 +292,7 @@ class TorchRLGroupedCollector(GroupedCollector):
                              "use GroupedCollector")
         super().__init__(model, reward, *args, **kwargs)
         self.env = GenerationTorchRLEnv(
-            self.num_envs, model=self.model, reward=self.reward, labels=self.labels, group_size=self.group_size,
+            self.num_envs, model=self.model, reward=self.reward, conditions=self.conditions, group_size=self.group_size,
             decode_precision=self.sampling.decode_precision,
         )
         self.core = self.env.core
@@ -301,19 +312,21 @@ class TorchRLGroupedCollector(GroupedCollector):
     def collect(self) -> TensorDict:
         """One torchrl Collector iteration, converted to the rollout TensorDict [N]."""
         core = self.core
-        labels = core.draw_labels(self.label_generator)  # [N]
-        self.env.pin_labels(labels)
+        condition = core.draw_conditions(self.condition_generator)  # [N]
+        self.env.pin_conditions(condition)
         rollout = next(self._iterator)  # [N, K]
         N, K = rollout.shape
-        if K != core.num_steps or not bool((rollout["class_label"] == labels.unsqueeze(1)).all()):
+        batch = condition.to_batch()
+        pinned = all(bool((rollout[f.observation_key] == batch[f.key].unsqueeze(1)).all()) for f in core.source.fields)
+        if K != core.num_steps or not pinned:
             raise RuntimeError(
-                "the torchrl Collector did not return whole lockstep episodes of the pinned labels"
+                "the torchrl Collector did not return whole lockstep episodes of the pinned conditions"
             )
         mask = rollout["token_mask"]  # [N, K, max_tokens]
         tokens = rollout["action"][mask].view(N, core.T)
         log_probs = rollout["action_log_prob"][mask].view(N, core.T)
         step_reward = rollout["next", "reward"].reshape(N, K)
-        return episode_tensordict(core, labels, tokens, log_probs, step_reward, self.keep_images)
+        return episode_tensordict(core, condition, tokens, log_probs, step_reward, self.keep_images)
 
     def close(self) -> None:
         """Shut the torchrl collector down."""

@@ -16,10 +16,23 @@ import torch
 from vargym.errors import VargymError
 
 if TYPE_CHECKING:
-    from vargym.models import Generator
-    from vargym.rewards import Reward, RewardOutput
+    from vargym.models import Condition, ConditionSource, Generator
+    from vargym.rewards import Reward, RewardContext, RewardOutput
 
-__all__ = ["EpisodeEndedError", "GenerationCore", "make_core", "resolve_reward"]
+__all__ = ["EpisodeEndedError", "GenerationCore", "make_core", "resolve_reward", "reward_context"]
+
+
+def _renamed_pool(conditions: Any, labels: Any) -> Any:
+    """``conditions``, or the deprecated ``labels`` spelling of it (a warning says so)."""
+    if labels is None:
+        return conditions
+    if conditions is not None:
+        raise TypeError("pass conditions= (labels= is its deprecated name), not both")
+    import warnings
+
+    warnings.warn("labels= is deprecated: pass conditions= (the pool conditions are drawn from)",
+                  DeprecationWarning, stacklevel=3)
+    return labels
 
 
 class EpisodeEndedError(VargymError, RuntimeError):
@@ -33,15 +46,26 @@ def resolve_reward(reward: Any, device: torch.device | None = None) -> Reward:
     return vargym.rewards.make(reward, device=device)
 
 
+def reward_context(source: ConditionSource, condition: Condition) -> RewardContext:
+    """What a reward knows besides the images: each image's condition as its source describes it (labels and
+    class names, or prompts and metadata). Built here only, for the envs, the collector and evaluation."""
+    from vargym.rewards import RewardContext
+
+    return RewardContext(**source.reward_fields(condition))
+
+
 class GenerationCore:
-    """Batched generation state: labels ``[B]``, a token canvas ``[B, T]`` (-1 = not yet generated), step k.
+    """Batched generation state: conditions ``[B]``, a token canvas ``[B, T]`` (-1 = not yet generated), step k.
 
     Args:
-        generator: a `vargym.models.Generator` (only its layout and decoder are used; it may be decode-only).
+        generator: a `vargym.models.Generator` (only its layout, conditions and decoder are used; it may be
+            decode-only).
         reward: a `vargym.rewards.Reward` (anything ``vargym.rewards.make`` accepts is resolved).
         num_envs: batch size B (episodes run in lockstep).
-        labels: the classes `reset` may draw from (None = all classes).
-        group_size: G; `reset` draws B / G labels and repeats each G times (groups are contiguous).
+        conditions: the pool `reset` draws from, as ``generator.condition_source`` takes it (a list of class
+            labels for a class model; None = all).
+        group_size: G; `reset` draws B / G conditions and repeats each G times (groups are contiguous).
+        labels: deprecated spelling of ``conditions``.
 
     Example:
         >>> core = GenerationCore(load_generator("tiny"), "luma", num_envs=4, group_size=2)
@@ -55,10 +79,11 @@ class GenerationCore:
         generator: Generator,
         reward: Any,
         num_envs: int = 1,
-        labels: Sequence[int] | None = None,
+        conditions: Any = None,
         group_size: int = 1,
         reward_steps: Sequence[int] = (),
         decode_precision: str = "float32",
+        labels: Sequence[int] | None = None,
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -66,6 +91,7 @@ class GenerationCore:
             raise ValueError(
                 f"group_size must be >= 1 and divide num_envs={num_envs}, got group_size={group_size}"
             )
+        conditions = _renamed_pool(conditions, labels)
         self.generator = generator
         self.device = generator.device
         self.reward = resolve_reward(reward, device=self.device)
@@ -76,38 +102,30 @@ class GenerationCore:
         self.T, self.V = self.layout.num_tokens, generator.vocab_size
         self.max_tokens = self.layout.max_step_tokens
         self.begin_ends = list(self.layout.begin_ends)
-        self.num_classes = generator.num_classes
         self.reward_steps = tuple(sorted({int(k) for k in reward_steps}))
         if self.reward_steps and not 0 <= self.reward_steps[0] <= self.reward_steps[-1] < self.num_steps - 1:
             raise ValueError(f"reward_steps must be env steps in 0..{self.num_steps - 2} (the last step is always "
                              f"scored), got {list(reward_steps)}")
-        self.allowed = self._check_allowed(labels)
-        self.label_generator = torch.Generator(device=self.device)
-        self.label_generator.manual_seed(0)
-        self.labels: torch.Tensor | None = None  # [B] int64
+        self.source: ConditionSource = generator.condition_source(conditions)
+        """The conditions episodes draw from (`vargym.models.ConditionSource`)."""
+        self.condition_generator = torch.Generator(device=self.device)
+        self.condition_generator.manual_seed(0)
+        self.condition: Condition | None = None  # [B]
         self.canvas = torch.full((self.num_envs, self.T), -1, dtype=torch.long, device=self.device)  # [B, T]
         self.current_step = self.num_steps  # "ended" until the first reset
         self.decode_precision = decode_precision
         self.last_images: torch.Tensor | None = None  # [B, 3, H, W] of the last finished episode
         self.last_output: RewardOutput | None = None
 
-    def _check_allowed(self, labels: Sequence[int] | None) -> torch.Tensor | None:
-        if labels is None:
-            return None
-        allowed = (
-            torch.as_tensor(list(labels) if not isinstance(labels, torch.Tensor) else labels).long().flatten()
-        )
-        if allowed.numel() == 0:
-            raise ValueError("labels must name at least one class (or be None for all classes)")
-        self._check_range(allowed, "labels")
-        return allowed.to(self.device)
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The episodes' class labels ``[B]`` (deprecated: a class model's ``condition.labels``)."""
+        return getattr(self.condition, "labels", None)
 
-    def _check_range(self, labels: torch.Tensor, what: str) -> None:
-        if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
-            raise ValueError(
-                f"{what} must lie in [0, {self.num_classes}) (num_classes={self.num_classes}), "
-                f"got min {int(labels.min())} max {int(labels.max())}"
-            )
+    def condition_observation(self) -> dict[str, torch.Tensor]:
+        """The episodes' condition as env observation entries (`vargym.models.ConditionField`), each ``[B]``."""
+        batch = self.condition.to_batch()
+        return {f.observation_key: batch[f.key].clone() for f in self.source.fields}
 
     # ---------------------------------------------------------------------------------------------- state
     @property
@@ -116,38 +134,27 @@ class GenerationCore:
         return self.current_step >= self.num_steps
 
     def seed(self, seed: int) -> None:
-        """Reseed the generator `reset` draws labels from."""
-        self.label_generator.manual_seed(int(seed))
+        """Reseed the generator `reset` draws conditions from."""
+        self.condition_generator.manual_seed(int(seed))
 
-    def draw_labels(self, generator: torch.Generator | None = None, num_groups: int | None = None) -> torch.Tensor:
-        """B / G labels from the allowed classes, each repeated G times (contiguous): [B] int64 (``num_groups``
+    def draw_conditions(self, generator: torch.Generator | None = None, num_groups: int | None = None) -> Condition:
+        """B / G conditions from the pool, each repeated G times (contiguous): ``[B]`` (``num_groups``
         groups instead of B / G when given)."""
-        gen = generator if generator is not None else self.label_generator
+        gen = generator if generator is not None else self.condition_generator
         n = self.num_envs // self.group_size if num_groups is None else int(num_groups)
-        high = self.num_classes if self.allowed is None else self.allowed.numel()
-        idx = torch.randint(high, (n,), generator=gen, device=gen.device).to(self.device)  # [B / G]
-        drawn = idx if self.allowed is None else self.allowed[idx]
-        return drawn.repeat_interleave(self.group_size)  # [B]
+        return self.source.draw(n, gen, self.device).repeat_interleave(self.group_size)  # [B]
 
-    def reset(
-        self, labels: torch.Tensor | Sequence[int] | None = None, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Start B new episodes; draw labels (``labels=None``) or take the given [B] labels. Returns labels [B]."""
-        if labels is None:
-            labels = self.draw_labels(generator)
+    def reset(self, condition: Any = None, generator: torch.Generator | None = None) -> Condition:
+        """Start B new episodes: draw their conditions (``condition=None``) or take the given ``[B]`` ones
+        (a `vargym.models.Condition`, or raw values such as class labels). Returns the condition."""
+        if condition is None:
+            condition = self.draw_conditions(generator)
         else:
-            labels = torch.as_tensor(labels, device=self.device)
-            if labels.dtype.is_floating_point or tuple(labels.shape) != (self.num_envs,):
-                raise ValueError(
-                    f"labels must be integers of shape ({self.num_envs},), "
-                    f"got {labels.dtype} {tuple(labels.shape)}"
-                )
-            labels = labels.long()
-            self._check_range(labels, "labels")
-        self.labels = labels
+            condition = self.source.coerce(condition, self.num_envs, self.device)
+        self.condition = condition
         self.canvas.fill_(-1)
         self.current_step = 0
-        return labels
+        return condition
 
     # ----------------------------------------------------------------------------------------------- step
     def step(self, tokens: torch.Tensor, validate: bool = True) -> tuple[torch.Tensor, bool]:
@@ -187,11 +194,9 @@ class GenerationCore:
             return self.canvas.new_zeros(self.num_envs, dtype=torch.float32), False
         return self._finish(), True
 
-    def reward_context(self):
-        """What the reward knows besides the images: the episodes' labels and the generator's class names."""
-        from vargym.rewards import RewardContext
-
-        return RewardContext(labels=self.labels, class_names=self.generator.class_names)
+    def reward_context(self) -> RewardContext:
+        """What the reward knows about the current episodes besides their images."""
+        return reward_context(self.source, self.condition)
 
     def _score_partial(self, k: int) -> torch.Tensor:
         """Intermediate reward after step k: the reward of the partial canvas's image."""
@@ -214,17 +219,19 @@ def make_core(
     model: Any = "tiny",
     reward: Any = "brightness",
     num_envs: int = 1,
-    labels: Sequence[int] | None = None,
+    conditions: Any = None,
     group_size: int = 1,
     device: torch.device | str | None = None,
     num_classes: int | None = None,
     reward_steps: Sequence[int] = (),
     decode_precision: str = "float32",
+    labels: Sequence[int] | None = None,
 ) -> GenerationCore:
     """Build a `GenerationCore` from the kwargs every adapter shares (``model=`` as in
     `vargym.models.as_generator`; ``num_classes`` only for a bare tokenizer)."""
     from vargym.models import as_generator
 
     generator = as_generator(model, device=device, num_classes=num_classes)
-    return GenerationCore(generator, reward, num_envs=num_envs, labels=labels, group_size=group_size,
+    conditions = _renamed_pool(conditions, labels)
+    return GenerationCore(generator, reward, num_envs=num_envs, conditions=conditions, group_size=group_size,
                           reward_steps=reward_steps, decode_precision=decode_precision)

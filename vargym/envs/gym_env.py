@@ -13,15 +13,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from vargym.envs.core import GenerationCore, make_core
+from vargym.envs.core import GenerationCore, _renamed_pool, make_core
 
 __all__ = ["GenerationEnv", "GenerationVectorEnv"]
 
 
 def _single_spaces(core: GenerationCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
+    condition = {f.observation_key: spaces.Discrete(f.num_values) for f in core.source.fields}
     observation = spaces.Dict(
         {
-            "class_label": spaces.Discrete(core.num_classes),
+            **condition,
             "step": spaces.Discrete(core.num_steps),
             "canvas": spaces.MultiDiscrete(np.full(core.T, core.V + 1, dtype=np.int64)),
         }
@@ -44,7 +45,7 @@ class GenerationEnv(gymnasium.Env):
     the env decodes the tokens with the generator's frozen decoder and scores the image with the reward.
 
     ## Spaces
-    - Observation ``Dict``: ``class_label`` ``Discrete(C)``; ``step`` ``Discrete(K)``, the index of the step
+    - Observation ``Dict``: the condition's entries (a class model: ``class_label`` ``Discrete(C)``); ``step`` ``Discrete(K)``, the index of the step
       to generate next (it stays K-1 after the last step); ``canvas`` ``MultiDiscrete([V+1] * T)``, all
       tokens so far in layout order, ``0`` = not yet generated, ``token + 1`` otherwise.
     - Action ``MultiDiscrete([V] * max_tokens)`` with ``max_tokens`` the largest step (VAR: ``pn_{K-1}^2``):
@@ -62,8 +63,9 @@ class GenerationEnv(gymnasium.Env):
     - ``model``: a `vargym.models.Generator`, a family's ``(tokenizer, network)`` tuple, or a
       `vargym.models.load_generator` spec (default ``"tiny"``). Only the decoder is used by the env.
     - ``reward``: a reward name, expression, `vargym.rewards.Reward` or callable (default ``"brightness"``).
-    - ``labels``: classes `reset` may draw from (default: all). ``reset(options={"class_label": c})``
-      fixes the class of one episode.
+    - ``conditions``: the pool `reset` draws from, as the generator's condition source takes it (a class
+      model: a list of labels; default: all). ``reset(options={"class_label": c})`` (the condition's
+      observation entries) fixes the condition of one episode. ``labels`` is its deprecated name.
     - ``group_size``: must be 1 for this single env (use `GenerationVectorEnv` for groups).
     - ``device``: where the decoder and reward run (default: the model's device).
     - ``num_classes``: needed only when ``model`` is a bare tokenizer.
@@ -79,11 +81,12 @@ class GenerationEnv(gymnasium.Env):
         self,
         model: Any = "tiny",
         reward: Any = "brightness",
-        labels: Sequence[int] | None = None,
+        conditions: Any = None,
         group_size: int = 1,
         device: torch.device | str | None = None,
         num_classes: int | None = None,
         render_mode: str | None = None,
+        labels: Sequence[int] | None = None,
     ):
         if group_size != 1:
             raise ValueError(
@@ -92,17 +95,14 @@ class GenerationEnv(gymnasium.Env):
             )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.core = make_core(model, reward, 1, labels, 1, device, num_classes)
+        self.core = make_core(model, reward, 1, _renamed_pool(conditions, labels), 1, device, num_classes)
         self.observation_space, self.action_space = _single_spaces(self.core)
         self.render_mode = render_mode
-        self._allowed = (
-            np.arange(self.core.num_classes) if self.core.allowed is None else self.core.allowed.cpu().numpy()
-        )
 
     def _obs(self) -> dict[str, Any]:
         core = self.core
         return {
-            "class_label": np.int64(core.labels[0].item()),
+            **{k: np.int64(v[0].item()) for k, v in core.condition_observation().items()},
             "step": np.int64(min(core.current_step, core.num_steps - 1)),
             "canvas": (core.canvas[0] + 1).cpu().numpy(),
         }
@@ -110,11 +110,13 @@ class GenerationEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         options = options or {}
-        if "class_label" in options:
-            label = int(options["class_label"])
+        source = self.core.source
+        keys = [f.observation_key for f in source.fields]
+        if any(k in options for k in keys):
+            condition = source.from_observation({k: torch.as_tensor(options[k]).reshape(1) for k in keys})
         else:
-            label = int(self.np_random.choice(self._allowed))
-        self.core.reset(torch.tensor([label]))
+            condition = source.pick(torch.tensor([int(self.np_random.integers(source.pool_size))]))
+        self.core.reset(condition)
         return self._obs(), {}
 
     def step(self, action: Any):
@@ -144,11 +146,12 @@ class GenerationVectorEnv(VectorEnv):
     """``num_envs`` lockstep `GenerationEnv` episodes in one batch, with torch tensors on the model's device.
 
     Same spaces, reward and episode end as `GenerationEnv`, batched: observations are a dict of tensors
-    (``class_label`` [N], ``step`` [N], ``canvas`` [N, T]), actions an int64 tensor [N, max_tokens],
-    rewards float [N], terminated/truncated bool [N]. Autoreset is DISABLED: call `reset` after the episodes
-    end (they all end together). ``group_size=G`` draws N / G labels and repeats each G times, so group i
-    is envs ``[i*G, (i+1)*G)``. ``reset(seed=s)`` seeds the label draws; ``options={"labels": [N]}`` fixes
-    them. The final info holds ``"image"`` [N, 3, H, W] and ``"reward_components"`` (name -> [N]).
+    (the condition's entries, e.g. ``class_label`` [N]; ``step`` [N], ``canvas`` [N, T]), actions an int64
+    tensor [N, max_tokens], rewards float [N], terminated/truncated bool [N]. Autoreset is DISABLED: call
+    `reset` after the episodes end (they all end together). ``group_size=G`` draws N / G conditions and
+    repeats each G times, so group i is envs ``[i*G, (i+1)*G)``. ``reset(seed=s)`` seeds the draws;
+    ``options={"condition": c}`` (a `vargym.models.Condition` or raw values, [N]; ``"labels"`` is the old
+    name) fixes them. The final info holds ``"image"`` [N, 3, H, W] and ``"reward_components"`` (name -> [N]).
 
     Example:
         >>> venv = gymnasium.make_vec("vargym/VAR-v0", num_envs=8, vectorization_mode="vector_entry_point",
@@ -162,16 +165,18 @@ class GenerationVectorEnv(VectorEnv):
         num_envs: int = 1,
         model: Any = "tiny",
         reward: Any = "brightness",
-        labels: Sequence[int] | None = None,
+        conditions: Any = None,
         group_size: int = 1,
         device: torch.device | str | None = None,
         num_classes: int | None = None,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
+        labels: Sequence[int] | None = None,
     ):
         if render_mode is not None:
             raise ValueError(f"the vector env does not render, got render_mode={render_mode!r}")
-        self.core = make_core(model, reward, num_envs, labels, group_size, device, num_classes)
+        self.core = make_core(model, reward, num_envs, _renamed_pool(conditions, labels), group_size, device,
+                              num_classes)
         if max_episode_steps is not None and max_episode_steps < self.core.num_steps:
             raise ValueError(
                 f"max_episode_steps={max_episode_steps} would cut episodes of {self.core.num_steps} "
@@ -191,7 +196,7 @@ class GenerationVectorEnv(VectorEnv):
     def _obs(self) -> dict[str, torch.Tensor]:
         core = self.core
         return {
-            "class_label": core.labels.clone(),
+            **core.condition_observation(),
             "step": torch.full((core.num_envs,), min(core.current_step, core.num_steps - 1), device=core.device),
             "canvas": core.canvas + 1,
         }
@@ -200,7 +205,8 @@ class GenerationVectorEnv(VectorEnv):
         """Start all episodes (a torchrl ``reset_mask`` option is accepted: lockstep envs reset all)."""
         if seed is not None:
             self.core.seed(seed)
-        self.core.reset((options or {}).get("labels"))
+        options = options or {}
+        self.core.reset(options.get("condition", options.get("labels")))
         return self._obs(), {}
 
     def step(self, actions: Any):

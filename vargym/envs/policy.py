@@ -30,12 +30,13 @@ def resolve_sampling(sampling: SamplingConfig | None, fields: dict[str, Any]) ->
 class GeneratorPolicy(TensorDictModuleBase):
     """Samples the current step's tokens for N lockstep episodes, step by step.
 
-    Reads ``class_label`` [N] and ``step`` [N]; writes ``action`` int64 [N, max_tokens] (the step's tokens,
+    Reads the condition's observation entries (a class model: ``class_label`` [N]; see ``in_keys``) and
+    ``step`` [N]; writes ``action`` int64 [N, max_tokens] (the step's tokens,
     zero-padded to the largest step), ``action_log_prob`` float [N, max_tokens] (log-prob of each token
     under the sampling distribution, 0 in the padding) and ``token_mask`` bool [N, max_tokens].
 
     The policy holds the generator's `StepSampler` (KV cache). On ``step == 0`` it starts a new one for the
-    given labels; on step k > 0 it continues the current one, which must be at step k. So calls must come in
+    given conditions; on step k > 0 it continues the current one, which must be at step k. So calls must come in
     order, one policy per env batch, with all episodes at the same step (lockstep). A stray extra call at
     step 0 (torchrl ``Collector`` probes its policy once) just restarts the episode; call `manual_seed`
     afterwards to restore the random stream.
@@ -48,11 +49,10 @@ class GeneratorPolicy(TensorDictModuleBase):
 
     Example:
         >>> policy = GeneratorPolicy(load_generator("tiny"), temperature=0.7, seed=0)
-        >>> td = policy(TensorDict({"class_label": labels, "step": torch.zeros_like(labels)}, [N]))
+        >>> td = policy(TensorDict({"class_label": labels, "step": torch.zeros_like(labels)}, [N]))  # class model
         >>> td["action"].shape  # [N, max_tokens]
     """
 
-    in_keys = ["class_label", "step"]
     out_keys = ["action", "action_log_prob", "token_mask"]
 
     def __init__(self, model: Any, sampling: SamplingConfig | None = None, seed: int = 0, **sampling_fields: Any):
@@ -61,6 +61,8 @@ class GeneratorPolicy(TensorDictModuleBase):
         super().__init__()
         self.sampling = resolve_sampling(sampling, sampling_fields)
         self.model: Generator = as_generator(model)
+        self.source = self.model.condition_source()
+        self.in_keys = [*(f.observation_key for f in self.source.fields), "step"]
         self.max_tokens = self.model.layout.max_step_tokens
         self.generator = torch.Generator(device=self.model.device)
         self.manual_seed(seed)
@@ -71,30 +73,29 @@ class GeneratorPolicy(TensorDictModuleBase):
         self.generator.manual_seed(int(seed))
         self.sampler = None
 
-    def make_sampler(self, labels: torch.Tensor, generator: Any = None) -> StepSampler:
-        """A fresh `StepSampler` for ``labels`` [N] with this policy's distribution and generator (or the
-        given ``generator``: one per group of rows, see `vargym.models.generator.draw`)."""
-        from vargym.models import ClassCondition
-
-        return self.model.make_sampler(ClassCondition(labels), self.sampling,
-                                       self.generator if generator is None else generator)
+    def make_sampler(self, condition: Any, generator: Any = None) -> StepSampler:
+        """A fresh `StepSampler` for ``condition`` [N] (a `vargym.models.Condition`, or raw values such as class
+        labels) with this policy's distribution and generator (or the given ``generator``: one per group of
+        rows, see `vargym.models.generator.draw`)."""
+        condition = self.source.coerce(condition, device=self.model.device)
+        return self.model.make_sampler(condition, self.sampling, self.generator if generator is None else generator)
 
     @torch.no_grad()
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        labels = tensordict.get("class_label").reshape(-1)  # [N]
+        condition = self.source.from_observation(tensordict)  # [N]
         step = tensordict.get("step").reshape(-1)  # [N]
         k = int(step[0])
         if k == 0:
-            self.sampler = self.make_sampler(labels)
+            self.sampler = self.make_sampler(condition)
         elif self.sampler is None or self.sampler.step_count != k:
             have = None if self.sampler is None else self.sampler.step_count
             raise RuntimeError(
                 f"GeneratorPolicy got step {k} but its sampler is at step {have}: call it once per step "
                 f"in order, starting at step 0, with one policy per env batch"
             )
-        elif self.sampler.batch_size != labels.shape[0]:
+        elif self.sampler.batch_size != len(condition):
             raise RuntimeError(
-                f"GeneratorPolicy got {labels.shape[0]} episodes at step {k} but started {self.sampler.batch_size}"
+                f"GeneratorPolicy got {len(condition)} episodes at step {k} but started {self.sampler.batch_size}"
             )
         tokens, log_probs = self.sampler.step()  # [N, n_k] each
         n = tokens.shape[1]

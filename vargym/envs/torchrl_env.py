@@ -10,7 +10,7 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from vargym.envs.core import make_core
+from vargym.envs.core import _renamed_pool, make_core
 
 __all__ = ["GenerationTorchRLEnv"]
 
@@ -18,7 +18,8 @@ __all__ = ["GenerationTorchRLEnv"]
 class GenerationTorchRLEnv(EnvBase):
     """N lockstep generation episodes as a torchrl env; one env step = one step of the generator's layout.
 
-    Specs (N = ``num_envs``): observation ``class_label`` Categorical(C) [N], ``step`` Categorical(K) [N]
+    Specs (N = ``num_envs``): observation: the condition's entries (a class model: ``class_label``
+    Categorical(C) [N]), ``step`` Categorical(K) [N]
     (stays K-1 after the last step), ``canvas`` Categorical(V+1) [N, T] (0 = not yet generated,
     ``token + 1`` otherwise); action Categorical(V) [N, max_tokens], the step's tokens padded to the largest
     step (entries past the step's size are ignored); reward [N, 1], 0 until the last step. Every episode
@@ -26,8 +27,8 @@ class GenerationTorchRLEnv(EnvBase):
     (a partial ``"_reset"`` mask is not supported).
 
     The kwargs are those of `vargym.envs.GenerationEnv` plus ``num_envs`` and ``decode_precision`` (the decoder's
-    compute dtype: "float32" or "bfloat16"). ``set_seed`` seeds the label draws;
-    `pin_labels` fixes the labels of every following reset. The decoded images and reward components of the
+    compute dtype: "float32" or "bfloat16"). ``set_seed`` seeds the condition draws;
+    `pin_conditions` fixes the conditions of every following reset. The decoded images and reward components of the
     last finished batch are ``env.core.last_images`` / ``env.core.last_output``.
 
     Example:
@@ -40,26 +41,29 @@ class GenerationTorchRLEnv(EnvBase):
         num_envs: int = 1,
         model: Any = "tiny",
         reward: Any = "brightness",
-        labels: Sequence[int] | None = None,
+        conditions: Any = None,
         group_size: int = 1,
         device: torch.device | str | None = None,
         num_classes: int | None = None,
         batch_size: Sequence[int] | int | None = None,
         decode_precision: str = "float32",
+        labels: Sequence[int] | None = None,
     ):
         if batch_size is not None:  # torchrl's own spelling of the number of parallel episodes
             dims = [batch_size] if isinstance(batch_size, int) else list(batch_size)
             if len(dims) != 1:
                 raise ValueError(f"batch_size must have one dimension [N], got {batch_size}")
             num_envs = int(dims[0])
-        core = make_core(model, reward, num_envs, labels, group_size, device, num_classes,
-                         decode_precision=decode_precision)
+        core = make_core(model, reward, num_envs, _renamed_pool(conditions, labels), group_size, device,
+                         num_classes, decode_precision=decode_precision)
         super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
         self.core = core
-        self._pinned: torch.Tensor | None = None
+        self._pinned: Any = None
         N = core.num_envs
+        condition = {f.observation_key: Categorical(f.num_values, shape=(N,), dtype=torch.long, device=core.device)
+                     for f in core.source.fields}
         self.observation_spec = Composite(
-            class_label=Categorical(core.num_classes, shape=(N,), dtype=torch.long, device=core.device),
+            **condition,
             step=Categorical(core.num_steps, shape=(N,), dtype=torch.long, device=core.device),
             canvas=Categorical(core.V + 1, shape=(N, core.T), dtype=torch.long, device=core.device),
             shape=(N,),
@@ -70,15 +74,21 @@ class GenerationTorchRLEnv(EnvBase):
         )
         self.reward_spec = Unbounded(shape=(N, 1), dtype=torch.float32, device=core.device)
 
-    def pin_labels(self, labels: torch.Tensor | None) -> None:
-        """Use ``labels`` [N] at every following reset (None: draw them again)."""
-        self._pinned = None if labels is None else torch.as_tensor(labels, device=self.core.device).long()
+    def pin_conditions(self, condition: Any) -> None:
+        """Use ``condition`` [N] (a `vargym.models.Condition` or raw values) at every following reset (None:
+        draw them again)."""
+        core = self.core
+        self._pinned = None if condition is None else core.source.coerce(condition, core.num_envs, core.device)
+
+    def pin_labels(self, labels: Any) -> None:
+        """Deprecated name of `pin_conditions`."""
+        self.pin_conditions(labels)
 
     def _obs(self) -> TensorDict:
         core = self.core
         return TensorDict(
             {
-                "class_label": core.labels.clone(),  # [N]
+                **core.condition_observation(),  # [N] each
                 "step": torch.full(
                     (core.num_envs,), min(core.current_step, core.num_steps - 1), device=core.device
                 ),

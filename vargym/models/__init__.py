@@ -11,6 +11,7 @@ from vargym.models.families import (
     released_weight_files,
     shipped_models,
 )
+from vargym.models.conditions import ClassConditionSource, ConditionField, ConditionSource
 from vargym.models.generator import (
     ClassCondition,
     Condition,
@@ -38,7 +39,7 @@ __all__ = [
     "LLAMAGEN_PRESETS", "LlamaGen", "LlamaGenConfig", "LlamaGenGenerator", "LlamaGenVQ", "LlamaGenVQConfig",
     "TokenSampler", "llamagen_from_official_kwargs", "load_llamagen_checkpoint", "load_llamagen_official",
     "preset_names", "LoRAConfig", "PRESETS", "VAR", "VARConfig", "VARGenerator", "VQVAE", "VQVAEConfig", "ClassCondition",
-    "Condition", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
+    "ClassConditionSource", "Condition", "ConditionField", "ConditionSource", "Generator", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler", "TokenLayout",
     "as_generator", "build_preset", "condition_from_batch", "filter_logits", "from_official_kwargs",
     "load_checkpoint", "load_generator", "load_model", "lora_disabled", "merge_lora", "load_official", "load_pretrained", "preset_configs",
     "released_weight_files", "save_checkpoint", "shipped_models",

@@ -7,8 +7,9 @@ types, so that envs, collectors, the trainer, evaluation and the CLI never learn
   a raster model: one token, or a chunk of tokens, per step).
 - `SamplingConfig`: the sampling distribution (temperature, guidance, top-k/top-p, family options),
   validated once and passed as one object from the configs down to the sampler and the log-prob pass.
-- `Condition`: what an image is conditioned on. `ClassCondition` (labels ``[N]``) today; a text condition
-  (a frozen text encoder's embeddings and mask) is another subclass with the same three methods.
+- `Condition` (`vargym.models.conditions`): what an image is conditioned on. `ClassCondition` (labels
+  ``[N]``) today; a text condition is another subclass. `Generator.condition_source` says which
+  conditions a generator takes and how to draw them.
 
 A family implements `Generator` (see `vargym.models.var_generator.VARGenerator`) and registers a loader in
 `vargym.models.families`.
@@ -27,11 +28,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import torch
 from torch import nn
 
+from vargym.models.conditions import ClassCondition, ClassConditionSource, Condition, ConditionSource
+
 if TYPE_CHECKING:
     from vargym.models.lora import LoRAConfig
 
 __all__ = [
-    "ClassCondition", "Condition", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
+    "ClassCondition", "ClassConditionSource", "Condition", "ConditionSource", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
     "condition_from_batch",
 ]
 
@@ -248,55 +251,10 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
-# --------------------------------------------------------------------------------------------- conditions
-class Condition(ABC):
-    """A batch of conditions ``[N]``. Stored in rollout TensorDicts as plain tensors (`to_batch`)."""
-
-    @abstractmethod
-    def __len__(self) -> int: ...
-
-    @abstractmethod
-    def to(self, device: torch.device | str) -> Condition: ...
-
-    @abstractmethod
-    def index(self, rows: torch.Tensor | slice) -> Condition:
-        """The conditions of some rows."""
-
-    @abstractmethod
-    def to_batch(self) -> dict[str, torch.Tensor]:
-        """Tensors with leading dim N, written into the rollout TensorDict."""
-
-
-@dataclass(frozen=True)
-class ClassCondition(Condition):
-    """Class labels ``[N]`` int64; ``num_classes`` (the generator's) is the null class used by guidance."""
-
-    labels: torch.Tensor
-
-    def __post_init__(self) -> None:
-        labels = torch.as_tensor(self.labels)
-        if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-            raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
-        object.__setattr__(self, "labels", labels.long())
-
-    def __len__(self) -> int:
-        return self.labels.shape[0]
-
-    def to(self, device: torch.device | str) -> ClassCondition:
-        return ClassCondition(self.labels.to(device))
-
-    def index(self, rows: torch.Tensor | slice) -> ClassCondition:
-        return ClassCondition(self.labels[rows])
-
-    def to_batch(self) -> dict[str, torch.Tensor]:
-        return {"labels": self.labels}
-
-
 def condition_from_batch(batch: Any) -> Condition:
-    """Rebuild the `Condition` that `Condition.to_batch` wrote into a rollout TensorDict (or dict)."""
-    if "labels" in batch.keys():
-        return ClassCondition(batch["labels"])
-    raise KeyError("the batch holds no condition: expected a 'labels' entry (written by the collector)")
+    """Rebuild the class `Condition` a rollout TensorDict holds. Deprecated: use
+    ``generator.condition_source().from_batch(batch)``, which works for every kind of condition."""
+    return ClassConditionSource(0).from_batch(batch)
 
 
 # --------------------------------------------------------------------------------------------- generator
@@ -451,6 +409,12 @@ class Generator(ABC):
 
     def _set_policy(self, policy: nn.Module) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot swap its policy network")
+
+    # -- conditions --------------------------------------------------------------------------------------
+    def condition_source(self, pool: Any = None) -> ConditionSource:
+        """The conditions this generator takes, narrowed to ``pool`` when given (class labels by default:
+        ``pool`` is a list of labels; a text family takes prompts)."""
+        return ClassConditionSource(self.num_classes, pool, self.class_names)
 
     # -- sampling ----------------------------------------------------------------------------------------
     @abstractmethod

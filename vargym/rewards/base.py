@@ -41,9 +41,15 @@ class RewardContext:
     """What a reward may know besides the images."""
 
     labels: torch.Tensor | None = None
-    """Class labels ``[N]`` int64 of the episodes (None for unconditional generation)."""
+    """Class labels ``[N]`` int64 of the episodes (None when the generator does not take labels)."""
     prompt: str | None = None
-    """A text prompt; prompt-based rewards (``"clip"``) use it instead of their default."""
+    """One text prompt (a template: ``{label}`` becomes each image's class name) for prompt-based rewards
+    (``"clip"``) of a class-conditional run, instead of their default."""
+    image_prompts: list[str] | None = None
+    """Each image's own prompt (``[N]`` strings) when the generator is text-conditional; prompt-based
+    rewards score each image against its own."""
+    metadata: list[dict[str, Any]] | None = None
+    """Each image's condition metadata (``[N]`` dicts, e.g. a prompt set's category), when it has any."""
     step: int | None = None
     """The environment step (scale index) the images come from, if not the final one."""
     iteration: int | None = None
@@ -51,12 +57,28 @@ class RewardContext:
     class_names: list[str] | None = None
     """Names of the generator's classes, indexed by label (None: the ImageNet-1k names)."""
 
-    def prompts(self, default: str) -> list[str]:
-        """The prompt(s) to score against: ``prompt`` or ``default``, with ``{label}`` filled per image.
+    def index(self, rows: slice | torch.Tensor) -> RewardContext:
+        """The context of some images: every per-image field (labels, prompts, metadata) sliced alike."""
+        import dataclasses
 
-        Returns one prompt (shared by the batch) or one per label. ``{label}`` becomes the class name of
+        def take(values: list | None) -> list | None:
+            if values is None:
+                return None
+            picked = range(len(values))[rows] if isinstance(rows, slice) else rows.tolist()
+            return [values[i] for i in picked]
+
+        return dataclasses.replace(self, labels=None if self.labels is None else self.labels[rows],
+                                   image_prompts=take(self.image_prompts), metadata=take(self.metadata))
+
+    def prompts(self, default: str) -> list[str]:
+        """The prompt(s) to score against: each image's own (``image_prompts``), else ``prompt`` or
+        ``default`` with ``{label}`` filled per image.
+
+        Returns one prompt (shared by the batch) or one per image. ``{label}`` becomes the class name of
         each label: ``class_names`` when set, else the ImageNet-1k names (the class ids of VAR and LlamaGen).
         """
+        if self.image_prompts is not None:
+            return list(self.image_prompts)
         prompt = self.prompt or default
         if "{label}" not in prompt:
             return [prompt]

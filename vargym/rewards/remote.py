@@ -14,7 +14,6 @@ the ``serve`` extra (FastAPI + uvicorn).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import urllib.error
@@ -87,8 +86,9 @@ def encode_request(images: torch.Tensor, context: RewardContext) -> bytes:
         tensors["labels"] = context.labels.detach().long().cpu().contiguous()
     meta = {k: str(v) for k, v in (("prompt", context.prompt), ("step", context.step),
                                    ("iteration", context.iteration)) if v is not None}
-    if context.class_names is not None:
-        meta["class_names"] = json.dumps(list(context.class_names))
+    for name in ("class_names", "image_prompts", "metadata"):
+        if getattr(context, name) is not None:
+            meta[name] = json.dumps(list(getattr(context, name)))
     return save(tensors, metadata=meta)
 
 
@@ -105,7 +105,8 @@ def decode_request(body: bytes) -> tuple[torch.Tensor, RewardContext]:
     context = RewardContext(labels=tensors.get("labels"), prompt=meta.get("prompt"),
                             step=int(meta["step"]) if "step" in meta else None,
                             iteration=int(meta["iteration"]) if "iteration" in meta else None,
-                            class_names=json.loads(meta["class_names"]) if "class_names" in meta else None)
+                            **{name: json.loads(meta[name]) for name in ("class_names", "image_prompts", "metadata")
+                               if name in meta})
     return images.float() / 255, context
 
 
@@ -146,7 +147,7 @@ class RemoteReward(Reward):
         parts: dict[str, list[torch.Tensor]] = {}
         for start in range(0, images.shape[0], self.batch_size):
             rows = slice(start, start + self.batch_size)
-            chunk_context = dataclasses.replace(context, labels=None if context.labels is None else context.labels[rows])
+            chunk_context = context.index(rows)
             answer = self._request("POST", "/score", encode_request(images[rows], chunk_context))
             n = images[rows].shape[0]
             for key, values in self._check(answer, n).items():

@@ -170,7 +170,8 @@ class VLMJudgeReward(Reward):
         )
 
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        questions = dataclasses.replace(context, prompt=None).prompts(self.question)  # the question, not a prompt
+        # the question (with {label} filled), not the images' prompts
+        questions = dataclasses.replace(context, prompt=None, image_prompts=None).prompts(self.question)
         questions = questions * images.shape[0] if len(questions) == 1 else questions
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             scores = list(pool.map(self._judge, images.detach().float().cpu(), questions))
