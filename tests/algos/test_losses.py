@@ -34,7 +34,7 @@ def make_batch(mask: bool = False, dtype=torch.float64) -> TensorDict:
     old = -torch.rand(N, T, dtype=dtype) * 2
     td = TensorDict(
         {
-            "labels": torch.arange(N) // G,
+            "condition_id": torch.arange(N) // G,
             "group_id": torch.arange(N) // G,
             "tokens": torch.randint(0, 8, (N, T)),
             "step_index": STEP_INDEX.clone(),
@@ -174,7 +174,7 @@ def test_reinforce_rloo_matches_formula(mode):
     )
 
 
-def test_reinforce_ema_global_and_per_label_with_state_dict():
+def test_reinforce_ema_global_and_per_condition_with_state_dict():
     algo = ReinforceLoss(ReinforceConfig(baseline="ema", ema_momentum=0.5))
     b1 = make_batch()
     algo.compute_advantages(b1)
@@ -186,19 +186,26 @@ def test_reinforce_ema_global_and_per_label_with_state_dict():
     torch.testing.assert_close(b2["advantage"][:, 0], b2["reward"] - m1)  # pre-update baseline
     assert algo.baseline.item() == pytest.approx(0.5 * m1 + 0.5 * b2["reward"].mean().item())
 
-    per = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_classes=4, ema_momentum=0.9))
+    per = ReinforceLoss(ReinforceConfig(baseline="ema", per_condition=True, num_conditions=4, ema_momentum=0.9))
     b = make_batch()
     per.compute_advantages(b)
     for lab in range(N // G):
-        sel = b["labels"] == lab
+        sel = b["condition_id"] == lab
         torch.testing.assert_close(b["advantage"][sel, 0], b["reward"][sel] - b["reward"][sel].mean())
     assert per.baseline_initialized.tolist() == [True, True, False, False]
-    clone = ReinforceLoss(ReinforceConfig(baseline="ema", per_label=True, num_classes=4))
+    clone = ReinforceLoss(ReinforceConfig(baseline="ema", per_condition=True, num_conditions=4))
     clone.load_state_dict(per.state_dict())
     torch.testing.assert_close(clone.baseline, per.baseline)
-    b["labels"][0] = 4
-    with pytest.raises(ValueError, match=r"labels must lie in 0..num_classes-1 = 0..3"):
+    b["condition_id"][0] = 4
+    with pytest.raises(ValueError, match=r"condition_id must lie in 0..num_conditions-1 = 0..3"):
         per.compute_advantages(b)
+
+
+def test_reinforce_deprecated_per_label_names_still_work():
+    with pytest.warns(DeprecationWarning, match="per_label is deprecated: use per_condition"):
+        config = ReinforceConfig(baseline="ema", per_label=True, num_classes=4)
+    assert (config.per_condition, config.num_conditions, config.per_label, config.num_classes) == (True, 4, None, None)
+    assert ReinforceLoss(config).baseline.shape == (4,)
 
 
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))

@@ -15,7 +15,7 @@ CASES = {
     "ppo": ("ppo", {}, 2),
     "ppo-kl": ("ppo", {"beta": 0.05, "entropy_coef": 0.01}, 2),
     "reinforce-ema": ("reinforce", {"baseline": "ema"}, 1),
-    "reinforce-ema-per-label": ("reinforce", {"baseline": "ema", "per_label": True, "num_classes": 4}, 1),
+    "reinforce-ema-per-condition": ("reinforce", {"baseline": "ema", "per_condition": True, "num_conditions": 4}, 1),
     "reinforce-rloo": ("reinforce", {"baseline": "rloo", "group_size": 8}, 1),
     "dr-grpo": ("dr-grpo", {"group_size": 8, "beta": 0.0}, 2),
     "dapo": ("dapo", {"group_size": 8}, 2),

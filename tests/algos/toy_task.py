@@ -61,6 +61,7 @@ def collect(policy: TokenPolicy, group_size: int, generator: torch.Generator) ->
     return TensorDict(
         {
             "labels": labels,
+            "condition_id": labels,
             "group_id": torch.arange(n) // group_size,
             "tokens": tokens,
             "step_index": STEP_INDEX.expand(n, -1).clone(),

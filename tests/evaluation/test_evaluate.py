@@ -110,7 +110,7 @@ def test_missing_shipped_classifier(model, tmp_path, monkeypatch):
 def test_bad_arguments(model, classifier):
     with pytest.raises(TypeError, match="(?i)did you mean 'labels_per_class'"):
         evaluate_model(model, label_per_class=2)
-    with pytest.raises(ValueError, match=r"classes \[10\] are outside \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"classes: labels must lie in \[0, 10\)"):
         evaluate_model(model, classes=(10,), suite="none")
     with pytest.raises(ValueError, match="Did you mean 'imagenet'"):
         EvalConfig(suite="imagenett")

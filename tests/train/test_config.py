@@ -12,14 +12,14 @@ def test_paper_defaults():
     assert (c.algo, c.reward, c.model) == ("grpo", "brightness", "tiny")
     assert (c.num_labels, c.group_size, c.minibatch_size, c.batch_size) == (32, 16, 32, 512)
     assert (c.lr, c.temperature, c.cfg, c.top_k, c.top_p) == (1e-4, 0.7, 0.0, 0, 0.0)
-    overrides = c.algo_overrides(num_classes=10)
+    overrides = c.algo_overrides(num_conditions=10)
     assert overrides == {"group_size": 16}  # GRPO keeps its own defaults: beta 0.1, clip 0.2
     from vargym.algos import make_algorithm
 
     algo = make_algorithm("grpo", **overrides)
     assert (algo.config.beta, algo.config.clip_epsilon) == (0.1, 0.2)
     paper = TrainConfig(algo="var-grpo")  # the seed paper's KL weight
-    assert make_algorithm("var-grpo", **paper.algo_overrides(num_classes=10)).config.beta == 0.2
+    assert make_algorithm("var-grpo", **paper.algo_overrides(num_conditions=10)).config.beta == 0.2
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ _WRITERS = {
     "step_reward": "the collector",
     "done": "the collector",
     "step_index": "the collector",
-    "labels": "the collector",
+    "condition_id": "the collector (Condition.ids)",
     "old_log_prob": "the trainer (teacher-forced pass without grad before the update)",
     "ref_log_prob": "the trainer (frozen reference; needed because beta > 0)",
     "old_value": "the trainer (value head without grad before the update)",

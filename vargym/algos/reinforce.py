@@ -1,4 +1,4 @@
-"""REINFORCE with a baseline (Williams 1992): an EMA baseline (global or per class label) or the
+"""REINFORCE with a baseline (Williams 1992): an EMA baseline (global or per condition) or the
 leave-one-out group baseline (RLOO, Kool et al. 2019; Ahmadian et al. 2024).
 
 Loss per token: ``-advantage * log_prob`` (the gradient of the sample's log-likelihood weighted by
@@ -30,19 +30,32 @@ class ReinforceConfig(LossConfig):
     samples of the group)."""
     ema_momentum: float = 0.9
     """EMA update: baseline <- momentum * baseline + (1 - momentum) * batch mean reward."""
-    per_label: bool = False
-    """EMA baseline: keep one baseline per class label (True) or one global baseline (False)."""
-    num_classes: int = 1000
-    """EMA per-label baseline: number of classes (labels must lie in 0..num_classes-1)."""
+    per_condition: bool = False
+    """EMA baseline: keep one baseline per condition (True; keyed by the batch's ``condition_id``) or one
+    global baseline (False)."""
+    num_conditions: int = 1000
+    """EMA per-condition baseline: number of conditions (``condition_id`` must lie in 0..num_conditions-1;
+    the trainer sets it from the generator: its number of classes, or of prompts)."""
+    per_label: bool | None = None
+    """Deprecated name of per_condition."""
+    num_classes: int | None = None
+    """Deprecated name of num_conditions."""
     group_size: int = 16
     """RLOO: samples per group (groups are contiguous in the batch)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for old, new in (("per_label", "per_condition"), ("num_classes", "num_conditions")):
+            if getattr(self, old) is not None:
+                import warnings
+
+                warnings.warn(f"ReinforceConfig.{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+                object.__setattr__(self, new, getattr(self, old))
+                object.__setattr__(self, old, None)
         if self.baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {BASELINES}, got {self.baseline!r}")
         check_range("ema_momentum", self.ema_momentum, 0.0, 1.0)
-        check_range("num_classes", self.num_classes, 1)
+        check_range("num_conditions", self.num_conditions, 1)
         check_range("group_size", self.group_size, 2)
 
     @property
@@ -69,19 +82,19 @@ class ReinforceLoss(Algorithm):
 
     def __init__(self, config: ReinforceConfig | None = None, **overrides) -> None:
         super().__init__(config, **overrides)
-        size = self.config.num_classes if self.config.per_label else 1
-        self.register_buffer("baseline", torch.zeros(size))  # [num_classes] or [1]
+        size = self.config.num_conditions if self.config.per_condition else 1
+        self.register_buffer("baseline", torch.zeros(size))  # [num_conditions] or [1]
         self.register_buffer("baseline_initialized", torch.zeros(size, dtype=torch.bool))
 
     @torch.no_grad()
     def _ema_advantages(self, batch: TensorDict, reward: torch.Tensor) -> torch.Tensor:
-        if self.config.per_label:
-            (labels,) = self.require(batch, "labels")
-            index = labels.long().to(self.baseline.device)  # [N]
-            if index.numel() and (index.min() < 0 or index.max() >= self.config.num_classes):
+        if self.config.per_condition:
+            (ids,) = self.require(batch, "condition_id")
+            index = ids.long().to(self.baseline.device)  # [N]
+            if index.numel() and (index.min() < 0 or index.max() >= self.config.num_conditions):
                 raise ValueError(
-                    f"labels must lie in 0..num_classes-1 = 0..{self.config.num_classes - 1}, "
-                    f"got range {int(index.min())}..{int(index.max())}; raise num_classes"
+                    f"condition_id must lie in 0..num_conditions-1 = 0..{self.config.num_conditions - 1}, "
+                    f"got range {int(index.min())}..{int(index.max())}; raise num_conditions"
                 )
         else:
             index = torch.zeros(reward.shape[0], dtype=torch.long, device=self.baseline.device)

@@ -81,7 +81,7 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
     run = trainer.config
     eval_config = EvalConfig(
         labels_per_class=config.eval_per_label,
-        classes=tuple(trainer.eval_labels()),
+        classes=tuple(trainer.eval_condition().ids.tolist()),
         rewards=(run.reward,) if not run.reward_kwargs else None,
         reference_samples=0,  # no FID: too slow and too noisy at a few samples per class
         cfg=run.cfg,

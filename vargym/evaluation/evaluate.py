@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vargym.envs.core import reward_context
 from vargym.evaluation.checkpoints import load_trained
 from vargym.evaluation.config import SUITES, EvalConfig
 from vargym.evaluation.metrics import MetricAccumulator
@@ -25,7 +26,7 @@ from vargym.evaluation.scorers import Scorers, build_scorers, resolve_suite
 from vargym.naming import did_you_mean
 
 if TYPE_CHECKING:
-    from vargym.models import Generator
+    from vargym.models import Condition, Generator, SamplingConfig
 
 __all__ = [
     "SUITES",
@@ -36,21 +37,29 @@ __all__ = [
     "generate_batches",
     "load_trained",
     "resolve_suite",
+    "sample_images",
     "summary",
 ]
 
 
-def generate_batches(model: Generator, labels: torch.Tensor, config: EvalConfig):
-    """Yield ``(images [B, 3, H, W] in [0, 1], labels [B])`` in order, from one generator seeded by
-    ``config.seed`` (so the same seed and batch size give the same images)."""
-    from vargym.models import ClassCondition
-
-    generator = torch.Generator(device=labels.device).manual_seed(config.seed)
-    sampling = config.sampling
-    for chunk in labels.split(config.batch_size):
+def sample_images(model: Generator, condition: Condition, sampling: SamplingConfig, seed: int, batch_size: int):
+    """Yield ``(images [B, 3, H, W] in [0, 1], condition [B])`` for ``condition`` [N] in order, ``batch_size``
+    rows at a time, from one generator seeded ``seed`` (the same seed and batch size give the same images).
+    The one sampling path of `evaluate_model` and of the trainer's evaluations."""
+    generator = torch.Generator(device=model.device).manual_seed(int(seed))
+    for start in range(0, len(condition), int(batch_size)):
+        chunk = condition.index(slice(start, start + int(batch_size)))
         with torch.no_grad():
-            tokens = model.sample(ClassCondition(chunk), sampling, generator)
+            tokens = model.sample(chunk, sampling, generator)
             yield model.decode(tokens, sampling.decode_precision).clamp(0, 1), chunk
+
+
+def generate_batches(model: Generator, labels: torch.Tensor, config: EvalConfig):
+    """Yield ``(images [B, 3, H, W] in [0, 1], condition ids [B])``: `sample_images` for raw conditions
+    (``labels`` of a class model) with ``config``'s sampling, seed and batch size."""
+    condition = model.condition_source().coerce(labels, device=model.device)
+    for images, chunk in sample_images(model, condition, config.sampling, config.seed, config.batch_size):
+        yield images, chunk.ids
 
 
 def evaluate_model(
@@ -82,20 +91,20 @@ def evaluate_model(
 
     config = dataclasses.replace(config or EvalConfig(), **overrides)
     model = as_generator(model)
-    device, num_classes = model.device, model.num_classes
-    classes = config.classes if config.classes is not None else tuple(range(num_classes))
-    bad = [c for c in classes if not 0 <= c < num_classes]
-    if bad:
-        raise ValueError(f"classes {bad} are outside [0, {num_classes})")
-    scorers = scorers or build_scorers(config, num_classes, device)
-    labels = torch.tensor(classes, device=device).repeat_interleave(
-        config.labels_per_class
-    )  # [N] class-major
+    device = model.device
+    try:
+        source = model.condition_source(config.classes)  # checks the pool against the model
+    except ValueError as e:
+        raise ValueError(f"classes: {e}") from e
+    pool = source.pick(torch.arange(source.pool_size, device=device))  # every condition of the pool once
+    classes = pool.ids.tolist()
+    scorers = scorers or build_scorers(config, model.num_classes, device)
+    condition = pool.repeat_interleave(config.labels_per_class)  # [N] condition-major
     accumulator = MetricAccumulator(
         scorers.rewards, scorers.classifier, scorers.fid_extractor, pixel_size=config.pixel_size
     )
     sample_s, start = 0.0, time.perf_counter()
-    batches = generate_batches(model, labels, config)
+    batches = sample_images(model, condition, config.sampling, config.seed, config.batch_size)
     while True:
         tick = time.perf_counter()
         images, chunk = next(batches, (None, None))
@@ -104,7 +113,7 @@ def evaluate_model(
         if images.is_cuda:
             torch.cuda.synchronize(images.device)
         sample_s += time.perf_counter() - tick
-        accumulator.add(images, chunk)
+        accumulator.add(images, chunk.ids, reward_context(source, chunk))
     result = accumulator.result(scorers.fid_reference, config.duplicate_threshold)
     sampling = {k: getattr(config, k) for k in ("cfg", "top_k", "top_p", "temperature", "seed")}
     return {
@@ -113,7 +122,7 @@ def evaluate_model(
         "labels_per_class": config.labels_per_class,
         "classes": list(classes),
         "sampling": sampling,
-        "samples_per_s": labels.numel() / max(sample_s, 1e-9),
+        "samples_per_s": len(condition) / max(sample_s, 1e-9),
         "sample_wall_s": sample_s,
         "eval_wall_s": time.perf_counter() - start,
         **result,

@@ -109,15 +109,17 @@ class MetricAccumulator:
         self._fid: list[torch.Tensor] = []
 
     @torch.no_grad()
-    def add(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        """Score a batch: images float ``[B, 3, H, W]`` in [0, 1], labels int64 ``[B]``."""
+    def add(self, images: torch.Tensor, labels: torch.Tensor, context: RewardContext | None = None) -> None:
+        """Score a batch: images float ``[B, 3, H, W]`` in [0, 1] and their condition ids int64 ``[B]`` (class
+        labels for a class model: the classifier's targets; diversity groups by them). ``context`` is what the
+        rewards see (default: the labels alone)."""
         if images.dim() != 4 or labels.shape != (images.shape[0],):
             raise ValueError(
                 f"images must be [B, 3, H, W] and labels [B], got {tuple(images.shape)}, "
                 f"{tuple(labels.shape)}"
             )
         self._labels.append(labels.cpu())
-        context = RewardContext(labels=labels)
+        context = context if context is not None else RewardContext(labels=labels)
         for name, reward in self.rewards.items():
             out = reward(resize_for(images, reward.input_size), context)
             store = self._rewards[name]

@@ -237,7 +237,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (len(value) == 0 or min(value) < 0):
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
-        algo_class.config_class(**self.algo_overrides(num_classes=None))  # range checks of the algorithm
+        algo_class.config_class(**self.algo_overrides(num_conditions=None))  # range checks of the algorithm
 
     @property
     def sampling(self) -> SamplingConfig:
@@ -257,7 +257,7 @@ class TrainConfig:
         """N = num_labels * group_size episodes per iteration."""
         return self.num_labels * self.group_size
 
-    def algo_overrides(self, num_classes: int | None) -> dict[str, Any]:
+    def algo_overrides(self, num_conditions: int | None) -> dict[str, Any]:
         """The algorithm config fields this run sets (group_size, beta, clip_epsilon, then algo_kwargs)."""
         from vargym.algos import config_class, preset_fields
 
@@ -276,8 +276,8 @@ class TrainConfig:
                     f"clip_epsilon does not apply to {self.algo} (it has no ratio); leave it unset"
                 )
             out["clip_epsilon"] = self.clip_epsilon
-        if num_classes is not None and "num_classes" in names:  # REINFORCE's per-label EMA table
-            out["num_classes"] = num_classes
+        if num_conditions is not None and "num_conditions" in names:  # REINFORCE's per-condition EMA table
+            out["num_conditions"] = num_conditions
         out.update(self.algo_kwargs)
         return out
 

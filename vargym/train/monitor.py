@@ -19,8 +19,9 @@ __all__ = ["HackingMonitor", "build_gold", "diversity_metrics"]
 
 
 def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: int = 32) -> dict[str, float]:
-    """Mean RMS pixel distance between samples of one label (``diversity_within``) and between samples of
-    different labels as well (``diversity_across``), on images downsampled to ``pixel_size``."""
+    """Mean RMS pixel distance between samples of one condition (``diversity_within``; ``labels`` are the
+    condition ids ``[E]``) and between samples of different conditions as well (``diversity_across``), on
+    images downsampled to ``pixel_size``."""
     from vargym.data.diversity import downsample_pixels, pairwise_diversity
 
     pixels = downsample_pixels(images.float(), pixel_size)  # [E, D]
@@ -34,7 +35,7 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tupl
     a reward spec (its mean), ``"none"``, or ``None``/``"auto"`` (class fidelity where it applies, else none).
 
     Returns:
-        ``(name, fn(images, labels) -> float)`` or None.
+        ``(name, fn(images, context) -> float)`` or None; ``context`` is the images' `RewardContext`.
     """
     from vargym.models.files import TINY_DIR
 
@@ -49,14 +50,13 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tupl
             raise ValueError(f"gold 'class_fidelity' uses the tiny classifier of the 10 procedural classes; this "
                              f"model has {num_classes} classes: pass a reward spec as the gold metric instead")
         classifier = load_classifier(TINY_DIR, device=device)
-        return "class_fidelity", lambda images, labels: classifier_accuracy(classifier, images, labels, topk=(1,))[
-            "top1"]
+        return "class_fidelity", lambda images, context: classifier_accuracy(
+            classifier, images, context.labels, topk=(1,))["top1"]
     import vargym.rewards
-    from vargym.rewards import RewardContext, resize_for
+    from vargym.rewards import resize_for
 
     reward = vargym.rewards.make(spec, device=device)
-    return spec, lambda images, labels: float(
-        reward(resize_for(images, reward.input_size), RewardContext(labels=labels)).total.mean())
+    return spec, lambda images, context: float(reward(resize_for(images, reward.input_size), context).total.mean())
 
 
 @dataclass

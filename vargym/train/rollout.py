@@ -63,7 +63,7 @@ def teacher_forced(
 
     Args:
         generator: the `vargym.models.Generator` whose ``forward_rl`` defines the policy.
-        batch: rollout TensorDict ``[N]`` with the condition entries (``labels``) and ``tokens`` [N, T].
+        batch: rollout TensorDict ``[N]`` with the condition's entries and ``tokens`` [N, T].
         sampling: the sampling distribution.
         chunk: rows per forward pass (bounds memory).
         value_head: optional `vargym.algos.ValueHead`, applied to the hidden states with ``step_index`` [N, T].
@@ -71,9 +71,7 @@ def teacher_forced(
     Returns:
         ``log_prob`` [N, T], ``entropy`` [N, T] and, with a value head, ``value`` [N, K].
     """
-    from vargym.models import condition_from_batch
-
-    condition, tokens = condition_from_batch(batch), batch["tokens"]
+    condition, tokens = generator.condition_source().from_batch(batch), batch["tokens"]
     parts: dict[str, list[torch.Tensor]] = {"log_prob": [], "entropy": [], "value": []}
     for start in range(0, tokens.shape[0], chunk):
         rows = slice(start, start + chunk)

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,6 +31,10 @@ from vargym.devices import resolve_device
 from vargym.errors import CheckpointError, VargymError
 from vargym.train.config import TrainConfig
 from vargym.train.rollout import RunReward, check_policy_consistency, teacher_forced
+
+if TYPE_CHECKING:
+    from vargym.models import Condition
+    from vargym.rewards import RewardContext
 
 __all__ = ["RUN_FILES", "RunExistsError", "Trainer", "train"]
 
@@ -124,7 +128,9 @@ class Trainer:
             self.policy.requires_grad_(True)
         self.sampling = config.sampling  # "auto" precisions resolved for this device
         self.layout = self.generator.layout
-        self.algo = make_algorithm(config.algo, **config.algo_overrides(self.generator.num_classes)).to(self.device)
+        self.source = self.generator.condition_source(config.labels)
+        """The conditions training draws from (`vargym.models.ConditionSource`)."""
+        self.algo = make_algorithm(config.algo, **config.algo_overrides(self.source.num_conditions)).to(self.device)
         self.reference = None
         """The frozen KL reference; with LoRA the policy itself with its adapters off (`generator.base_policy`)."""
         self.needs_reference = self.algo.uses_reference or config.log_kl_ref
@@ -160,7 +166,7 @@ class Trainer:
             async_rewards=config.async_rewards,
             shard=(self.dist.rank, world),
             group_size=config.group_size,
-            labels=config.labels,
+            conditions=config.labels,
             sampling=self.sampling,
             seed=config.seed,
             keep_images=False,
@@ -263,27 +269,13 @@ class Trainer:
         sums: dict[str, float] = defaultdict(float)
         entropies: list[torch.Tensor] = []  # [n, T] of the first epoch, when no old pass gave them
         updates = 0
-        keys = [
-            k
-            for k in (
-                "labels",
-                "tokens",
-                "step_index",
-                "old_log_prob",
-                "ref_log_prob",
-                "old_value",
-                "advantage",
-                "return",
-                "token_mask",
-            )
-            if k in batch.keys()
-        ]
+        rows = batch.exclude("images")  # the condition's own entries travel with the rest
         for epoch in range(cfg.epochs):
             perm = torch.randperm(cfg.batch_size, generator=self.shuffle_generator).to(self.device)
             for idx in perm.split(cfg.minibatch_size):
                 idx = idx.chunk(self.dist.world_size)[self.dist.rank]  # this rank's share of the minibatch
                 keep = entropies if old is None and epoch == 0 else None
-                for key, value in self._update(batch.select(*keys)[idx], keep).items():
+                for key, value in self._update(rows[idx], keep).items():
                     sums[key] += value
                 updates += 1
         lr = self.scheduler.get_last_lr()[0]  # the rate this iteration's updates used
@@ -372,9 +364,7 @@ class Trainer:
 
     def _backward(self, rows: Any, weight: float, entropies: list[torch.Tensor] | None) -> dict[str, float]:
         """Forward and backward of some rows of a minibatch, the loss scaled by ``weight``; their metrics."""
-        from vargym.models import condition_from_batch
-
-        out = self.generator.forward_rl(condition_from_batch(rows), rows["tokens"], self.sampling)
+        out = self.generator.forward_rl(self.source.from_batch(rows), rows["tokens"], self.sampling)
         if entropies is not None:
             entropies.append(out.entropy.detach())
         rows.set("log_prob", out.log_probs)  # [n, L], with grad
@@ -538,38 +528,42 @@ class Trainer:
         return data
 
     # ----------------------------------------------------------------------------------- evaluation
-    def eval_labels(self) -> list[int]:
-        """The configured eval labels, else the first 8 training classes."""
+    def eval_condition(self) -> Condition:
+        """The fixed evaluation conditions, each once: ``eval_labels`` (the pool given for evaluation), else the
+        first 8 of the training pool."""
         cfg = self.config
         if cfg.eval_labels is not None:
-            return list(cfg.eval_labels)
-        pool = list(cfg.labels) if cfg.labels is not None else list(range(self.generator.num_classes))
-        return pool[:8]
+            source = self.generator.condition_source(cfg.eval_labels)
+            return source.first(source.pool_size, self.device)
+        return self.source.first(8, self.device)
+
+    def eval_labels(self) -> list[int]:
+        """Deprecated: the ids of `eval_condition` (the labels of a class model)."""
+        return self.eval_condition().ids.tolist()
 
     @torch.no_grad()
     def evaluate(self, logger: Any = None, write_grid: bool = False) -> dict[str, float]:
-        """Sample ``eval_per_label`` images per eval label with the eval seed and score them with the reward.
+        """Sample ``eval_per_label`` images per eval condition with the eval seed and score them with the reward.
 
-        Samples through `vargym.evaluation.generate_batches` (the path `vargym eval` uses) with the training
-        distribution and its own seeded generator, so the training random streams are untouched. With
-        ``write_grid`` it writes ``<out>/samples/iter_NNNNNN.png`` (one row per label, captions
-        "label: reward") and logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std``.
+        Samples through `vargym.evaluation.sample_images` (the path `vargym eval` uses) with exactly the
+        training distribution (``self.sampling``: temperature, guidance, filters, precisions, token draw) and
+        its own seeded generator, so the training random streams are untouched. With ``write_grid`` it writes
+        ``<out>/samples/iter_NNNNNN.png`` (one row per condition, captions "condition: reward") and logs it
+        to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with the monitor's metrics.
         """
         from vargym.data.grid import grid_image
-        from vargym.evaluation.config import EvalConfig
-        from vargym.evaluation.evaluate import generate_batches
-        from vargym.rewards import RewardContext, resize_for
+        from vargym.envs.core import reward_context
+        from vargym.evaluation.evaluate import sample_images
+        from vargym.rewards import resize_for
 
         cfg = self.config
-        labels = torch.tensor(self.eval_labels(), device=self.device).repeat_interleave(cfg.eval_per_label)  # [E]
-        s = self.sampling
-        settings = EvalConfig(temperature=s.temperature, cfg=s.cfg, top_k=s.top_k, top_p=s.top_p,
-                              seed=cfg.eval_seed, batch_size=labels.numel(), rewards=())
-        images, _ = next(generate_batches(self.generator, labels, settings))  # [E, 3, H, W] in [0, 1]
-        reward = self.reward(resize_for(images, self.reward.input_size), RewardContext(labels=labels, class_names=self.generator.class_names)).total
-        metrics = self._monitor(images, labels, float(reward.mean()))
+        condition = self.eval_condition().repeat_interleave(cfg.eval_per_label)  # [E]
+        images, _ = next(sample_images(self.generator, condition, self.sampling, cfg.eval_seed, len(condition)))
+        context = reward_context(self.source, condition)
+        reward = self.reward(resize_for(images, self.reward.input_size), context).total  # [E]
+        metrics = self._monitor(images, condition.ids, context, float(reward.mean()))
         if write_grid:
-            captions = [f"{int(lab)}: {float(r):.2f}" for lab, r in zip(labels.tolist(), reward.tolist())]
+            captions = [f"{c}: {float(r):.2f}" for c, r in zip(condition.captions(), reward.tolist())]
             path = self.out / "samples" / f"iter_{self.iteration:06d}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             image = grid_image(images.float().cpu(), nrow=cfg.eval_per_label, labels=captions)
@@ -582,7 +576,8 @@ class Trainer:
         std = float(reward.std()) if reward.numel() > 1 else 0.0
         return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std, **metrics}
 
-    def _monitor(self, images: torch.Tensor, labels: torch.Tensor, reward_mean: float) -> dict[str, float]:
+    def _monitor(self, images: torch.Tensor, ids: torch.Tensor, context: RewardContext,
+                 reward_mean: float) -> dict[str, float]:
         """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
         import logging
 
@@ -590,10 +585,10 @@ class Trainer:
 
         if self._gold is None:
             self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device) or ()
-        metrics = diversity_metrics(images, labels)
+        metrics = diversity_metrics(images, ids)
         if self._gold:
             name, score = self._gold
-            metrics["gold"] = float(score(images, labels))
+            metrics["gold"] = float(score(images, context))
         metrics.update(self.monitor.update({"eval_reward_mean": reward_mean, **metrics}))
         if metrics["hacking_flag"]:
             logging.getLogger(__name__).warning(
