@@ -5,13 +5,13 @@ Layers above this package use only the interface (`Generator`, `TokenLayout`, `S
 `ClassCondition`) and `as_generator` / `load_generator`; the family classes are for users and loaders.
 """
 
+from vargym.models.conditions import ClassConditionSource, ConditionField, ConditionSource
 from vargym.models.families import (
     as_generator,
     load_generator,
     released_weight_files,
     shipped_models,
 )
-from vargym.models.conditions import ClassConditionSource, ConditionField, ConditionSource
 from vargym.models.generator import (
     ClassCondition,
     Condition,

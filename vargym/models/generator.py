@@ -350,8 +350,13 @@ class Generator(ABC):
 
     def apply_lora(self, config: LoRAConfig) -> list[str]:
         """Add LoRA adapters to the policy and freeze the rest (`vargym.models.lora`); returns adapted layers."""
-        from vargym.models.lora import apply_lora
+        import dataclasses
 
+        from vargym.models.lora import apply_lora
+        from vargym.models.registry import get_family
+
+        if config.targets is None:
+            config = dataclasses.replace(config, targets=get_family(self.family).lora_targets)
         names = apply_lora(self.policy, config)
         self.lora = config
         return names

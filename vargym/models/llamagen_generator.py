@@ -150,3 +150,43 @@ class LlamaGenGenerator(Generator):
 
 
 StepSampler.register(TokenSampler)
+
+
+# -- the family's glue (`vargym.models.registry`) --------------------------------------------------------
+def build(preset: str) -> LlamaGenGenerator:
+    """A random-init preset (``random:<preset>``)."""
+    from vargym.models.presets import build_preset
+
+    vq, gpt = build_preset(preset)
+    return LlamaGenGenerator(vq, gpt.eval())
+
+
+def load_released(name: str, device: torch.device | str | None = None, **files) -> LlamaGenGenerator:
+    """The official release ``name``, downloaded or from ``vq_path``/``gpt_path``."""
+    from vargym.models.llamagen_loading import load_llamagen_pretrained
+
+    return LlamaGenGenerator(*load_llamagen_pretrained(name, device=device, **files))
+
+
+def load_directory(directory: Path, device: torch.device | str | None = None) -> LlamaGenGenerator:
+    """A model directory written by `LlamaGenGenerator.save`."""
+    from vargym.models.llamagen_loading import load_llamagen_checkpoint
+
+    return LlamaGenGenerator(*load_llamagen_checkpoint(directory, device=device))
+
+
+def wrap(obj: object, num_classes: int | None = None) -> LlamaGenGenerator | None:
+    """A ``(LlamaGenVQ, LlamaGen)`` tuple as a generator; None for anything else (a GPT alone cannot decode)."""
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], LlamaGenVQ):
+        return LlamaGenGenerator(obj[0], obj[1])
+    if isinstance(obj, LlamaGen):
+        raise TypeError("a LlamaGen GPT alone cannot decode images: pass (vq, gpt)")
+    return None
+
+
+def released_files() -> list[tuple[str, str, str]]:
+    """``(hub repo, file name, revision)`` of every released checkpoint."""
+    from vargym.models import llamagen_loading as lg
+    from vargym.models.llamagen_presets import RELEASED_FILES
+
+    return [(lg.HF_REPO_ID, name, lg.HF_REVISION) for name in (lg.VQ_FILE, *RELEASED_FILES.values())]

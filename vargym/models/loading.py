@@ -129,26 +129,20 @@ def load_checkpoint(directory: str | Path, device: torch.device | str | None = N
 
 
 def load_model(spec: str | Path = "tiny", device: torch.device | str | None = None, **kwargs) -> tuple[VQVAE, VAR]:
-    """One entry point for ``--model``: ``"tiny"`` (shipped weights), ``"var-d16"``..``"var-d30"`` (official
-    release, downloaded or from ``vae_path``/``var_path``), ``"random:<preset>"`` (random init), a model
-    directory written by vargym, or a training run directory (its newest checkpoint)."""
-    spec = str(spec)
-    if spec == "tiny":
-        if not (TINY_DIR / "model.json").is_file():
-            raise WeightsNotAvailableError(f"the shipped tiny model is missing from {TINY_DIR}; reinstall vargym or "
-                                           f"run `vargym pretrain` and pass its output directory as --model")
-        return load_checkpoint(TINY_DIR, device=device)
-    if spec.startswith("random:"):
-        from vargym.models.presets import build_preset
+    """A VAR-family ``--model`` spec as ``(vqvae, var)``: `vargym.models.load_generator` (the one entry point,
+    for every family) with the VAR family's parts unpacked."""
+    generator = load_generator_of_family(spec, "var", device, **kwargs)
+    return generator.vqvae, generator.var
 
-        vqvae, var = build_preset(spec.removeprefix("random:"))
-        return vqvae.to(device), var.eval().to(device)
-    if spec in RELEASED_PRESETS:
-        return load_pretrained(spec, device=device, **kwargs)
-    if Path(spec).is_dir():
-        return load_checkpoint(model_dir(spec), device=device)
-    raise ValueError(f"unknown model {spec!r}: use 'tiny', one of {sorted(RELEASED_PRESETS)}, "
-                     f"'random:<preset>', or a checkpoint directory")
+
+def load_generator_of_family(spec: str | Path, family: str, device: torch.device | str | None = None, **kwargs):
+    """`vargym.models.load_generator`, refusing a model of another family by name."""
+    from vargym.models.families import load_generator
+
+    generator = load_generator(spec, device=device, **kwargs)
+    if generator.family != family:
+        raise ValueError(f"{str(spec)!r} is a {generator.family} model; this function loads {family} models only")
+    return generator
 
 
 def model_dir(path: str | Path) -> Path:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -39,18 +39,20 @@ class LoRAConfig:
     """r: rank of the update B A."""
     alpha: float | None = None
     """Scale numerator: the update is multiplied by alpha / r (None: alpha = r, a scale of 1)."""
-    targets: tuple[str, ...] = ("mat_qkv", "proj", "fc1", "fc2", "wqkv", "wo", "w1", "w2", "w3")
-    """Attribute names of the ``nn.Linear`` layers to adapt: the attention and FFN projections of VAR
-    (``mat_qkv``, ``proj``, ``fc1``, ``fc2``) and LlamaGen (``wqkv``, ``wo``, ``w1``, ``w2``, ``w3``)."""
+    targets: tuple[str, ...] | None = None
+    """Attribute names of the ``nn.Linear`` layers to adapt. None: the family's own (its registry entry's
+    ``lora_targets``: the attention and FFN projections) when a `Generator` applies it, the union of every
+    registered family's when `apply_lora` is called on a bare module."""
 
     def __post_init__(self) -> None:
         if int(self.rank) != self.rank or self.rank < 1:
             raise ValueError(f"LoRA rank must be an int >= 1, got {self.rank!r}")
         if self.alpha is not None and self.alpha <= 0:
             raise ValueError(f"LoRA alpha must be > 0 or None, got {self.alpha!r}")
-        if not self.targets:
-            raise ValueError("LoRA targets must name at least one linear layer")
-        object.__setattr__(self, "targets", tuple(self.targets))
+        if self.targets is not None:
+            if not self.targets:
+                raise ValueError("LoRA targets must name at least one linear layer (or be None: the family's)")
+            object.__setattr__(self, "targets", tuple(self.targets))
 
     @property
     def scale(self) -> float:
@@ -105,6 +107,10 @@ def apply_lora(module: nn.Module, config: LoRAConfig) -> list[str]:
     """
     if has_lora(module):
         raise ValueError("this module already has LoRA adapters")
+    if config.targets is None:
+        from vargym.models.registry import families
+
+        config = replace(config, targets=tuple(dict.fromkeys(t for f in families() for t in f.lora_targets)))
     found = list(_targets(module, config.targets))
     if not found:
         raise ValueError(f"LoRA targets {config.targets} match no nn.Linear layer of {type(module).__name__}")

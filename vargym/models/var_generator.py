@@ -155,3 +155,46 @@ class VARGenerator(Generator):
 
 # ScaleSampler is the VAR family's StepSampler.
 StepSampler.register(ScaleSampler)
+
+
+# -- the family's glue (`vargym.models.registry`) --------------------------------------------------------
+def build(preset: str) -> VARGenerator:
+    """A random-init preset (``random:<preset>``)."""
+    from vargym.models.presets import build_preset
+
+    vqvae, var = build_preset(preset)
+    return VARGenerator(vqvae, var.eval())
+
+
+def load_released(name: str, device: torch.device | str | None = None, **files) -> VARGenerator:
+    """The official release ``name``, downloaded or from ``vae_path``/``var_path``."""
+    from vargym.models.loading import load_pretrained
+
+    return VARGenerator(*load_pretrained(name, device=device, **files))
+
+
+def load_directory(directory: Path, device: torch.device | str | None = None) -> VARGenerator:
+    """A model directory written by `VARGenerator.save`."""
+    from vargym.models.loading import load_checkpoint
+
+    return VARGenerator(*load_checkpoint(directory, device=device))
+
+
+def wrap(obj: object, num_classes: int | None = None) -> VARGenerator | None:
+    """A ``(VQVAE, VAR)`` tuple, a VAR with its VQ-VAE attached, or a bare VQVAE (decode-only, with
+    ``num_classes``) as a generator; None for anything else."""
+    if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], VQVAE):
+        return VARGenerator(obj[0], obj[1])
+    if isinstance(obj, VQVAE):
+        return VARGenerator(obj, None, num_classes=num_classes)
+    if isinstance(obj, VAR):
+        return VARGenerator(obj.vqvae, obj)
+    return None
+
+
+def released_files() -> list[tuple[str, str, str]]:
+    """``(hub repo, file name, revision)`` of every released checkpoint."""
+    from vargym.models.loading import HF_REPO_ID, HF_REVISION, VQVAE_FILE
+
+    names = (VQVAE_FILE, "var_d16.pth", "var_d20.pth", "var_d24.pth", "var_d30.pth")
+    return [(HF_REPO_ID, name, HF_REVISION) for name in names]
