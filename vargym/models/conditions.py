@@ -200,6 +200,9 @@ class ClassConditionSource(ConditionSource):
     def coerce(self, value: Any, num: int | None = None, device: torch.device | str | None = None) -> ClassCondition:
         if isinstance(value, Condition) and not isinstance(value, ClassCondition):
             raise TypeError(f"this model is class-conditional: pass class labels, not a {type(value).__name__}")
+        if isinstance(value, str) or (isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)):
+            raise TypeError(f"this model is class-conditional: pass class labels (integers), not prompts "
+                            f"({value!r})")
         labels = value.labels if isinstance(value, ClassCondition) else torch.as_tensor(value, device=device)
         if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1 or (
                 num is not None and labels.shape[0] != num):

@@ -14,7 +14,6 @@ import torch
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym.models.files import (
-    TINY_DIR,
     load_model_parts,
     load_state_strict,
     read_model_configs,
