@@ -28,12 +28,14 @@ def field_docs(config_class: type) -> dict[str, str]:
     return docs
 
 
-def field_help(config_class: type) -> dict[str, str]:
-    """``field_docs`` plus each field's default, as shown by ``--help``."""
+def field_help(config_class: type, defaults: object = None) -> dict[str, str]:
+    """``field_docs`` plus each field's default (the class's, or ``defaults``' values), as shown by ``--help``."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     out = {}
     for name, doc in field_docs(config_class).items():
         default = fields[name].default if name in fields else dataclasses.MISSING
+        if defaults is not None and name in fields:
+            default = getattr(defaults, name)
         shown = "" if default is dataclasses.MISSING or default is None else f" (default: {default})"
         out[name] = _plain(doc) + shown
     return out

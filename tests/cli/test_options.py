@@ -29,11 +29,38 @@ def test_every_config_field_has_one_flag_with_its_docstring(name):
     params = {p.name: p for p in _command(name).params}
     helps = field_help(config_class)
     for f in dataclasses.fields(config_class):
+        if f.name == "sampling":  # a nested SamplingConfig: its own flags, see below
+            continue
         flag = through.get(f.name, f.name)
         assert flag in params, f"{config_class.__name__}.{f.name} has no --{flag.replace('_', '-')} flag"
         assert params[flag].help.startswith(helps[f.name]), f"{name} --{flag}: help is not the field's docstring"
     flags = [o for p in _command(name).params for o in getattr(p, "opts", [])]
     assert len(flags) == len(set(flags)), "a flag is declared twice"
+
+
+SAMPLING_COMMANDS = {"train": {"more_smooth"}, "eval": set(), "sample": set(), "bench": {"more_smooth"}}
+
+
+def _params(name):
+    root = typer.main.get_command(app)
+    command = root.commands[name] if name in root.commands else _command(name)
+    return {p.name: p for p in command.params}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLING_COMMANDS))
+def test_sampling_flags_are_generated_once_for_every_command(name):
+    """train, eval, sample and bench take the same SamplingConfig flags, with one help text each."""
+    from vargym.configdoc import _plain, field_docs
+    from vargym.models.generator import SamplingConfig
+
+    params = _params(name)
+    docs = field_docs(SamplingConfig)
+    for f in dataclasses.fields(SamplingConfig):
+        if f.name in SAMPLING_COMMANDS[name]:
+            assert f.name not in params, f"{name} must not offer --{f.name}"
+            continue
+        assert f.name in params, f"{name} has no --{f.name.replace('_', '-')} flag"
+        assert params[f.name].help.startswith(_plain(docs[f.name])), f"{name} --{f.name}: not the field's doc"
 
 
 def test_generated_flags_reach_the_config(tmp_path):

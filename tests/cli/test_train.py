@@ -63,7 +63,7 @@ def test_train_writes_config_metrics_checkpoint_and_samples(tmp_path):
         and config["lr"] == 1e-3
         and config["algo_kwargs"] == {"eps": 0.001}
     )
-    assert config["beta"] == 0.1 and config["temperature"] == 0.7  # untouched flags keep the defaults (resolved)
+    assert config["beta"] == 0.1 and config["sampling"]["temperature"] == 0.7  # untouched flags keep the defaults (resolved)
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in lines] == [1, 2]
     for record in lines:
@@ -115,7 +115,7 @@ def test_bad_input_is_a_clean_error(tmp_path, args, message):
 def test_missing_shipped_model_is_an_error_not_a_fallback(tmp_path, monkeypatch):
     import vargym.models.files as loading
 
-    monkeypatch.setattr(loading, "TINY_DIR", tmp_path / "absent")
+    monkeypatch.setattr(loading, "ASSETS", tmp_path / "absent")  # where the registry's shipped models live
     result = runner.invoke(
         app, ["train", "--model", "tiny", "--device", "cpu", "--out", str(tmp_path), "--quiet"]
     )

@@ -13,7 +13,11 @@ from typing import Any
 
 import typer
 
+from vargym.cli.options import config_options
+from vargym.cli.options import given as given_fields
 from vargym.cli.train import _check_reward_spec, _fail, _h, _key_values
+from vargym.models.generator import SamplingConfig
+from vargym.train.config import training_sampling
 
 app = typer.Typer(
     help="Compare RL algorithms on equal budgets and seeds (plots, tables); `bench speed` for speed/memory.",
@@ -48,6 +52,7 @@ def _print_table(headers: list[str], rows: list[list[str]], title: str) -> None:
 
 
 @app.callback()
+@config_options(SamplingConfig, exclude=("more_smooth",), defaults=training_sampling())
 def bench(
     ctx: typer.Context,
     algos: str | None = typer.Option(None, help="Comma-separated algorithms (default: grpo,ppo,reinforce)."),
@@ -88,8 +93,6 @@ def bench(
     epochs: int | None = typer.Option(None, help=_h("epochs")),
     lr: float | None = typer.Option(None, help=_h("lr")),
     beta: float | None = typer.Option(None, help=_h("beta")),
-    temperature: float | None = typer.Option(None, help=_h("temperature")),
-    cfg: float | None = typer.Option(None, help=_h("cfg")),
     device: str | None = typer.Option(None, help=_h("device")),
     algo_arg: list[str] | None = typer.Option(
         None, help="Per-algorithm config field, ALGO.KEY=VALUE, e.g. reinforce.baseline=rloo (repeatable)."
@@ -98,6 +101,7 @@ def bench(
         None, help="Reward constructor argument, KEY=VALUE or TERM.KEY=VALUE (repeatable)."
     ),
     quiet: bool = typer.Option(False, help="No progress output."),
+    **fields: Any,
 ) -> None:
     """Train every algorithm on the same labels, budget and seeds; write curves, PNG plots and a table."""
     if ctx.invoked_subcommand is not None:
@@ -107,7 +111,7 @@ def bench(
     from vargym.bench.runner import load_bench_config, run_benchmark
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
-    from vargym.train.config import load_config_file
+    from vargym.train.config import _fold_sampling, load_config_file
 
     train_flags = dict(
         model=model,
@@ -119,10 +123,9 @@ def bench(
         epochs=epochs,
         lr=lr,
         beta=beta,
-        temperature=temperature,
-        cfg=cfg,
         device=device,
     )
+    sampling = given_fields(SamplingConfig, fields)
     try:
         if resume:
             if out is None:
@@ -139,6 +142,7 @@ def bench(
                     "threads": threads,
                     "config": config,
                     "labels": labels,
+                    **sampling,
                 }.items()
                 if v is not None
             ]
@@ -152,6 +156,9 @@ def bench(
             train_flags["labels"] = tuple(parse_labels(labels)) if labels else None
             train_flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
             train.update({k: v for k, v in train_flags.items() if v is not None})
+            train = _fold_sampling(train)
+            if sampling:
+                train["sampling"] = {**train.get("sampling", {}), **sampling}
             _check_reward_spec(train.get("reward"))
             flags = dict(
                 algos=tuple(a.strip() for a in algos.split(",") if a.strip()) if algos else None,

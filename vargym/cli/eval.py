@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,7 +13,8 @@ import typer
 from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
 from vargym.cli.options import config_options, given
 from vargym.configdoc import field_help
-from vargym.evaluation.config import EvalConfig
+from vargym.evaluation.config import EvalConfig, evaluation_sampling
+from vargym.models.generator import SamplingConfig
 
 _HELP = field_help(EvalConfig)
 
@@ -48,6 +50,7 @@ def _table(results: dict[str, dict]):
     return table
 
 
+@config_options(SamplingConfig, defaults=evaluation_sampling())
 @config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
 def eval_command(
     model: str = typer.Option(
@@ -98,6 +101,7 @@ def eval_command(
             resnet_weights=resnet_weights,
             fid_reference=fid_reference,
             inception_weights=inception_weights,
+            sampling=evaluation_sampling(**given(SamplingConfig, fields)),
             **given(EvalConfig, {**fields, "labels_per_class": labels_per_class}),
         )
     except ValueError as e:
@@ -123,6 +127,7 @@ def eval_command(
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}
+        settings["sampling"] = dataclasses.asdict(config.sampling)
         payload = {
             "model": model,
             "checkpoint": str(checkpoint) if checkpoint else None,

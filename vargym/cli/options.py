@@ -35,14 +35,17 @@ def _flag_type(annotation: Any) -> type | None:
     return None
 
 
-def config_options(config_class: type, exclude: Iterable[str] = ()) -> Callable[[Callable], Callable]:
+def config_options(config_class: type, exclude: Iterable[str] = (), defaults: Any = None,
+                   ) -> Callable[[Callable], Callable]:
     """Add one keyword option per field of ``config_class`` (default None = "not given") to a command.
 
     The command keeps its own parameters (which win over a field of the same name) and receives the
-    generated ones as keyword arguments; `given` picks the values that were set.
+    generated ones as keyword arguments; `given` picks the values that were set. ``defaults`` (an instance)
+    is what the help shows as each field's default, where the command's differ from the class's (training
+    samples at temperature 0.7, `SamplingConfig` defaults to 1.0).
     """
     hints = typing.get_type_hints(config_class)
-    helps = field_help(config_class)
+    helps = field_help(config_class, defaults)
     skip = set(exclude)
 
     def decorate(command: Callable) -> Callable:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
+from vargym.cli.options import config_options, given
+from vargym.models.generator import SamplingConfig
+
+SAMPLE_DEFAULTS = SamplingConfig(cfg=1.5)
+"""`vargym sample`'s distribution: the official samplers' defaults with guidance 1.5."""
 
 
+@config_options(SamplingConfig, defaults=SAMPLE_DEFAULTS)
 def sample(
     model: str = typer.Option("tiny", help="'tiny' / 'tiny-llamagen' (shipped), 'var-d16'..'var-d30', "
                                            "'llamagen-b'..'llamagen-3b', 'random:<preset>', or a checkpoint dir."),
@@ -16,17 +24,6 @@ def sample(
     labels: str | None = typer.Option(None, "--labels", "--classes",
                                       help="Class labels, e.g. '0,1,2' or '0-9' (default: every class, up to 16)."),
     per_label: int = typer.Option(4, "--per-label", "--labels-per-class", min=1, help="Samples per label (one row each)."),
-    cfg: float = typer.Option(1.5, help="Guidance in the family's official convention (VAR: schedule t_k = "
-                                        "cfg*k/(K-1), 0 = unguided; the shipped VAR draws its classes best at 1-2, "
-                                        "90-93% recognised, 84% at 0. LlamaGen: uncond + (cond - uncond)*cfg, "
-                                        "only when cfg > 1)."),
-    cfg_interval: int = typer.Option(-1, min=-1, help="LlamaGen: guide only the first N+2 tokens (-1 = all)."),
-    top_k: int = typer.Option(0, min=0, help="Top-k filtering (0 = off)."),
-    top_p: float = typer.Option(0.0, min=0.0, max=1.0, help="Top-p filtering (0 = off)."),
-    temperature: float = typer.Option(1.0, min=1e-4, help="Sampling temperature."),
-    more_smooth: bool = typer.Option(False, help="The official Gumbel 'more_smooth' visualisation trick."),
-    precision: str = typer.Option("float32", help="Compute dtype of the policy: float32 or bfloat16."),
-    decode_precision: str = typer.Option("float32", help="Compute dtype of the decoder: float32 or bfloat16."),
     seed: int = typer.Option(0, help="Seed of the sampling generator."),
     out: Path = typer.Option(Path("samples.png"), help="Output PNG path."),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
@@ -34,19 +31,21 @@ def sample(
     var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
     vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file (with --model llamagen-*)."),
     gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file (with --model llamagen-*)."),
+    **fields: Any,
 ) -> None:
-    """Sample a grid of images (one row per label) and write it as a PNG."""
+    """Sample a grid of images (one row per label) and write it as a PNG (guidance 1.5 by default: the
+    shipped VAR draws its classes best at cfg 1-2)."""
     import torch
 
     from vargym.data.grid import save_grid
-    from vargym.models import ClassCondition, SamplingConfig
+    from vargym.models import ClassCondition
 
     try:
-        sampling = SamplingConfig(temperature=temperature, cfg=cfg, top_k=top_k, top_p=top_p, more_smooth=more_smooth,
-                                  cfg_interval=cfg_interval, precision=precision, decode_precision=decode_precision)
+        sampling = dataclasses.replace(SAMPLE_DEFAULTS, **given(SamplingConfig, fields))
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     dev = pick_device(device)
+    sampling = sampling.resolve(dev)
     model_ = load_generator_or_exit(str(checkpoint or model), dev, vae_path, var_path, vq_path=vq_path,
                                     gpt_path=gpt_path)
     try:

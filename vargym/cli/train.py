@@ -14,8 +14,9 @@ from typing import Any
 import typer
 
 from vargym.cli.options import config_options, given
+from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
-from vargym.train.config import TrainConfig, field_help
+from vargym.train.config import TrainConfig, field_help, training_sampling
 
 _HELP = field_help()
 
@@ -63,6 +64,7 @@ def _check_reward_spec(spec: str | None) -> None:
             raise ValueError(f"unknown reward {name!r}.{hint} Choose from: {', '.join(names)}")
 
 
+@config_options(SamplingConfig, exclude=("more_smooth",), defaults=training_sampling())
 @config_options(TrainConfig, exclude=("labels", "eval_labels", "reward_steps", "out", "algo_kwargs", "reward_kwargs",
                                       "model_files"))
 def train(
@@ -92,7 +94,7 @@ def train(
     """
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
-    from vargym.train.config import load_config_file
+    from vargym.train.config import _fold_sampling, load_config_file
     from vargym.train.rollout import PolicyMismatchError
     from vargym.train.trainer import Trainer
 
@@ -106,8 +108,11 @@ def train(
         flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
         files = {"vae_path": vae_path, "var_path": var_path, "vq_path": vq_path, "gpt_path": gpt_path}
         flags["model_files"] = {k: v for k, v in files.items() if v} or None
-        values = load_config_file(config) if config is not None else {}
+        values = _fold_sampling(load_config_file(config) if config is not None else {})
         values.update({k: v for k, v in flags.items() if v is not None})
+        sampling = given(SamplingConfig, fields)
+        if sampling:
+            values["sampling"] = {**values.get("sampling", {}), **sampling}
         _check_reward_spec(values.get("reward"))
         if resume is not None:
             trainer = Trainer.from_checkpoint(resume, **values)

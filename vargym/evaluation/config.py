@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
+from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
 from vargym.rewards.base import Reward
 
-if TYPE_CHECKING:
-    from vargym.models.generator import SamplingConfig
+__all__ = ["SUITES", "EvalConfig", "evaluation_sampling"]
 
-__all__ = ["SUITES", "EvalConfig"]
+SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingConfig))
+
+
+def evaluation_sampling(**fields: Any) -> SamplingConfig:
+    """Evaluation's default `SamplingConfig` (temperature 0.7), with ``fields`` changed."""
+    return SamplingConfig(**{"temperature": 0.7, **fields})
 
 SUITES = ("auto", "tiny", "imagenet", "none")
 
@@ -46,22 +52,11 @@ class EvalConfig:
     reference_samples: int = 1000
     """Tiny suite without ``fid_reference``: FID in the tiny classifier's feature space against this many
     fresh procedural images (0 = no FID)."""
-    cfg: float = 0.0
-    """Classifier-free guidance in the family's official convention (VAR: 0 = unguided; LlamaGen: guided
-    only when > 1)."""
-    cfg_interval: int = -1
-    """LlamaGen: guide only the first cfg_interval + 2 tokens (-1: every token)."""
-    top_k: int = 0
-    """Top-k filtering (0 = off)."""
-    top_p: float = 0.0
-    """Top-p filtering (0 = off)."""
-    temperature: float = 0.7
-    """Sampling temperature (default: the training distribution's, so a tuned model is judged as it was
-    trained; use 1.0 with guidance for the inference setting)."""
-    precision: str = "float32"
-    """Compute dtype of the policy while sampling: "float32" or "bfloat16"."""
-    decode_precision: str = "float32"
-    """Compute dtype of the decoder: "float32" or "bfloat16"."""
+    sampling: SamplingConfig | dict[str, Any] = field(default_factory=lambda: evaluation_sampling())
+    """The sampling distribution, a `vargym.models.SamplingConfig` (flags: --temperature, --cfg, ...). Its
+    defaults here: temperature 0.7 (the training distribution's, so a tuned model is judged as it was
+    trained; use 1.0 with guidance for the inference setting), unguided, float32, multinomial draws. A dict
+    overrides these defaults field by field."""
     seed: int = 0
     """Seed of the sampling generator."""
     batch_size: int = 64
@@ -82,7 +77,8 @@ class EvalConfig:
         if self.suite not in SUITES:
             hint = did_you_mean(self.suite, SUITES)
             raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}.{hint}")
-        self.sampling  # noqa: B018 -- validates temperature, cfg, top_k, top_p in one place
+        if not isinstance(self.sampling, SamplingConfig):
+            object.__setattr__(self, "sampling", evaluation_sampling(**dict(self.sampling)))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
             if not self.classes:
@@ -90,11 +86,24 @@ class EvalConfig:
         if self.rewards is not None:
             object.__setattr__(self, "rewards", tuple(self.rewards))
 
-    @property
-    def sampling(self) -> SamplingConfig:
-        """The sampling distribution as one `vargym.models.SamplingConfig` (validated there)."""
-        from vargym.models.generator import SamplingConfig
 
-        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              cfg_interval=self.cfg_interval, precision=self.precision,
-                              decode_precision=self.decode_precision)
+def _deprecated_flat_init(init: Any) -> Any:
+    """``EvalConfig(cfg=1.5, ...)``: the flat sampling keywords of earlier releases, folded into ``sampling``
+    with a DeprecationWarning."""
+
+    def __init__(self: EvalConfig, *args: Any, **kwargs: Any) -> None:
+        flat = {k: kwargs.pop(k) for k in SAMPLING_FIELDS if k in kwargs}
+        if flat:
+            import warnings
+
+            warnings.warn(f"EvalConfig({', '.join(f'{k}=' for k in sorted(flat))}) is deprecated: pass "
+                          f"sampling={{...}}", DeprecationWarning, stacklevel=2)
+            base = kwargs.get("sampling") or {}
+            base = dataclasses.asdict(base) if isinstance(base, SamplingConfig) else dict(base)
+            kwargs["sampling"] = {**base, **flat}
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+EvalConfig.__init__ = _deprecated_flat_init(EvalConfig.__init__)  # type: ignore[method-assign]

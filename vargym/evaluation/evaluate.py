@@ -20,7 +20,7 @@ import torch
 
 from vargym.envs.core import reward_context
 from vargym.evaluation.checkpoints import load_trained
-from vargym.evaluation.config import SUITES, EvalConfig
+from vargym.evaluation.config import SAMPLING_FIELDS, SUITES, EvalConfig
 from vargym.evaluation.metrics import MetricAccumulator
 from vargym.evaluation.scorers import Scorers, build_scorers, resolve_suite
 from vargym.naming import did_you_mean
@@ -58,7 +58,8 @@ def generate_batches(model: Generator, labels: torch.Tensor, config: EvalConfig)
     """Yield ``(images [B, 3, H, W] in [0, 1], condition ids [B])``: `sample_images` for raw conditions
     (``labels`` of a class model) with ``config``'s sampling, seed and batch size."""
     condition = model.condition_source().coerce(labels, device=model.device)
-    for images, chunk in sample_images(model, condition, config.sampling, config.seed, config.batch_size):
+    sampling = config.sampling.resolve(model.device)
+    for images, chunk in sample_images(model, condition, sampling, config.seed, config.batch_size):
         yield images, chunk.ids
 
 
@@ -83,9 +84,10 @@ def evaluate_model(
         "diversity": {"pixel_distance", "feature_distance", "near_duplicate_fraction", "pairs"},
         "fid" and "fid_features" (with a reference, or procedural for the tiny suite), "notes"}``.
     """
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(EvalConfig)})
+    names = [f.name for f in dataclasses.fields(EvalConfig)] + list(SAMPLING_FIELDS)
+    unknown = sorted(set(overrides) - set(names))
     if unknown:
-        hint = did_you_mean(unknown[0], [f.name for f in dataclasses.fields(EvalConfig)])
+        hint = did_you_mean(unknown[0], names)
         raise TypeError(f"unknown evaluation option(s) {unknown}.{hint}")
     from vargym.models import as_generator
 
@@ -104,7 +106,8 @@ def evaluate_model(
         scorers.rewards, scorers.classifier, scorers.fid_extractor, pixel_size=config.pixel_size
     )
     sample_s, start = 0.0, time.perf_counter()
-    batches = sample_images(model, condition, config.sampling, config.seed, config.batch_size)
+    sampling = config.sampling.resolve(device)
+    batches = sample_images(model, condition, sampling, config.seed, config.batch_size)
     while True:
         tick = time.perf_counter()
         images, chunk = next(batches, (None, None))
@@ -115,13 +118,12 @@ def evaluate_model(
         sample_s += time.perf_counter() - tick
         accumulator.add(images, chunk.ids, reward_context(source, chunk))
     result = accumulator.result(scorers.fid_reference, config.duplicate_threshold)
-    sampling = {k: getattr(config, k) for k in ("cfg", "top_k", "top_p", "temperature", "seed")}
     return {
         "suite": scorers.name,
         "num_samples": result.pop("num_samples"),
         "labels_per_class": config.labels_per_class,
         "classes": list(classes),
-        "sampling": sampling,
+        "sampling": {**dataclasses.asdict(sampling), "seed": config.seed},
         "samples_per_s": len(condition) / max(sample_s, 1e-9),
         "sample_wall_s": sample_s,
         "eval_wall_s": time.perf_counter() - start,

@@ -104,6 +104,7 @@ class TokenLayout:
 # ---------------------------------------------------------------------------------------------- sampling
 PRECISIONS = ("float32", "bfloat16")
 DRAWS = ("multinomial", "inverse-cdf")
+SAMPLING_PRECISIONS = ("auto", *PRECISIONS)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class SamplingConfig:
     """The distribution tokens are drawn from; one object from the CLI down to the sampler and log-prob pass.
 
     Example:
-        >>> SamplingConfig(temperature=0.7)                 # training (the seed paper)
+        >>> SamplingConfig(temperature=0.7)                 # the seed paper's training temperature
         >>> SamplingConfig(cfg=1.5, top_k=900, top_p=0.96)  # VAR's official inference settings
     """
 
@@ -131,13 +132,13 @@ class SamplingConfig:
     """VAR's visualisation option: Gumbel-softmax soft codes drive the next scale (sampling only; the
     recorded log-probs then do not describe the next scale's input, so never train with it)."""
     precision: str = "float32"
-    """Compute dtype of the policy network while sampling and in the teacher-forced pass: "float32" or
-    "bfloat16" (autocast; weights stay float32). Both passes use it, so the recorded log-probs stay the
-    policy's; the decoder runs in float32."""
-
+    """Compute dtype of the policy network while sampling and in the teacher-forced pass: "float32",
+    "bfloat16" (autocast; weights stay float32) or "auto" (bfloat16 where the device runs it natively, else
+    float32; `resolve` decides, once, for a device). Both passes use it, so the recorded log-probs stay the
+    policy's."""
     decode_precision: str = "float32"
-    """Compute dtype of the decoder that turns the tokens into images: "float32" or "bfloat16" (about 2x
-    faster on CPU; on var-d16 pixels differ from float32 by 0.006 on average, 0.06 at most)."""
+    """Compute dtype of the decoder that turns the tokens into images: "float32", "bfloat16" (about 2x
+    faster on CPUs with native bf16; pixels move slightly, see README "Precision") or "auto" (as precision)."""
     draw: str = "multinomial"
     """How a token is drawn from its distribution: "multinomial" (``torch.multinomial``, as the official
     samplers: a seeded generator gives their tokens) or "inverse-cdf" (the same distribution from one
@@ -145,8 +146,8 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         for name in ("precision", "decode_precision"):
-            if getattr(self, name) not in PRECISIONS:
-                raise ValueError(f"sampling {name} must be one of {PRECISIONS}, got {getattr(self, name)!r}")
+            if getattr(self, name) not in SAMPLING_PRECISIONS:
+                raise ValueError(f"sampling {name} must be one of {SAMPLING_PRECISIONS}, got {getattr(self, name)!r}")
         if self.draw not in DRAWS:
             raise ValueError(f"sampling draw must be one of {DRAWS}, got {self.draw!r}")
         for name, ok, allowed in (
@@ -174,6 +175,18 @@ class SamplingConfig:
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager:
         """The autocast context of ``precision`` on ``device`` (a no-op for float32)."""
         return autocast(self.precision, device)
+
+    def resolve(self, device: torch.device | str | None) -> SamplingConfig:
+        """This config with "auto" precisions decided for ``device`` (the one place that decides them)."""
+        import dataclasses
+
+        from vargym.devices import resolve_device, resolve_precision
+
+        if "auto" not in (self.precision, self.decode_precision):
+            return self
+        device = resolve_device(device)
+        return dataclasses.replace(self, precision=resolve_precision(self.precision, device),
+                                   decode_precision=resolve_precision(self.decode_precision, device))
 
 
 def draw(probs: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator] | None,
@@ -246,6 +259,9 @@ def keep_taken(filtered: torch.Tensor, logits: torch.Tensor, tokens: torch.Tenso
 
 def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractContextManager:
     """``torch.autocast`` to bfloat16 on ``device``'s type, or a no-op for "float32"."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS} here, got {precision!r} (resolve \"auto\" first: "
+                         f"SamplingConfig.resolve(device))")
     if precision == "float32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)

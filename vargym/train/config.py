@@ -16,15 +16,23 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vargym import configdoc
+from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
 
-if TYPE_CHECKING:
-    from vargym.models.generator import SamplingConfig
+__all__ = ["SAMPLING_FIELDS", "TrainConfig", "field_help", "load_config_file", "resolve_config", "training_sampling"]
 
-__all__ = ["TrainConfig", "field_help", "load_config_file", "resolve_config"]
+SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingConfig))
+"""The fields of `SamplingConfig` (once flat fields of `TrainConfig`, still accepted there, deprecated)."""
+TRAINING_SAMPLING = {"temperature": 0.7, "precision": "auto", "decode_precision": "auto", "draw": "inverse-cdf"}
+"""Where training's distribution differs from `SamplingConfig`'s own defaults (the official samplers')."""
+
+
+def training_sampling(**fields: Any) -> SamplingConfig:
+    """Training's default `SamplingConfig`, with ``fields`` changed."""
+    return SamplingConfig(**{**TRAINING_SAMPLING, **fields})
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -101,27 +109,10 @@ class TrainConfig:
     """Iterations of linear learning-rate warm-up."""
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0: no clipping; the norm is logged either way)."""
-    temperature: float = 0.7
-    """Sampling temperature during training (the policy's distribution is the tempered one)."""
-    cfg: float = 0.0
-    """Classifier-free guidance during training (>= 0; 0: unguided, as in the paper). The family's own
-    convention: VAR's schedule t_k = cfg*k/(K-1); LlamaGen guides only when cfg > 1."""
-    cfg_interval: int = -1
-    """LlamaGen: guide only the first cfg_interval + 2 tokens (-1: every token); VAR ignores it."""
-    top_k: int = 0
-    """Top-k filtering during training (0: off)."""
-    top_p: float = 0.0
-    """Top-p filtering during training (0: off)."""
-    precision: str = "auto"
-    """Compute dtype of sampling, the teacher-forced passes and the update: "float32", "bfloat16" (autocast;
-    weights and optimizer state stay float32) or "auto" (bfloat16 where the GPU or CPU runs it natively:
-    AVX512-BF16/AMX, about 2x faster; else float32)."""
-    decode_precision: str = "auto"
-    """Compute dtype of the decoder before the reward: "float32", "bfloat16" (about 2x faster on such CPUs;
-    pixels move by about 0.006 on average) or "auto" (as ``precision``)."""
-    draw: str = "inverse-cdf"
-    """How sampled tokens are drawn: "inverse-cdf" (one uniform number per token: the same distribution,
-    about 10x cheaper on CPU than torch.multinomial) or "multinomial" (the official samplers' RNG stream)."""
+    sampling: SamplingConfig | dict[str, Any] = field(default_factory=lambda: training_sampling())
+    """The training distribution, a `vargym.models.SamplingConfig` (flags: --temperature, --cfg, --top-k, ...).
+    Training's defaults: temperature 0.7, unguided, no filters, "auto" precisions (bfloat16 where the
+    device runs it natively), inverse-CDF draws. A dict overrides these defaults field by field."""
     beta: float | None = None
     """KL-to-reference weight; None keeps the algorithm's default (GRPO 0.1, var-grpo 0.2, PPO/REINFORCE 0)."""
     clip_epsilon: float | None = None
@@ -207,13 +198,11 @@ class TrainConfig:
                 f"lr must be > 0 and weight_decay, grad_clip, ratio_check_tol >= 0; got lr={self.lr}, "
                 f"weight_decay={self.weight_decay}, grad_clip={self.grad_clip}, ratio_check_tol={self.ratio_check_tol}"
             )
-        for name in ("precision", "decode_precision"):
-            if getattr(self, name) not in ("auto", "float32", "bfloat16"):
-                raise ValueError(f"{name} must be 'auto', 'float32' or 'bfloat16', got {getattr(self, name)!r}")
-        from vargym.models.generator import SamplingConfig
-
-        SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                       cfg_interval=self.cfg_interval, draw=self.draw)  # validates
+        if not isinstance(self.sampling, SamplingConfig):
+            object.__setattr__(self, "sampling", training_sampling(**dict(self.sampling)))
+        if self.sampling.more_smooth:
+            raise ValueError("sampling more_smooth must be False for training (its soft codes are not the "
+                             "sampled tokens, so the recorded log-probs would not describe the policy)")
         if self.micro_batch_size is not None and (self.micro_batch_size < 1
                                                   or self.minibatch_size % self.micro_batch_size):
             raise ValueError(f"micro_batch_size must be None or an int >= 1 dividing minibatch_size "
@@ -238,19 +227,6 @@ class TrainConfig:
             if value is not None and (len(value) == 0 or min(value) < 0):
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
         algo_class.config_class(**self.algo_overrides(num_conditions=None))  # range checks of the algorithm
-
-    @property
-    def sampling(self) -> SamplingConfig:
-        """The training distribution as one `vargym.models.SamplingConfig` (validated there); "auto"
-        precisions resolved for this config's device."""
-        from vargym.devices import resolve_device, resolve_precision
-        from vargym.models.generator import SamplingConfig
-
-        auto = "auto" in (self.precision, self.decode_precision)
-        device = resolve_device(self.device) if auto else None
-        return SamplingConfig(temperature=self.temperature, cfg=self.cfg, top_k=self.top_k, top_p=self.top_p,
-                              cfg_interval=self.cfg_interval, precision=resolve_precision(self.precision, device),
-                              decode_precision=resolve_precision(self.decode_precision, device), draw=self.draw)
 
     @property
     def batch_size(self) -> int:
@@ -281,6 +257,14 @@ class TrainConfig:
         out.update(self.algo_kwargs)
         return out
 
+    def merged(self, changes: dict[str, Any]) -> TrainConfig:
+        """A copy with the fields of ``changes`` (a dict as `from_dict` takes it) changed; a ``sampling`` dict
+        changes only the sampling fields it names."""
+        data = _fold_sampling(dict(changes))
+        if isinstance(data.get("sampling"), dict):
+            data["sampling"] = {**dataclasses.asdict(self.sampling), **data["sampling"]}
+        return TrainConfig.from_dict({**self.to_dict(), **data})
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -289,11 +273,16 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict (e.g. ``config.json``); unknown keys raise a ValueError naming them."""
         names = {f.name for f in dataclasses.fields(cls)}
+        data = _fold_sampling(dict(data))
         unknown = sorted(set(data) - names)
         if unknown:
-            hint = "; ".join(f"{k!r}{did_you_mean(k, names)}" for k in unknown)
+            hint = "; ".join(f"{k!r}{did_you_mean(k, names | set(SAMPLING_FIELDS))}" for k in unknown)
             raise ValueError(f"unknown TrainConfig keys: {hint}")
-        data = dict(data)
+        if isinstance(data.get("sampling"), dict):
+            unknown = sorted(set(data["sampling"]) - set(SAMPLING_FIELDS))
+            if unknown:
+                hint = "; ".join(f"{k!r}{did_you_mean(k, SAMPLING_FIELDS)}" for k in unknown)
+                raise ValueError(f"unknown sampling keys: {hint}")
         for name in ("labels", "eval_labels", "reward_steps"):
             if data.get(name) is not None:
                 data[name] = tuple(int(x) for x in data[name])
@@ -302,6 +291,50 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _fold_sampling(data: dict[str, Any]) -> dict[str, Any]:
+    """Move flat sampling keys (the old layout of config files and checkpoints) into ``data["sampling"]``."""
+    flat = {k: data.pop(k) for k in SAMPLING_FIELDS if k in data}
+    if flat:
+        base = data.get("sampling") or {}
+        base = dataclasses.asdict(base) if isinstance(base, SamplingConfig) else dict(base)
+        data["sampling"] = {**base, **flat}
+    return data
+
+
+def _deprecated_flat_init(init: Any) -> Any:
+    """``TrainConfig(temperature=0.7, ...)``: the flat sampling keywords of earlier releases, folded into
+    ``sampling`` with a DeprecationWarning."""
+
+    def __init__(self: TrainConfig, *args: Any, **kwargs: Any) -> None:
+        flat = sorted(k for k in SAMPLING_FIELDS if k in kwargs)
+        if flat:
+            import warnings
+
+            warnings.warn(f"TrainConfig({', '.join(f'{k}=' for k in flat)}) is deprecated: pass "
+                          f"sampling={{{', '.join(repr(k) + ': ...' for k in flat)}}}", DeprecationWarning,
+                          stacklevel=2)
+            kwargs = _fold_sampling(kwargs)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+def _deprecated_flat_property(name: str) -> property:
+    def get(self: TrainConfig) -> Any:
+        import warnings
+
+        warnings.warn(f"TrainConfig.{name} is deprecated: read TrainConfig.sampling.{name}", DeprecationWarning,
+                      stacklevel=2)
+        return getattr(self.sampling, name)
+
+    return property(get, doc=f"Deprecated: ``sampling.{name}``.")
+
+
+TrainConfig.__init__ = _deprecated_flat_init(TrainConfig.__init__)  # type: ignore[method-assign]
+for _name in SAMPLING_FIELDS:
+    setattr(TrainConfig, _name, _deprecated_flat_property(_name))
 
 
 def field_help() -> dict[str, str]:

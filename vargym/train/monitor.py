@@ -37,16 +37,18 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tupl
     Returns:
         ``(name, fn(images, context) -> float)`` or None; ``context`` is the images' `RewardContext`.
     """
+    from vargym.evaluation.scorers import resolve_suite
     from vargym.models.files import TINY_DIR
 
+    tiny = resolve_suite("auto", num_classes) == "tiny"  # the models the shipped classifier knows
     if spec in (None, "auto"):
-        spec = "class_fidelity" if num_classes == 10 and (TINY_DIR / "classifier.json").is_file() else "none"
+        spec = "class_fidelity" if tiny and (TINY_DIR / "classifier.json").is_file() else "none"
     if spec == "none":
         return None
     if spec == "class_fidelity":
         from vargym.data.classifier import classifier_accuracy, load_classifier
 
-        if num_classes != 10:
+        if not tiny:
             raise ValueError(f"gold 'class_fidelity' uses the tiny classifier of the 10 procedural classes; this "
                              f"model has {num_classes} classes: pass a reward spec as the gold metric instead")
         classifier = load_classifier(TINY_DIR, device=device)

@@ -16,14 +16,14 @@ def _fidelity(trainer: Trainer, per_class: int) -> dict[str, float] | None:
     """Tiny-classifier top-1 of the tuned and the base model, sampled as in training; None when the model is
     not a 10-class procedural one or the shipped classifier is missing."""
     from vargym.evaluation.evaluate import evaluate_model
+    from vargym.evaluation.scorers import resolve_suite
     from vargym.models import load_generator
     from vargym.models.files import TINY_DIR
 
-    if trainer.generator.num_classes != 10 or not (TINY_DIR / "classifier.json").is_file():
+    if resolve_suite("auto", trainer.generator.num_classes) != "tiny" or not (TINY_DIR / "classifier.json").is_file():
         return None
-    s = trainer.sampling
     settings = dict(labels_per_class=per_class, suite="tiny", rewards=(), reference_samples=0, seed=0,
-                    temperature=s.temperature, cfg=s.cfg, top_k=s.top_k, top_p=s.top_p)
+                    sampling=trainer.sampling)
     out = {"tuned": evaluate_model(trainer.generator, **settings)["classifier"]["top1"]}
     if trainer.generator.lora is not None:  # the base is the policy with its adapters off
         with trainer.generator.base_policy():

@@ -14,6 +14,7 @@ throughout, so on the first batch the ratio ``exp(log_prob - sample_log_prob)`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import shutil
@@ -126,7 +127,8 @@ class Trainer:
             fresh_adapters = True
         elif self.generator.lora is None:
             self.policy.requires_grad_(True)
-        self.sampling = config.sampling  # "auto" precisions resolved for this device
+        self.sampling = config.sampling.resolve(self.device)
+        """The training distribution, "auto" precisions decided for this device (what config.json records)."""
         self.layout = self.generator.layout
         self.source = self.generator.condition_source(config.labels)
         """The conditions training draws from (`vargym.models.ConditionSource`)."""
@@ -520,7 +522,7 @@ class Trainer:
         defaults such as ``beta``) written in, so the file says what actually ran."""
         data = self.config.to_dict()
         data["device"] = str(self.device)
-        data["precision"], data["decode_precision"] = self.sampling.precision, self.sampling.decode_precision
+        data["sampling"] = dataclasses.asdict(self.sampling)
         algo = self.algo.config
         for name in ("beta", "clip_epsilon"):
             if data.get(name) is None and hasattr(algo, name):
@@ -699,7 +701,7 @@ class Trainer:
             raise CheckpointError(
                 f"{ckpt} has checkpoint format {meta.get('format')!r}; this vargym reads {CHECKPOINT_FORMAT}"
             )
-        config = TrainConfig.from_dict({**meta["config"], **overrides})
+        config = TrainConfig.from_dict(meta["config"]).merged(overrides)
         generator = load_generator(ckpt, device=resolve_device(config.device))
         trainer = cls(config, model=generator, reward=reward)
         try:
