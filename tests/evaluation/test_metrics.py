@@ -96,7 +96,7 @@ def test_empty_and_bad_batches_raise():
 def test_shipped_classifier_recognises_procedural_images():
     from vargym.data.classifier import load_classifier
     from vargym.data.procedural import procedural_batches
-    from vargym.models.loading import TINY_DIR
+    from vargym.models.files import TINY_DIR
 
     if not (TINY_DIR / "classifier.json").is_file():
         pytest.skip(f"the shipped classifier is not in {TINY_DIR} yet")

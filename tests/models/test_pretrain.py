@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from vargym.data.classifier import classifier_accuracy, load_classifier
 from vargym.data.diversity import pairwise_diversity
 from vargym.models import load_checkpoint, load_model
-from vargym.models.loading import TINY_DIR
+from vargym.models.files import TINY_DIR
 from vargym.models.presets import build, preset_configs
 from vargym.models.pretrain.loop import lr_at
 from vargym.models.pretrain.report import sample_per_class
