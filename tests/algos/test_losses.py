@@ -289,3 +289,18 @@ def test_missing_keys_and_group_ids_raise_specific_errors():
         algo.compute_advantages(td)
     with pytest.raises(TypeError, match="GRPOLoss expects a GRPOConfig, got PPOConfig"):
         GRPOLoss(PPOConfig())
+
+
+@pytest.mark.parametrize("name", ["grpo", "ppo"])
+def test_finish_metrics_gives_the_whole_minibatch_statistics_from_its_halves(name):
+    """Averaging the moment_* outputs of two halves, then finish_metrics, gives the figures of the whole
+    minibatch: what the trainer does over micro-batches and torchrun ranks."""
+    algo = make_algorithm(name, **({"group_size": G} if name == "grpo" else {}))
+    batch = algo.compute_advantages(make_batch())
+    whole = {k: float(v) for k, v in algo(batch).items()}
+    halves = [{k: float(v) for k, v in algo(batch[rows]).items()} for rows in (slice(0, N // 2), slice(N // 2, N))]
+    mean = {k: (halves[0][k] + halves[1][k]) / 2 for k in halves[0]}
+    finished = algo.finish_metrics(mean)
+    assert not any(k.startswith("moment_") for k in finished)
+    for key in ("advantage_std", "explained_variance") if name == "ppo" else ("advantage_std",):
+        assert finished[key] == pytest.approx(whole[key], rel=1e-9, abs=1e-12), key

@@ -173,3 +173,20 @@ def test_both_draws_record_the_log_probs_of_the_tokens_they_drew(tiny, draw):
     tokens, log_probs = generator.sample(condition, sampling, torch.Generator().manual_seed(0), return_log_probs=True)
     forced = generator.forward_rl(condition, tokens, sampling).log_probs
     assert torch.isfinite(log_probs).all() and (log_probs - forced).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["random:tiny", "random:tiny-llamagen"])
+def test_the_null_class_is_accepted_by_logits_log_probs_and_the_sampler(name):
+    """One rule for both families: label num_classes (the unconditional model) works everywhere."""
+    from vargym.models import ClassCondition, SamplingConfig, load_generator
+
+    gen = load_generator(name)
+    null = ClassCondition(torch.tensor([gen.num_classes, 0]))
+    sampling = SamplingConfig(cfg=1.5)
+    tokens, log_probs = gen.sample(null, sampling, torch.Generator().manual_seed(0), return_log_probs=True)
+    torch.testing.assert_close(gen.log_probs(null, tokens, sampling), log_probs, atol=1e-4, rtol=0)
+    network = gen.policy
+    if hasattr(network, "logits"):
+        assert network.logits(null.labels, tokens).shape[0] == 2
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, "):
+        gen.sample(ClassCondition(torch.tensor([gen.num_classes + 1])), sampling)

@@ -23,7 +23,10 @@ from torch import nn
 from vargym.algos.functional import AGGREGATIONS, aggregate, k3_kl, masked_mean, step_token_weights
 from vargym.configdoc import field_docs
 
-__all__ = ["Algorithm", "LossConfig", "check_group_ids", "check_range", "field_docs"]
+__all__ = ["MOMENT", "Algorithm", "LossConfig", "check_group_ids", "check_range", "field_docs"]
+
+MOMENT = "moment_"
+"""Prefix of the loss output's raw means from which `Algorithm.finish_metrics` derives non-linear statistics."""
 
 # Who is expected to write each key; used in the KeyError when a key is missing.
 _WRITERS = {
@@ -236,9 +239,21 @@ class Algorithm(nn.Module):
         adv_mean = masked_mean(advantage, mask)
         metrics["advantage_mean"] = adv_mean.detach()
         metrics["advantage_std"] = masked_mean((advantage - adv_mean) ** 2, mask).sqrt().detach()
+        metrics[f"{MOMENT}advantage_sq"] = masked_mean(advantage.detach() ** 2, mask)
         out.update(self._extra_losses(td))
         out.update(metrics)
         return TensorDict(out, batch_size=[])
+
+    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The statistics that are not means over rows (``advantage_std``, PPO's ``explained_variance``),
+        recomputed from the ``moment_*`` means of `forward`'s output once those were averaged over a whole
+        minibatch: over its micro-batches and, under torchrun, over every process's share. Then a minibatch
+        gives the same figures however it was split. Drops the ``moment_*`` entries."""
+        out = {k: v for k, v in metrics.items() if not k.startswith(MOMENT)}
+        if f"{MOMENT}advantage_sq" in metrics and "advantage_mean" in metrics:
+            variance = metrics[f"{MOMENT}advantage_sq"] - metrics["advantage_mean"] ** 2
+            out["advantage_std"] = max(variance, 0.0) ** 0.5
+        return out
 
     def extra_repr(self) -> str:
         return repr(self.config)

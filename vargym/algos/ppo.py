@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from tensordict import TensorDict
 
-from vargym.algos.base import Algorithm, LossConfig, check_range
+from vargym.algos.base import MOMENT, Algorithm, LossConfig, check_range
 from vargym.algos.functional import (
     broadcast_step_to_tokens,
     clipped_ratio_objective,
@@ -125,4 +125,14 @@ class PPOLoss(Algorithm):
             "loss_value": self.config.value_coef * value_loss,
             "value_loss": value_loss.detach(),
             "explained_variance": (1.0 - residual / spread.clamp_min(1e-8)).detach(),
+            f"{MOMENT}residual_sq": residual.detach(),
+            f"{MOMENT}return": masked_mean(returns, step_mask).detach(),
+            f"{MOMENT}return_sq": masked_mean(returns**2, step_mask).detach(),
         }
+
+    def finish_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        out = super().finish_metrics(metrics)
+        if f"{MOMENT}return_sq" in metrics:
+            spread = metrics[f"{MOMENT}return_sq"] - metrics[f"{MOMENT}return"] ** 2
+            out["explained_variance"] = 1.0 - metrics[f"{MOMENT}residual_sq"] / max(spread, 1e-8)
+        return out

@@ -9,8 +9,8 @@ imported until an env is made)::
     venv = gymnasium.make_vec("vargym/VAR-v0", num_envs=64, vectorization_mode="vector_entry_point",
                               model="tiny", reward="luma", group_size=8)
 
-The classes below load lazily on first attribute access. ``VAREnv``, ``VARVectorEnv`` and
-``VARTorchRLEnv`` are the earlier names of the three adapters, kept as aliases.
+The classes below load lazily on first attribute access. ``VAREnv``, ``VARVectorEnv``, ``VARTorchRLEnv``
+and ``VARPolicy`` are earlier names, kept as deprecated aliases (they warn; see CHANGELOG.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ _LAZY = {
     "TorchRLGroupedCollector": "vargym.envs.collector",
     "episode_tensordict": "vargym.envs.collector",
 }
-_ALIASES = {"VAREnv": "GenerationEnv", "VARVectorEnv": "GenerationVectorEnv", "VARTorchRLEnv": "GenerationTorchRLEnv"}
+_ALIASES = {"VAREnv": "GenerationEnv", "VARVectorEnv": "GenerationVectorEnv", "VARTorchRLEnv": "GenerationTorchRLEnv",
+            "VARPolicy": "GeneratorPolicy"}
 
 __all__ = ["ENV_ID", *_LAZY, *_ALIASES]
 
@@ -40,6 +41,11 @@ _lazy = lazy_getattr("vargym.envs", _LAZY)
 
 
 def __getattr__(name: str):
+    if name in _ALIASES:
+        import warnings
+
+        warnings.warn(f"vargym.envs.{name} is deprecated: use vargym.envs.{_ALIASES[name]}", DeprecationWarning,
+                      stacklevel=2)
     return _lazy(_ALIASES.get(name, name))
 
 

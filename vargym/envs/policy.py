@@ -109,3 +109,13 @@ class GeneratorPolicy(TensorDictModuleBase):
         tensordict.set("action_log_prob", log_prob.reshape(*batch, self.max_tokens))
         tensordict.set("token_mask", mask.reshape(*batch, self.max_tokens))
         return tensordict
+
+
+def __getattr__(name: str):
+    if name == "VARPolicy":  # the earlier name, kept for a release
+        import warnings
+
+        warnings.warn("vargym.envs.policy.VARPolicy is deprecated: use GeneratorPolicy", DeprecationWarning,
+                      stacklevel=2)
+        return GeneratorPolicy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

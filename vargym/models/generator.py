@@ -238,7 +238,13 @@ def check_ids(ids: torch.Tensor, high: int, what: str, note: str) -> None:
 
 
 def check_labels(labels: Any, num_classes: int, device: torch.device | str, allow_null: bool = False) -> torch.Tensor:
-    """Class labels as int64 ``[N]`` on ``device``; ``allow_null`` admits the null class ``num_classes``."""
+    """Class labels as int64 ``[N]`` on ``device``; ``allow_null`` admits the null class ``num_classes``.
+
+    The rule of both families: the networks' ``logits``, ``log_probs`` / ``forward_rl`` and samplers accept
+    the null class (the unconditional model that guidance mixes in; sampling it draws unconditional images),
+    so a log-prob can be recomputed for anything that was sampled. Training draws conditions from
+    ``[0, num_classes)`` only, and pretraining's ``teacher_forcing_loss`` takes real labels (it drops them to
+    the null class itself)."""
     labels = torch.as_tensor(labels, device=device)
     if labels.ndim != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")

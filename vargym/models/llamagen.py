@@ -344,7 +344,7 @@ class LlamaGen(nn.Module):
         ``forward`` (conditional and null rows batched when guided); ``network``: the module whose forward
         runs (a DDP wrapper of this GPT; default: the GPT itself)."""
         net = network if network is not None else self
-        labels = self.check_labels(labels)
+        labels = self.check_labels(labels, allow_null=True)  # the null class: the unconditional model
         B = labels.shape[0]
         tokens = self.check_tokens(tokens, B)
         n_guided = guided_tokens(cfg, cfg_interval, self.block_size)
@@ -405,7 +405,7 @@ class TokenSampler:
         if draw not in DRAWS:
             raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
         self.gpt = gpt
-        self.labels = gpt.check_labels(labels)
+        self.labels = gpt.check_labels(labels, allow_null=True)  # the null class: the unconditional model
         self.B = self.labels.shape[0]
         self.L = gpt.block_size
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature

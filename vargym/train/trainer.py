@@ -292,14 +292,14 @@ class Trainer:
             "lr": lr,
         }
         metrics.update(self._reward_metrics(batch))
-        local = {k: v / updates for k, v in sums.items()}
+        metrics.update({k: v / updates for k, v in sums.items()})  # each minibatch's figures are global already
         entropy = old["entropy"] if old is not None else torch.cat(entropies)  # [N, T] (this rank's rows)
-        local["entropy"] = float(entropy.mean())
+        local = {"entropy": float(entropy.mean())}
         for k, value in enumerate(self.layout.step_mean(entropy).tolist()):
             local[f"entropy_step_{k}"] = value
         metrics.update(self._mean_over_ranks(local))
         if self.ratio_check is not None:
-            metrics["ratio_check_max_abs"] = self.ratio_check
+            metrics["ratio_check_max_abs"] = self._max_over_ranks(self.ratio_check)
             self.ratio_check = None
         iteration_s = time.perf_counter() - start
         metrics.update(
@@ -326,6 +326,14 @@ class Trainer:
             out.set(key, self.dist.all_gather(batch.get(key)))
         out.set("group_id", torch.arange(n, device=batch.device) // self.config.group_size)
         return out
+
+    def _max_over_ranks(self, value: float) -> float:
+        """The largest of the ranks' ``value`` (the value itself in one process)."""
+        if not self.dist.enabled:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+        return float(tensor)
 
     def _mean_over_ranks(self, metrics: dict[str, float]) -> dict[str, float]:
         """Per-rank update metrics averaged over the ranks (equal shares, so the mean of the global batch)."""
@@ -360,8 +368,9 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, max_norm)
         self.optimizer.step()
         self.policy_is_reference = False
-        metrics = dict(sums)
-        metrics["grad_norm"] = float(grad_norm)
+        # means over the whole minibatch (every rank's share), then the statistics derived from them
+        metrics = self.algo.finish_metrics(self._mean_over_ranks(dict(sums)))
+        metrics["grad_norm"] = float(grad_norm)  # of the all-reduced gradient: the same on every rank
         return metrics
 
     def _backward(self, rows: Any, weight: float, entropies: list[torch.Tensor] | None) -> dict[str, float]:
