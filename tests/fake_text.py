@@ -31,7 +31,7 @@ from vargym.models import (
 )
 from vargym.models.generator import draw, keep_taken
 from vargym.models.registry import FAMILIES, Family, register_family
-from vargym.models.sampling import filter_logits
+from vargym.models.var.sampling import filter_logits
 
 PROMPTS = ("a red square", "a blue circle, small", "green stripes!", "two cats; one dog", "a yellow sun",
            "night sky (stars)")

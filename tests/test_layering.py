@@ -1,33 +1,53 @@
-"""The layers above `vargym.models` speak only the generator interface: no family module, class or internal."""
+"""The house's layering: the layers above `vargym.models` speak only the generator interface (no family
+module, class or internal), `vargym.models` imports nothing above it, `vargym.algos` knows no model, and no
+two vargym modules import each other (directly or around a longer loop)."""
 
 import ast
+import importlib
+import pkgutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from vargym.models.registry import families
+
 PACKAGE = Path(__file__).resolve().parents[1] / "vargym"
 LAYERS = ("envs", "algos", "train", "evaluation", "bench", "cli")
-FAMILY_MODULES = {
-    "vargym.models.var", "vargym.models.vqvae", "vargym.models.var_generator", "vargym.models.sampling",
-    "vargym.models.quantizer", "vargym.models.vae_blocks", "vargym.models.presets", "vargym.models.loading",
-    "vargym.models.llamagen", "vargym.models.llamagen_vq", "vargym.models.llamagen_generator",
-    "vargym.models.llamagen_presets", "vargym.models.llamagen_loading",
-}
-FAMILY_NAMES = {
-    "VAR", "VQVAE", "VARConfig", "VQVAEConfig", "VARGenerator", "ScaleSampler", "KVCache", "build_preset",
-    "load_model", "load_pretrained", "load_official", "load_checkpoint", "from_official_kwargs",
-    "preset_configs", "PRESETS", "LlamaGen", "LlamaGenConfig", "LlamaGenVQ", "LlamaGenVQConfig", "LlamaGenGenerator",
-    "TokenSampler", "LLAMAGEN_PRESETS", "llamagen_from_official_kwargs", "load_llamagen_official",
-    "load_llamagen_checkpoint",
-}
+
+
+def _family_packages() -> list[str]:
+    """Each registered family's package: its glue module's parent (``vargym.models.var``)."""
+    return sorted({f.glue.rsplit(".", 1)[0] for f in families() if f.glue.startswith("vargym.")})
+
+
+def _family_modules() -> set[str]:
+    """Every module of every family package, and the old paths that now lead into one (`vargym.moved`)."""
+    from vargym.moved import _MOVED
+
+    out = set(_family_packages())
+    for name in _family_packages():
+        package = importlib.import_module(name)
+        out |= {m.name for m in pkgutil.walk_packages(package.__path__, name + ".")}
+    out |= {old for old, new in _MOVED.items() if any(new.startswith(p) for p in _family_packages())}
+    return out
+
+
+def _family_names() -> set[str]:
+    """Every public name of a family package, and the shared entry points that hand out a family's raw
+    (tokenizer, network) parts instead of a `Generator`."""
+    names = {"build_preset", "preset_configs", "load_pretrained", "PRESETS"}
+    for name in _family_packages():
+        names |= set(importlib.import_module(name).__all__)
+    return names
+
+
+FAMILY_MODULES = _family_modules()
+FAMILY_NAMES = _family_names()
+FAMILY_CLASSES = {n for n in FAMILY_NAMES if n[0].isupper()}  # as attributes (vargym.models.VAR); functions such
+# as save_checkpoint share their names with methods of other objects
 FAMILY_INTERNALS = {"vqvae", "patch_nums", "v_patch_nums", "tokens_to_img", "img_to_tokens", "fhat_to_img"}
-
-
-def _layer_files():
-    for layer in LAYERS:
-        yield from sorted((PACKAGE / layer).rglob("*.py"))
 
 
 def _violations(path: Path) -> list[str]:
@@ -42,9 +62,15 @@ def _violations(path: Path) -> list[str]:
             found += [f"imports {a.name}" for a in node.names if a.name in FAMILY_MODULES]
         elif isinstance(node, ast.Name) and node.id in FAMILY_NAMES | FAMILY_INTERNALS:
             found.append(f"names {node.id}")
-        elif isinstance(node, ast.Attribute) and node.attr in FAMILY_NAMES | FAMILY_INTERNALS:
+        elif isinstance(node, ast.Attribute) and node.attr in FAMILY_CLASSES | FAMILY_INTERNALS:
             found.append(f"uses .{node.attr}")
     return [f"{path.relative_to(PACKAGE.parent)}:{v}" for v in found]
+
+
+def test_the_registry_gives_the_family_lists():
+    assert {"vargym.models.var", "vargym.models.llamagen"} <= set(_family_packages())
+    assert {"vargym.models.var.transformer", "vargym.models.llamagen.vq", "vargym.models.vqvae"} <= FAMILY_MODULES
+    assert {"VAR", "VQVAE", "LlamaGen", "LlamaGenGenerator", "VARGenerator", "KVCache"} <= FAMILY_NAMES
 
 
 @pytest.mark.parametrize("layer", LAYERS)
@@ -54,22 +80,95 @@ def test_no_layer_above_models_knows_a_family(layer):
     assert not bad, "\n".join(bad)
 
 
-def test_the_check_catches_a_family_import(tmp_path):
+def test_the_real_check_catches_a_family_import_name_and_internal(tmp_path):
     sample = tmp_path / "bad.py"
-    sample.write_text("from vargym.models.var import VAR\n\ndef f(gen):\n    return gen.vqvae\n")
-    assert len(_violations_for(sample)) == 3
+    sample.write_text("from vargym.models.var.transformer import VAR\n\ndef f(gen):\n    return gen.vqvae\n")
+    found = [v.split(":", 1)[1] for v in _violations_under(sample, tmp_path)]
+    assert found.count("imports vargym.models.var.transformer") == 1
+    assert "imports VAR" in found and "uses .vqvae" in found
+    sample.write_text("from vargym.models import load_generator\n\ndef f(gen):\n    return gen.layout\n")
+    assert _violations_under(sample, tmp_path) == []
 
 
-def _violations_for(path: Path) -> list[str]:
+def _violations_under(path: Path, root: Path) -> list[str]:
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, root / "vargym"
+    try:
+        return _violations(path)
+    finally:
+        PACKAGE = saved
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The vargym modules ``path`` imports anywhere (functions included; TYPE_CHECKING blocks excluded)."""
     tree = ast.parse(path.read_text())
-    out = []
+    typing_only = {id(sub) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and "TYPE_CHECKING" in ast.unparse(node.test) for sub in ast.walk(node)}
+    out = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module in FAMILY_MODULES:
-            out.append(node.module)
-            out += [a.name for a in node.names if a.name in FAMILY_NAMES]
-        elif isinstance(node, ast.Attribute) and node.attr in FAMILY_INTERNALS:
-            out.append(node.attr)
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("vargym"):
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                out.add(target if target in modules else node.module)
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("vargym")}
+    return out & modules
+
+
+def _module_graph() -> dict[str, set[str]]:
+    paths = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
     return out
+
+
+def test_no_import_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the finder works
+    graph = _module_graph()
+    assert "vargym.models.var.sampling" in graph["vargym.models.var.transformer"]
+    assert _cycles(graph) == []
+
+
+def test_models_import_nothing_above_them():
+    graph = _module_graph()
+    above = [f"{m} imports {t}" for m, targets in graph.items() if m.startswith("vargym.models")
+             for t in targets if not t.startswith("vargym.models") and t.split(".")[1] in
+             ("envs", "algos", "train", "evaluation", "bench", "cli", "rewards", "data", "pretrain")]
+    assert not above, "\n".join(above)
 
 
 def test_algos_import_only_torch_tensordict_and_the_env_registry():

@@ -71,3 +71,41 @@ def torch_hub_file(url: str, option: str, check_hash: bool = True) -> Path:
     except (OSError, RuntimeError) as e:  # network errors; RuntimeError on a hash mismatch
         raise WeightsNotAvailableError(f"cannot download {url}: {e}; pass {option}") from e
     return cached
+
+
+def hub_file(
+    repo_id: str, files: tuple[str, ...], what: str, option: str, cache_dir: str | None = None,
+    revision: str | None = None,
+) -> str:
+    """Local path of the first of ``files`` in a Hugging Face repo (at ``revision``; None: main): the hub
+    cache, else downloaded into it. The one download helper of model and reward weights.
+
+    Offline (``HF_HUB_OFFLINE=1``) or with huggingface.co unreachable, an uncached file raises
+    `WeightsNotAvailableError` in seconds, naming ``what``, the repo, the files and ``option``.
+    """
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    from vargym.errors import WeightsNotAvailableError
+
+    for name in files:
+        cached = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir, revision=revision)
+        if isinstance(cached, str):
+            return cached
+    offline, error = offline_mode(), None
+    if not offline and not host_reachable("huggingface.co"):  # fail in seconds, not after the hub's retries
+        raise WeightsNotAvailableError(
+            f"{what} are not cached and huggingface.co is unreachable (hub repo {repo_id!r}, file "
+            f"{' or '.join(files)}). Download them once online, or {option}."
+        )
+    for name in files:
+        try:
+            return hf_hub_download(
+                repo_id, name, cache_dir=cache_dir, revision=revision, etag_timeout=10, local_files_only=offline
+            )
+        except Exception as e:  # noqa: BLE001 - any hub failure means "not available here"
+            error = e
+    why = "HF_HUB_OFFLINE=1 is set and they are not cached" if offline else f"download failed: {error}"
+    raise WeightsNotAvailableError(
+        f"{what} are not available: hub repo {repo_id!r}, file {' or '.join(files)}; {why}. "
+        f"Download them once online, or {option}."
+    )

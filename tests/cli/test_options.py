@@ -8,7 +8,7 @@ import typer.main
 from vargym.cli.main import app
 from vargym.configdoc import field_help
 from vargym.evaluation.config import EvalConfig
-from vargym.models.pretrain.config import PretrainConfig
+from vargym.pretrain.config import PretrainConfig
 from vargym.train.config import TrainConfig
 
 # field -> the flag that sets it, where the two names differ (a dict or tuple field parsed by the command)

@@ -74,7 +74,7 @@ def test_cached_file_is_used_without_network(tmp_path, monkeypatch, resnet_path)
 
 
 def test_imagenet_suite_end_to_end_on_a_1000_class_model(resnet_path):
-    from vargym.models.presets import TINY_VAR, TINY_VQVAE, build
+    from vargym.models.var.presets import TINY_VAR, TINY_VQVAE, build
 
     torch.manual_seed(0)
     vqvae, var = build(TINY_VQVAE, dataclasses.replace(TINY_VAR, num_classes=1000))

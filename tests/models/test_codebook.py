@@ -7,10 +7,10 @@ import re
 import pytest
 import torch
 
-from vargym.models.presets import TINY_VQVAE, from_official_kwargs
-from vargym.models.pretrain.codebook import EmaCodebook
-from vargym.models.pretrain.stages import PretrainConfig, init_for_training
-from vargym.models.vqvae import VQVAE, VQVAEConfig
+from vargym.models.var.presets import TINY_VQVAE, from_official_kwargs
+from vargym.models.var.vqvae import VQVAE, VQVAEConfig
+from vargym.pretrain.codebook import EmaCodebook
+from vargym.pretrain.stages import PretrainConfig, init_for_training
 
 SMALL = VQVAEConfig(vocab_size=32, z_channels=4, ch=16, ch_mult=(1, 2), num_res_blocks=1, norm_groups=4,
                     v_patch_nums=(1, 2, 4), test_mode=False)

@@ -5,7 +5,7 @@ import torch
 
 from tests.conftest import shared_path
 from vargym.models import from_official_kwargs
-from vargym.models.sampling import guidance_weights
+from vargym.models.var.sampling import guidance_weights
 
 ATOL = 1e-4
 

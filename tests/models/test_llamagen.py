@@ -15,9 +15,9 @@ from vargym.models import (
     load_generator,
     load_pretrained,
 )
-from vargym.models.llamagen import LlamaGen, LlamaGenConfig
-from vargym.models.llamagen_loading import load_llamagen_checkpoint, load_llamagen_official
-from vargym.models.llamagen_presets import TINY_LLAMAGEN, TINY_LLAMAGEN_VQ, build_llamagen
+from vargym.models.llamagen.loading import load_llamagen_checkpoint, load_llamagen_official
+from vargym.models.llamagen.presets import TINY_LLAMAGEN, TINY_LLAMAGEN_VQ, build_llamagen
+from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig
 
 
 def _manifest(name: str) -> dict[str, list[int]]:
@@ -153,8 +153,8 @@ def test_bad_input_gets_specific_errors(tmp_path):
     gpt = gen.gpt
     with pytest.raises(ValueError, match="unknown preset 'llamagen-q'.*llamagen-b"):
         build_preset("llamagen-q")
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 10\)"):
-        gpt.sample(torch.tensor([10]))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 11\)"):  # 10 is the null class
+        gpt.sample(torch.tensor([11]))
     with pytest.raises(ValueError, match=r"tokens must lie in \[0, 512\)"):
         gpt.log_probs(torch.tensor([0]), torch.full((1, 64), 512))
     with pytest.raises(ValueError, match=r"tokens must lie in \[0, 512\)"):

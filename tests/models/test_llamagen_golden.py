@@ -110,7 +110,7 @@ def test_seeded_sampling_is_rng_exact(golden, models):
     assert torch.equal(tokens, s["tokens"])
     _check_guided_logits(gpt, s)
     # the guided log-probs of the drawn tokens under the official filtered distribution
-    from vargym.models.llamagen import filter_logits_llamagen
+    from vargym.models.llamagen.transformer import filter_logits_llamagen
 
     ref = filter_logits_llamagen(s["guided_logits"] / s["temperature"], s["top_k"], s["top_p"]).log_softmax(-1)
     ref = ref.gather(-1, s["tokens"].unsqueeze(-1)).squeeze(-1)
@@ -122,7 +122,7 @@ def test_seeded_sampling_is_rng_exact(golden, models):
 
 def test_official_format_files_load_strictly(golden, tmp_path):
     """DDP layout (``{"model": sd}``) for the GPT and the VQ, float16 as stored; runtime keys are dropped."""
-    from vargym.models.llamagen_loading import load_llamagen_official
+    from vargym.models.llamagen.loading import load_llamagen_official
 
     ref_vq, ref_gpt = llamagen_from_official_kwargs(golden["vq_config"], golden["vq_structure"], golden["gpt_config"])
     torch.save({"model": golden["vq_state_dict"]}, tmp_path / "vq.pt")

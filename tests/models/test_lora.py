@@ -15,6 +15,7 @@ from vargym.models.lora import (
     lora_state_dict,
     merge_lora,
 )
+from vargym.models.registry import get_family
 
 
 @pytest.fixture
@@ -88,9 +89,11 @@ def test_lora_config_and_apply_errors(generator):
         LoRAConfig(rank=0)
     with pytest.raises(ValueError, match="match no nn.Linear"):
         apply_lora(generator.policy, LoRAConfig(targets=("nothing",)))
-    apply_lora(generator.policy, LoRAConfig(rank=2))
-    with pytest.raises(ValueError, match="already has LoRA"):
+    with pytest.raises(ValueError, match="targets is None"):
         apply_lora(generator.policy, LoRAConfig(rank=2))
+    apply_lora(generator.policy, LoRAConfig(rank=2, targets=get_family("var").lora_targets))
+    with pytest.raises(ValueError, match="already has LoRA"):
+        apply_lora(generator.policy, LoRAConfig(rank=2, targets=("proj",)))
     assert len(lora_state_dict(generator.policy)) == 2 * 4 * len(generator.policy.blocks)
     with lora_disabled(generator.policy):
         assert not any(m.enabled for m in generator.policy.modules() if isinstance(m, LoRALinear))

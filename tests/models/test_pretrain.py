@@ -13,10 +13,11 @@ from vargym.data.classifier import classifier_accuracy, load_classifier
 from vargym.data.diversity import pairwise_diversity
 from vargym.models import load_checkpoint, load_model
 from vargym.models.files import TINY_DIR
-from vargym.models.presets import build, preset_configs
-from vargym.models.pretrain.loop import lr_at
-from vargym.models.pretrain.report import sample_per_class
-from vargym.models.pretrain.stages import (
+from vargym.models.presets import preset_configs
+from vargym.models.var.presets import build
+from vargym.pretrain.loop import lr_at
+from vargym.pretrain.report import sample_per_class
+from vargym.pretrain.stages import (
     PretrainConfig,
     init_for_training,
     make_batches,

@@ -6,7 +6,7 @@ from safetensors.torch import load_file
 
 from tests.models.test_pretrain import TINY_RUN, _Interrupt
 from vargym.models import LlamaGenGenerator, load_generator
-from vargym.models.pretrain.stages import PretrainConfig, run_pretrain
+from vargym.pretrain.stages import PretrainConfig, run_pretrain
 
 RUN = {**TINY_RUN, "decoder_steps": 0, "preset": "tiny-llamagen", "eval_per_class": 1, "eval_cfgs": (1.0, 3.0),
        "classifier_steps": 2, "classifier_batch_size": 4}

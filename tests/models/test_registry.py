@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vargym.models import load_generator
-from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, RELEASED_LLAMAGEN
-from vargym.models.presets import PRESETS, RELEASED_PRESETS
+from vargym.models.llamagen.presets import LLAMAGEN_PRESETS, RELEASED_LLAMAGEN
 from vargym.models.registry import Family, family_of_preset, get_family, register_family
+from vargym.models.var.presets import PRESETS, RELEASED_PRESETS
 
 
 def test_entries_match_the_families_tables():

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from vargym.models import VAR, VARConfig, build_preset, filter_logits
-from vargym.models.presets import official_var_config
-from vargym.models.quantizer import phi_index
+from vargym.models.var.presets import official_var_config
+from vargym.models.var.quantizer import phi_index
 
 
 @pytest.fixture(scope="module")

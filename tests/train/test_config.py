@@ -43,7 +43,13 @@ def test_validation(kwargs, match):
 
 
 def test_reinforce_with_group_size_one_and_ema_is_fine():
-    TrainConfig(algo="reinforce", group_size=1, minibatch_size=32)
+    config = TrainConfig(algo="reinforce", group_size=1, minibatch_size=32)
+    assert config.batch_size == 32 and "group_size" not in config.algo_overrides(None)  # G = 1: no group baseline
+    from vargym.algos import make_algorithm
+
+    assert make_algorithm("reinforce", **config.algo_overrides(None)).config.baseline == "ema"
+    with pytest.raises(ValueError, match="group_size must be >= 2 for reinforce"):
+        TrainConfig(algo="reinforce", group_size=1, minibatch_size=32, algo_kwargs={"baseline": "rloo"})
 
 
 def test_dict_round_trip_and_unknown_keys():

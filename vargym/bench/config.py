@@ -110,7 +110,7 @@ class BenchConfig:
     """Benchmark directory: bench.json, table.md, PNG figures and one sub-folder per (algo, seed) run."""
 
     def __post_init__(self) -> None:
-        from vargym.train.config import TrainConfig
+        from vargym.train.config import SAMPLING_FIELDS, TrainConfig
 
         object.__setattr__(self, "algos", tuple(self.algos))
         object.__setattr__(self, "models", tuple(self.models))
@@ -130,7 +130,7 @@ class BenchConfig:
         reserved = sorted({"algo", "seed", "steps", "out", "algo_kwargs"} & set(self.train))
         if reserved:
             raise ValueError(f"train must not set {reserved}: the benchmark sets them for each run")
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        names = {f.name for f in dataclasses.fields(TrainConfig)} | set(SAMPLING_FIELDS)  # flat: the old layout
         unknown = sorted(set(self.train) - names)
         if unknown:
             hint = "; ".join(f"{k!r}{did_you_mean(k, names)}" for k in unknown)

@@ -14,7 +14,7 @@ import typer
 
 from vargym.cli.options import config_options, given
 from vargym.configdoc import field_help
-from vargym.models.pretrain.config import PretrainConfig
+from vargym.pretrain.config import PretrainConfig
 
 _HELP = field_help(PretrainConfig)
 
@@ -30,7 +30,7 @@ def pretrain(
     import contextlib
     import sys
 
-    from vargym.models.pretrain.stages import rich_progress, run_pretrain
+    from vargym.pretrain.stages import rich_progress, run_pretrain
 
     values = given(PretrainConfig, fields)
     try:

@@ -15,7 +15,8 @@ import torch
 from vargym.models.generator import Generator
 from vargym.models.registry import families, family_of_preset, get_family
 
-__all__ = ["as_generator", "load_generator", "model_names", "released_weight_files", "shipped_models"]
+__all__ = ["as_generator", "load_generator", "load_pretrained", "model_names", "released_weight_files",
+           "shipped_models"]
 
 
 def model_names() -> list[str]:
@@ -33,8 +34,7 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
     ``tokens_per_step`` sets a raster model's env step (VAR's steps are its scales)."""
     import json
 
-    from vargym.models.files import ASSETS
-    from vargym.models.loading import model_dir
+    from vargym.models.files import ASSETS, model_dir
     from vargym.naming import did_you_mean
 
     named = {n: f for f in families() for n in f.names()}
@@ -75,6 +75,29 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
     if tokens_per_step is not None:
         generator.set_tokens_per_step(tokens_per_step)
     return generator
+
+
+def load_pretrained(name: str = "var-d16", device: torch.device | str | None = None, cache_dir: str | None = None,
+                    **files: Any) -> tuple:
+    """A released model of any family as its (tokenizer, network): ``"var-d16"`` .. ``"var-d30"`` ->
+    (VQVAE, VAR), ``"llamagen-b"`` .. ``"llamagen-3b"`` -> (LlamaGenVQ, LlamaGen). Files come from the
+    family's local-file keywords (VAR: ``vae_path``/``var_path``; LlamaGen: ``vq_path``/``gpt_path``) when
+    given, else from the Hugging Face cache (downloaded once)."""
+    from vargym.naming import did_you_mean
+
+    family = next((f for f in families() if name in f.released), None)
+    if family is None:
+        if any(name in f.presets for f in families()):
+            raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
+                             f"load_generator('{name}') for a shipped model, 'random:{name}', or a `vargym pretrain` "
+                             f"output")
+        released = sorted(n for f in families() for n in f.released)
+        raise ValueError(f"unknown release {name!r}; choose one of {released}.{did_you_mean(name, released)}")
+    unknown = sorted(k for k, v in files.items() if v is not None and k not in family.weight_files)
+    if unknown:
+        raise TypeError(f"unexpected file argument(s) {unknown} for {name!r}; {family.name} takes "
+                        f"{' and '.join(f'{k}=' for k in family.weight_files)}")
+    return family.module.load_released_parts(name, device=device, cache_dir=cache_dir, **files)
 
 
 def _directory_family(directory: Path, name: str):

@@ -104,3 +104,17 @@ def load_state_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], s
     if bad:
         raise CheckpointError(f"{source}: shape mismatch for {bad[:8]}")
     module.load_state_dict(state, strict=True)  # copies into our float32 tensors (casts fp16/bf16 files)
+
+
+def model_dir(path: str | Path) -> Path:
+    """A model directory (holding ``model.json``) itself, or the newest checkpoint of a training run
+    (``<run>/checkpoints/<name>/model.json``, newest by name: names are zero-padded iterations)."""
+    path = Path(path)
+    if (path / "model.json").is_file():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    found = sorted(p for p in folder.iterdir() if (p / "model.json").is_file()) if folder.is_dir() else []
+    if not found:
+        raise WeightsNotAvailableError(f"{path} holds no model: expected {path}/model.json or a training run "
+                                       f"with {path}/checkpoints/<iteration>/model.json")
+    return found[-1]

@@ -11,7 +11,7 @@ types, so that envs, collectors, the trainer, evaluation and the CLI never learn
   ``[N]``) today; a text condition is another subclass. `Generator.condition_source` says which
   conditions a generator takes and how to draw them.
 
-A family implements `Generator` (see `vargym.models.var_generator.VARGenerator`) and registers a loader in
+A family implements `Generator` (see `vargym.models.var.generator.VARGenerator`) and registers a loader in
 `vargym.models.families`.
 """
 

@@ -8,7 +8,7 @@ folds them back into plain ``nn.Linear`` layers for export, and `lora_disabled` 
 policy without a second copy of the network.
 
 Example:
-    >>> names = apply_lora(var, LoRAConfig(rank=16))       # freezes the rest; B = 0, so nothing changes yet
+    >>> names = apply_lora(var, LoRAConfig(rank=16, targets=("mat_qkv", "proj")))  # B = 0: nothing changes yet
     >>> with lora_disabled(var):
     ...     ref = var.forward_rl(labels, tokens)          # the base policy
     >>> merge_lora(var)                                     # plain nn.Linear again, official keys
@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -41,8 +41,8 @@ class LoRAConfig:
     """Scale numerator: the update is multiplied by alpha / r (None: alpha = r, a scale of 1)."""
     targets: tuple[str, ...] | None = None
     """Attribute names of the ``nn.Linear`` layers to adapt. None: the family's own (its registry entry's
-    ``lora_targets``: the attention and FFN projections) when a `Generator` applies it, the union of every
-    registered family's when `apply_lora` is called on a bare module."""
+    ``lora_targets``: the attention and FFN projections), which `Generator.apply_lora` fills in; a bare
+    `apply_lora` call needs the names."""
 
     def __post_init__(self) -> None:
         if int(self.rank) != self.rank or self.rank < 1:
@@ -108,9 +108,8 @@ def apply_lora(module: nn.Module, config: LoRAConfig) -> list[str]:
     if has_lora(module):
         raise ValueError("this module already has LoRA adapters")
     if config.targets is None:
-        from vargym.models.registry import families
-
-        config = replace(config, targets=tuple(dict.fromkeys(t for f in families() for t in f.lora_targets)))
+        raise ValueError("LoRAConfig.targets is None (the family's layers): name the nn.Linear attributes to "
+                         "adapt, or apply it through Generator.apply_lora, which takes its family's lora_targets")
     found = list(_targets(module, config.targets))
     if not found:
         raise ValueError(f"LoRA targets {config.targets} match no nn.Linear layer of {type(module).__name__}")

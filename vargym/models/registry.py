@@ -98,7 +98,7 @@ def family_of_preset(preset: str) -> Family:
 
 
 register_family(Family(
-    name="var", glue="vargym.models.var_generator",
+    name="var", glue="vargym.models.var.generator",
     presets=("var-d16", "var-d20", "var-d24", "var-d30", "tiny", "small"),
     released=("var-d16", "var-d20", "var-d24", "var-d30"),
     weight_files=("vae_path", "var_path"),
@@ -106,7 +106,7 @@ register_family(Family(
     lora_targets=("mat_qkv", "proj", "fc1", "fc2"),
 ))
 register_family(Family(
-    name="llamagen", glue="vargym.models.llamagen_generator",
+    name="llamagen", glue="vargym.models.llamagen.generator",
     presets=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "tiny-llamagen"),
     released=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b"),
     weight_files=("vq_path", "gpt_path"),

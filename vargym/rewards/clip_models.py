@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
-from vargym.netcheck import host_reachable, offline_mode
+from vargym.netcheck import host_reachable, hub_file, offline_mode
 
 __all__ = [
     "OPENAI_MEAN",
@@ -111,40 +111,6 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
     if not repo_id:
         raise WeightsNotAvailableError(f"{model_name!r}/{pretrained!r} has no Hugging Face repo; {option}")
     return hub_file(repo_id, files, f"CLIP weights for {model_name!r} (pretrained={pretrained!r})", option, cache_dir)
-
-
-def hub_file(
-    repo_id: str, files: tuple[str, ...], what: str, option: str, cache_dir: str | None = None
-) -> str:
-    """Local path of the first of ``files`` in a Hugging Face repo: the hub cache, else downloaded into it.
-
-    Offline (``HF_HUB_OFFLINE=1``) or with huggingface.co unreachable, an uncached file raises
-    `WeightsNotAvailableError` in seconds, naming ``what``, the repo, the files and ``option``.
-    """
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
-
-    for name in files:
-        cached = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
-        if isinstance(cached, str):
-            return cached
-    offline, error = offline_mode(), None
-    if not offline and not host_reachable("huggingface.co"):  # fail in seconds, not after the hub's retries
-        raise WeightsNotAvailableError(
-            f"{what} are not cached and huggingface.co is unreachable (hub repo {repo_id!r}, file "
-            f"{' or '.join(files)}). Download them once online, or {option}."
-        )
-    for name in files:
-        try:
-            return hf_hub_download(
-                repo_id, name, cache_dir=cache_dir, etag_timeout=10, local_files_only=offline
-            )
-        except Exception as e:  # noqa: BLE001 - any hub failure means "not available here"
-            error = e
-    why = "HF_HUB_OFFLINE=1 is set and they are not cached" if offline else f"download failed: {error}"
-    raise WeightsNotAvailableError(
-        f"{what} are not available: hub repo {repo_id!r}, file {' or '.join(files)}; {why}. "
-        f"Download them once online, or {option}."
-    )
 
 
 def clip_preprocess(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

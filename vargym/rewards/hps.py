@@ -16,7 +16,8 @@ import os
 
 import torch
 
-from vargym.rewards.clip_models import ClipBackbone, hub_file, load_clip
+from vargym.netcheck import hub_file
+from vargym.rewards.clip_models import ClipBackbone, load_clip
 from vargym.rewards.clip_score import ClipScoreReward
 from vargym.rewards.registry import register
 

@@ -347,7 +347,7 @@ def _fetch(checkpoint: str) -> str:
         from vargym.netcheck import torch_hub_file
 
         return str(torch_hub_file(where, option=option, check_hash=False))
-    from vargym.rewards.clip_models import hub_file
+    from vargym.netcheck import hub_file
 
     repo, filename = where.rsplit("/", 1)
     return hub_file(repo, (filename,), f"MANIQA {checkpoint} weights", f"pass {option}")

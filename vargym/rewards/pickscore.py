@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError, import_extra
+from vargym.netcheck import hub_file
 from vargym.rewards.base import RewardContext
-from vargym.rewards.clip_models import ClipBackbone, hub_file
+from vargym.rewards.clip_models import ClipBackbone
 from vargym.rewards.clip_score import ClipScoreReward
 from vargym.rewards.registry import register
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vargym.errors import CheckpointError, WeightsNotAvailableError
+from vargym.errors import CheckpointError
 from vargym.models.files import (
     load_model_parts,
     load_state_strict,
@@ -20,10 +20,9 @@ from vargym.models.files import (
     read_state_dict,
     save_model_dir,
 )
-from vargym.models.presets import OWN_PRESETS, RELEASED_PRESETS, build, preset_configs
-from vargym.models.var import VAR, VARConfig
-from vargym.models.vqvae import VQVAE, VQVAEConfig
-from vargym.netcheck import host_reachable, offline_mode
+from vargym.models.var.presets import OWN_PRESETS, PRESETS, RELEASED_PRESETS, build
+from vargym.models.var.transformer import VAR, VARConfig
+from vargym.models.var.vqvae import VQVAE, VQVAEConfig
 
 HF_REPO_ID = "FoundationVision/var"
 # The hub's main branch; the d16/d20/d30 files were last updated in April 2024 (commit 367386c for d20),
@@ -54,7 +53,7 @@ def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None 
         name = f"var-d{depth}"
         if name not in RELEASED_PRESETS:
             raise ValueError(f"depth must be one of 16, 20, 24, 30 for official checkpoints, got {depth}")
-        configs = preset_configs(name)
+        configs = PRESETS[name]
     with torch.device("meta"):  # no random init of ~1 GB that is overwritten at once
         vqvae, var = build(*configs)
     vqvae.to_empty(device="cpu")
@@ -66,48 +65,27 @@ def load_official(vae_path: str | Path, var_path: str | Path, depth: int | None 
     return vqvae.to(device), var.to(device)
 
 
-def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISION, option: str = "local paths",
-             cache_dir: str | None = None) -> Path:
-    """A file of a Hugging Face repo from the local cache, downloaded if needed and possible."""
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+def _hub(filename: str, option: str, cache_dir: str | None) -> Path:
+    from vargym.netcheck import hub_file
 
-    cached = try_to_load_from_cache(repo_id, filename, revision=revision, cache_dir=cache_dir)
-    if isinstance(cached, str):
-        return Path(cached)
-    offline = offline_mode()
-    if offline or not host_reachable("huggingface.co"):
-        why = "HF_HUB_OFFLINE is set" if offline else "huggingface.co is unreachable"
-        raise WeightsNotAvailableError(
-            f"{filename} from the Hugging Face repo {repo_id!r} is not cached and {why}. Download it on a machine "
-            f"with network access (https://huggingface.co/{repo_id}/resolve/{revision}/{filename}) and pass {option}."
-        )
-    return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache_dir))
+    return Path(hub_file(HF_REPO_ID, (filename,), f"the VAR weights {filename}", f"pass {option}", cache_dir,
+                         revision=HF_REVISION))
 
 
-def load_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, var_path: str | Path | None = None,
-                    device: torch.device | str | None = None, cache_dir: str | None = None, **files: str | Path):
-    """The released models: ``"var-d16" | "var-d20" | "var-d24" | "var-d30"`` (256 px) -> (VQVAE, VAR), and
-    ``"llamagen-b" | "llamagen-l"`` (256 px) ``| "llamagen-xl" | "llamagen-xxl" | "llamagen-3b"`` (384 px)
-    -> (LlamaGenVQ, LlamaGen); ImageNet classes.
-
-    Files come from ``vae_path`` / ``var_path`` (LlamaGen: ``vq_path`` / ``gpt_path``) when given, else from
-    the Hugging Face cache (downloaded once).
-    """
-    from vargym.models.presets import preset_family
-
-    if preset_family(name) == "llamagen":  # validates the name
-        from vargym.models.llamagen_loading import load_llamagen_pretrained
-
-        return load_llamagen_pretrained(name, device=device, cache_dir=cache_dir, **files)
-    if files:
-        raise TypeError(f"unexpected file argument(s) {sorted(files)} for {name!r}; VAR takes vae_path= and var_path=")
+def load_var_pretrained(name: str = "var-d16", vae_path: str | Path | None = None, var_path: str | Path | None = None,
+                        device: torch.device | str | None = None, cache_dir: str | None = None) -> tuple[VQVAE, VAR]:
+    """A released VAR (``"var-d16" | "var-d20" | "var-d24" | "var-d30"``, 256 px, ImageNet classes) as
+    (VQVAE, VAR), from ``vae_path`` / ``var_path`` when given, else from the Hugging Face cache (downloaded
+    once). `vargym.models.load_pretrained` reaches every family's releases."""
     if name in OWN_PRESETS:
         raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
-                         f"load_model('tiny') for the shipped model, 'random:{name}', or a `vargym pretrain` output")
+                         f"load_generator('tiny') for the shipped model, 'random:{name}', or a `vargym pretrain` output")
+    if name not in RELEASED_PRESETS:
+        raise ValueError(f"unknown VAR release {name!r}; choose one of {sorted(RELEASED_PRESETS)}")
     depth = int(name.removeprefix("var-d"))
     option = "vae_path=/var_path= (CLI: --vae-path/--var-path)"
-    vae_path = Path(vae_path) if vae_path else hub_file(VQVAE_FILE, option=option, cache_dir=cache_dir)
-    var_path = Path(var_path) if var_path else hub_file(f"var_d{depth}.pth", option=option, cache_dir=cache_dir)
+    vae_path = Path(vae_path) if vae_path else _hub(VQVAE_FILE, option, cache_dir)
+    var_path = Path(var_path) if var_path else _hub(f"var_d{depth}.pth", option, cache_dir)
     return load_official(vae_path, var_path, depth=depth, device=device)
 
 
@@ -142,17 +120,3 @@ def load_generator_of_family(spec: str | Path, family: str, device: torch.device
     if generator.family != family:
         raise ValueError(f"{str(spec)!r} is a {generator.family} model; this function loads {family} models only")
     return generator
-
-
-def model_dir(path: str | Path) -> Path:
-    """A model directory (holding ``model.json``) itself, or the newest checkpoint of a training run
-    (``<run>/checkpoints/<name>/model.json``, newest by name: names are zero-padded iterations)."""
-    path = Path(path)
-    if (path / "model.json").is_file():
-        return path
-    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    found = sorted(p for p in folder.iterdir() if (p / "model.json").is_file()) if folder.is_dir() else []
-    if not found:
-        raise WeightsNotAvailableError(f"{path} holds no model: expected {path}/model.json or a training run "
-                                       f"with {path}/checkpoints/<iteration>/model.json")
-    return found[-1]

@@ -2,7 +2,7 @@
 the tiny classifier that `vargym eval` uses), as ``vargym pretrain`` runs it.
 
 Example:
-    >>> from vargym.models.pretrain import PretrainConfig, run_pretrain
+    >>> from vargym.pretrain import PretrainConfig, run_pretrain
     >>> run_pretrain(PretrainConfig(out="runs/pretrain", vqvae_steps=100, var_steps=100))
 
 Names load lazily, so ``vargym pretrain --help`` stays free of torch.
@@ -13,11 +13,11 @@ from __future__ import annotations
 from vargym.lazy import lazy_getattr
 
 _LAZY = {
-    "PretrainConfig": "vargym.models.pretrain.config",
-    "run_pretrain": "vargym.models.pretrain.stages",
-    "rich_progress": "vargym.models.pretrain.stages",
+    "PretrainConfig": "vargym.pretrain.config",
+    "run_pretrain": "vargym.pretrain.stages",
+    "rich_progress": "vargym.pretrain.stages",
 }
 
 __all__ = sorted(_LAZY)
 
-__getattr__ = lazy_getattr("vargym.models.pretrain", _LAZY)
+__getattr__ = lazy_getattr("vargym.pretrain", _LAZY)

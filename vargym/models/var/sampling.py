@@ -15,7 +15,7 @@ import torch
 from vargym.models.generator import DRAWS, autocast, draw
 
 if TYPE_CHECKING:
-    from vargym.models.var import VAR
+    from vargym.models.var.transformer import VAR
 
 
 def guidance_weights(patch_nums: tuple[int, ...], cfg: float, device: torch.device | None = None) -> torch.Tensor:
@@ -45,6 +45,20 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 0.0) -> t
     return logits
 
 
+class KVCache:
+    """Keys and values of the scales seen so far, for one attention layer: [B, H, l_so_far, c]."""
+
+    def __init__(self):
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k is not None:
+            k, v = torch.cat((self.k, k), dim=2), torch.cat((self.v, v), dim=2)
+        self.k, self.v = k, v
+        return k, v
+
+
 class ScaleSampler:
     """Samples one scale per ``step()``; owns the KV caches and the running f_hat of one batch.
 
@@ -57,7 +71,6 @@ class ScaleSampler:
     def __init__(self, var: VAR, labels: torch.Tensor, cfg: float = 0.0, top_k: int = 0, top_p: float = 0.0,
                  temperature: float = 1.0, more_smooth: bool = False, generator: torch.Generator | None = None,
                  precision: str = "float32", draw: str = "multinomial"):
-        from vargym.models.var import KVCache
 
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")

@@ -20,9 +20,9 @@ from vargym.models.files import (
     read_state_dict,
     save_model_dir,
 )
-from vargym.models.llamagen import LlamaGen, LlamaGenConfig
-from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, OWN_LLAMAGEN, RELEASED_FILES, build_llamagen
-from vargym.models.llamagen_vq import LlamaGenVQ, LlamaGenVQConfig
+from vargym.models.llamagen.presets import LLAMAGEN_PRESETS, OWN_LLAMAGEN, RELEASED_FILES, build_llamagen
+from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig
+from vargym.models.llamagen.vq import LlamaGenVQ, LlamaGenVQConfig
 
 __all__ = ["load_llamagen_checkpoint", "load_llamagen_official", "load_llamagen_pretrained", "save_llamagen_checkpoint"]
 
@@ -69,7 +69,7 @@ def load_llamagen_pretrained(name: str = "llamagen-b", vq_path: str | Path | Non
                              gpt_path: str | Path | None = None, device: torch.device | str | None = None,
                              cache_dir: str | None = None) -> tuple[LlamaGenVQ, LlamaGen]:
     """A released LlamaGen (``llamagen-b`` ... ``llamagen-3b``) from local files or the Hugging Face cache."""
-    from vargym.models.loading import hub_file
+    from vargym.netcheck import hub_file
 
     if name in OWN_LLAMAGEN:
         raise ValueError(f"{name!r} is one of vargym's own architectures, with no released weights: use "
@@ -77,9 +77,12 @@ def load_llamagen_pretrained(name: str = "llamagen-b", vq_path: str | Path | Non
     if name not in RELEASED_FILES:
         raise ValueError(f"unknown LlamaGen release {name!r}; choose one of {sorted(RELEASED_FILES)}")
     option = "vq_path=/gpt_path= (CLI: --vq-path/--gpt-path)"
-    vq_path = Path(vq_path) if vq_path else hub_file(VQ_FILE, HF_REPO_ID, HF_REVISION, option, cache_dir)
-    gpt_path = Path(gpt_path) if gpt_path else hub_file(RELEASED_FILES[name], HF_REPO_ID, HF_REVISION, option,
-                                                         cache_dir)
+    def fetch(filename: str) -> Path:
+        return Path(hub_file(HF_REPO_ID, (filename,), f"the LlamaGen weights {filename}", f"pass {option}", cache_dir,
+                             revision=HF_REVISION))
+
+    vq_path = Path(vq_path) if vq_path else fetch(VQ_FILE)
+    gpt_path = Path(gpt_path) if gpt_path else fetch(RELEASED_FILES[name])
     return load_llamagen_official(vq_path, gpt_path, preset=name, device=device)
 
 

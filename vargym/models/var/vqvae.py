@@ -12,8 +12,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from vargym.models.quantizer import MultiScaleQuantizer
 from vargym.models.vae_blocks import Decoder, Encoder
+from vargym.models.var.quantizer import MultiScaleQuantizer
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,10 @@ from torch.utils.checkpoint import checkpoint
 
 from vargym.models.attention import attention
 from vargym.models.generator import RLForward, check_labels
+from vargym.models.var.sampling import KVCache, ScaleSampler, filter_logits, guidance_weights
 
 if TYPE_CHECKING:
-    from vargym.models.sampling import ScaleSampler
-    from vargym.models.vqvae import VQVAE
+    from vargym.models.var.vqvae import VQVAE
 
 _MAX_SCALE_MUL = torch.log(torch.tensor(100.0)).item()  # float32 ln(100), as the official clamp
 
@@ -91,20 +91,6 @@ class VARConfig:
             out.append((cur, cur + pn * pn))
             cur += pn * pn
         return out
-
-
-class KVCache:
-    """Keys and values of the scales seen so far, for one attention layer: [B, H, l_so_far, c]."""
-
-    def __init__(self):
-        self.k: torch.Tensor | None = None
-        self.v: torch.Tensor | None = None
-
-    def extend(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.k is not None:
-            k, v = torch.cat((self.k, k), dim=2), torch.cat((self.v, v), dim=2)
-        self.k, self.v = k, v
-        return k, v
 
 
 class SelfAttention(nn.Module):
@@ -395,7 +381,6 @@ class VAR(nn.Module):
         forward runs the transformer (a DDP wrapper of this VAR; default: the VAR itself).
         """
         from vargym.models.generator import keep_taken
-        from vargym.models.sampling import filter_logits, guidance_weights
 
         labels = self.check_labels(labels, allow_null=True)  # the sampler accepts the null class too
         B = labels.shape[0]
@@ -439,7 +424,6 @@ class VAR(nn.Module):
                      draw: str = "multinomial") -> ScaleSampler:
         """A step-wise sampler that owns the KV cache: ``tokens_k, log_probs_k = sampler.step()`` per scale.
         ``precision="bfloat16"`` runs the transformer under autocast; ``draw`` as in `SamplingConfig`."""
-        from vargym.models.sampling import ScaleSampler
 
         return ScaleSampler(self, labels, cfg=cfg, top_k=top_k, top_p=top_p, temperature=temperature,
                             more_smooth=more_smooth, generator=generator, precision=precision, draw=draw)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from vargym.models.quantizer import MultiScaleQuantizer
+from vargym.models.var.quantizer import MultiScaleQuantizer
 
 __all__ = ["EmaCodebook"]
 

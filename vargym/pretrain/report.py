@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from vargym.models.pretrain.stages import BatchFn, PretrainConfig
-    from vargym.models.var import VAR
-    from vargym.models.vqvae import VQVAE
+    from vargym.models.var.transformer import VAR
+    from vargym.models.var.vqvae import VQVAE
+    from vargym.pretrain.common import BatchFn, PretrainConfig
 
 __all__ = ["quality_figures", "sample_per_class", "write_model_card"]
 
@@ -145,7 +145,7 @@ def write_model_card(
         f"# vargym pretrained model ({cfg.preset} preset)",
         "",
         "A class-conditional next-scale VAR and its multi-scale VQ-VAE, trained from scratch by "
-        "`vargym.models.pretrain.stages.run_pretrain`.",
+        "`vargym.pretrain.stages.run_pretrain`.",
         "",
         "## Model",
         "",

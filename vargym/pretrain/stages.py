@@ -14,7 +14,7 @@ Output directory layout::
       checkpoints/{vqvae,decoder,var}/                 # weights, optimizer state, step (for resume)
 
 Example:
-    >>> from vargym.models.pretrain.stages import PretrainConfig, rich_progress, run_pretrain
+    >>> from vargym.pretrain.stages import PretrainConfig, rich_progress, run_pretrain
     >>> with rich_progress() as progress:
     ...     result = run_pretrain(PretrainConfig(out_dir="runs/tiny"), progress=progress)
     >>> result.figures["var_final_loss"]
@@ -24,23 +24,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from vargym.devices import resolve_device
-from vargym.models.presets import build, preset_configs
-from vargym.models.pretrain.codebook import EmaCodebook
-from vargym.models.pretrain.config import PretrainConfig
-from vargym.models.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
-from vargym.models.var import VAR
-from vargym.models.vqvae import VQVAE
+from vargym.models.presets import preset_configs
+from vargym.models.var.presets import build
+from vargym.models.var.transformer import VAR
+from vargym.models.var.vqvae import VQVAE
+from vargym.pretrain.codebook import EmaCodebook
+from vargym.pretrain.common import (
+    BatchFn,
+    PretrainResult,
+    init_for_training,
+    make_batches,
+    recon_loss,
+    step_seed,
+    train_or_load_classifier,
+)
+from vargym.pretrain.config import PretrainConfig
+from vargym.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
 
 __all__ = [
     "PretrainConfig",
@@ -58,94 +65,7 @@ logger = logging.getLogger(__name__)
 _STAGES = ("vqvae", "decoder", "var", "classifier")
 
 
-@dataclass
-class PretrainResult:
-    """What ``run_pretrain`` produced."""
-
-    out_dir: Path
-    """The model directory (load it with ``vargym.models.load_model(out_dir)``)."""
-    figures: dict[str, float] = field(default_factory=dict)
-    """Final losses, wall times per stage and quality figures (also in ``model.json`` and the card)."""
-
-
-# ------------------------------------------------------------------------------------------------ data
-BatchFn = Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]
-
-
-def _step_seed(seed: int, stage: int, step: int) -> int:
-    return (seed * 1_000_003 + stage * 7_919 + step * 104_729) % (2**63 - 1)
-
-
-def make_batches(cfg: PretrainConfig, device: torch.device) -> tuple[BatchFn, list[str]]:
-    """``(batch(stage, step, batch_size) -> (images [B, 3, H, W] in [0, 1], labels [B]), class names)``.
-
-    A batch depends only on ``(cfg.seed, stage, step)``, which is what makes resume exact.
-    """
-    if cfg.procedural:
-        from vargym.data.procedural import CLASS_NAMES, NUM_CLASSES, generate
-
-        def procedural(stage: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-            generator = torch.Generator().manual_seed(_step_seed(cfg.seed, stage, step))
-            labels = torch.randint(0, NUM_CLASSES, (batch_size,), generator=generator).to(device)  # [B]
-            return generate(labels, generator, image_size=cfg.image_size), labels
-
-        return procedural, list(CLASS_NAMES)
-
-    from vargym.data.folder import ImageFolderDataset
-
-    dataset = ImageFolderDataset(cfg.data, image_size=cfg.image_size)
-    cache: dict[int, torch.Tensor] = {}
-
-    def folder(stage: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        generator = torch.Generator().manual_seed(_step_seed(cfg.seed, stage, step))
-        index = torch.randint(0, len(dataset), (batch_size,), generator=generator).tolist()
-        for i in index:
-            if i not in cache:
-                cache[i] = dataset[i][0]
-        images = torch.stack([cache[i] for i in index]).to(device)  # [B, 3, H, W]
-        return images, dataset.labels[index].to(device)
-
-    return folder, list(dataset.classes)
-
-
 # ----------------------------------------------------------------------------------------------- VQ-VAE
-def _recon_loss(
-    recon: torch.Tensor, images: torch.Tensor, edge_weight: float, extra: torch.Tensor | float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L1 + MSE + extra + edge_weight x edge L1, L1)`` of a reconstruction (the L1 alone is logged)."""
-    l1 = (recon - images).abs().mean()
-    loss = l1 + F.mse_loss(recon, images) + extra
-    if edge_weight > 0:
-        loss = loss + edge_weight * _edge_l1(recon, images)
-    return loss, l1
-
-
-def _edge_l1(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between horizontal and vertical image differences (penalises blurred edges)."""
-    dx = (recon[..., :, 1:] - recon[..., :, :-1]) - (
-        target[..., :, 1:] - target[..., :, :-1]
-    )  # [B, 3, H, W-1]
-    dy = (recon[..., 1:, :] - recon[..., :-1, :]) - (
-        target[..., 1:, :] - target[..., :-1, :]
-    )  # [B, 3, H-1, W]
-    return dx.abs().mean() + dy.abs().mean()
-
-
-@torch.no_grad()
-def init_for_training(vqvae: torch.nn.Module) -> None:
-    """He-normal convolutions with zero biases, for training from scratch.
-
-    PyTorch's default convolution init shrinks activations by about 0.6 per layer; the ~12 convolutions
-    of the encoder-decoder chain that no residual path bypasses then leave the image far below the biases
-    at the output, and training sits at "predict the mean image" (grey reconstructions) for hundreds of
-    steps. He init keeps the image's signal alive, so colour is learnt from the start.
-    """
-    for module in vqvae.modules():  # any tokenizer: VAR's VQ-VAE, LlamaGen's VQ
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(module.bias)
-
-
 def train_vqvae(
     cfg: PretrainConfig,
     vqvae: VQVAE,
@@ -157,7 +77,7 @@ def train_vqvae(
 
     The first ``cfg.vqvae_ae_warmup`` of the steps decode the continuous latent (a plain autoencoder), so
     encoder and decoder agree on colour and shape before quantisation noise enters; the codebook follows
-    the latents throughout as an online k-means (``vargym.models.pretrain.codebook.EmaCodebook``).
+    the latents throughout as an online k-means (``vargym.pretrain.codebook.EmaCodebook``).
 
     Args:
         cfg: run settings (``vqvae_*``, ``edge_weight``, ``codebook_decay``, ``checkpoint_every``).
@@ -176,7 +96,7 @@ def train_vqvae(
     optimizer = adamw(vqvae, cfg.vqvae_lr, 0.0, (0.9, 0.99))
     V = vqvae.vocab_size
     hits = torch.zeros(V, dtype=torch.long)
-    restart_rng = torch.Generator().manual_seed(_step_seed(cfg.seed, 10, 0))
+    restart_rng = torch.Generator().manual_seed(step_seed(cfg.seed, 10, 0))
     tracked = {"codes_used": float("nan")}
     last: dict = {}
 
@@ -184,7 +104,7 @@ def train_vqvae(
         images, _ = batches(0, step, cfg.vqvae_batch_size)
         autoencoder = step < ae_steps
         out = last["out"] = vqvae(images, bypass_quantizer=autoencoder)
-        total_loss, l1 = _recon_loss(out.recon, images, cfg.edge_weight, 0.0 if autoencoder else out.vq_loss)
+        total_loss, l1 = recon_loss(out.recon, images, cfg.edge_weight, 0.0 if autoencoder else out.vq_loss)
         return total_loss, {"loss": total_loss.item(), "recon_l1": l1.item(), "vq_loss": out.vq_loss.item()}
 
     def after_step(step: int) -> dict[str, float]:
@@ -255,7 +175,7 @@ def train_decoder(
         images, _ = batches(2, step, cfg.decoder_batch_size)
         with torch.no_grad():
             f_hat = vqvae.quantize.quantize(vqvae.encode_latent(images)).f_hat  # [B, Cv, h, w]
-        total_loss, l1 = _recon_loss(vqvae.fhat_to_img(f_hat, clamp=False), images, cfg.edge_weight)
+        total_loss, l1 = recon_loss(vqvae.fhat_to_img(f_hat, clamp=False), images, cfg.edge_weight)
         return total_loss, {"loss": total_loss.item(), "recon_l1": l1.item()}
 
     stage = Stage("decoder", total, vqvae, optimizer, cfg.decoder_lr, trainable, loss, recent=("recon_l1",))
@@ -292,7 +212,7 @@ def train_var(
     def loss(step: int) -> tuple[torch.Tensor, dict[str, float]]:
         images, labels = batches(1, step, cfg.var_batch_size)
         tokens = vqvae.img_to_tokens(images)  # K maps [B, pn_k^2]
-        torch.manual_seed(_step_seed(cfg.seed, 11, step))  # label dropout of this step
+        torch.manual_seed(step_seed(cfg.seed, 11, step))  # label dropout of this step
         ce = var.teacher_forcing_loss(labels, tokens, cond_drop_rate=cfg.cond_drop_rate)
         return ce, {"loss": ce.item()}
 
@@ -313,39 +233,6 @@ def _run(cfg: PretrainConfig, stage: Stage, out_dir: Path, progress: ProgressCal
 
 
 # ---------------------------------------------------------------------------------------------- driver
-def _train_or_load_classifier(
-    cfg: PretrainConfig, out_dir: Path, device: torch.device, progress: ProgressCallback | None
-) -> tuple[torch.nn.Module | None, dict[str, float]]:
-    from vargym.data.classifier import load_classifier, save_classifier, train_classifier
-
-    if not (cfg.procedural and cfg.classifier_steps):
-        return None, {}
-    if cfg.resume and (out_dir / "classifier.json").is_file():
-        meta = json.loads((out_dir / "model.json").read_text()) if (out_dir / "model.json").is_file() else {}
-        old = {k: v for k, v in meta.get("figures", {}).items() if k.startswith("classifier_")}
-        return load_classifier(out_dir, device=device), old
-    callback = None
-    if progress is not None:
-
-        def callback(step: int, loss: float) -> None:
-            progress("classifier", step + 1, cfg.classifier_steps, {"loss": loss})
-
-    model, figures = train_classifier(
-        steps=cfg.classifier_steps,
-        batch_size=cfg.classifier_batch_size,
-        seed=cfg.seed,
-        device=device,
-        progress=callback,
-        image_size=cfg.image_size,
-    )
-    save_classifier(model, out_dir)
-    return model, {
-        "classifier_top1": figures["top1"],
-        "classifier_final_loss": figures["final_loss"],
-        "classifier_wall_s": figures["seconds"],
-    }
-
-
 def run_pretrain(
     cfg: PretrainConfig, progress: ProgressCallback | None = None, command: str | None = None
 ) -> PretrainResult:
@@ -353,7 +240,7 @@ def run_pretrain(
 
     Stages: VQ-VAE (``train_vqvae``), decoder fine-tune (``train_decoder``, when ``cfg.decoder_steps``), VAR
     (``train_var``), classifier (``vargym.data.train_classifier``,
-    procedural data only), then the quality figures (``vargym.models.pretrain.report``) and the model card.
+    procedural data only), then the quality figures (``vargym.pretrain.report``) and the model card.
     With ``cfg.resume`` each stage continues from its last checkpoint; a finished stage is not rerun.
 
     Args:
@@ -367,12 +254,12 @@ def run_pretrain(
     Example:
         >>> result = run_pretrain(PretrainConfig(out_dir="runs/tiny", vqvae_steps=500, var_steps=1200))
     """
-    from vargym.models.loading import save_checkpoint
     from vargym.models.presets import preset_family
-    from vargym.models.pretrain.report import quality_figures, write_model_card
+    from vargym.models.var.loading import save_checkpoint
+    from vargym.pretrain.report import quality_figures, write_model_card
 
     if preset_family(cfg.preset) == "llamagen":
-        from vargym.models.pretrain.llamagen import run_pretrain_llamagen
+        from vargym.pretrain.llamagen import run_pretrain_llamagen
 
         return run_pretrain_llamagen(cfg, progress, command)
     out_dir = Path(cfg.out_dir)
@@ -404,7 +291,7 @@ def run_pretrain(
     var = VAR(var_cfg, vqvae).to(device)
     figures.update(train_var(cfg, var, batches, out_dir, progress))
 
-    classifier, classifier_figures = _train_or_load_classifier(cfg, out_dir, device, progress)
+    classifier, classifier_figures = train_or_load_classifier(cfg, out_dir, device, progress)
     figures.update(classifier_figures)
     extra = {"class_names": class_names, "pretrain": dataclasses.asdict(cfg), "figures": figures}
     save_checkpoint(out_dir, vqvae, var, extra)

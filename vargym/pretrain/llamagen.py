@@ -20,20 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from vargym.devices import resolve_device
-from vargym.models.llamagen import LlamaGen
-from vargym.models.llamagen_presets import LLAMAGEN_PRESETS, build_llamagen
-from vargym.models.llamagen_vq import LlamaGenVQ
-from vargym.models.pretrain.config import PretrainConfig
-from vargym.models.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
-from vargym.models.pretrain.stages import (
+from vargym.models.llamagen.presets import LLAMAGEN_PRESETS, build_llamagen
+from vargym.models.llamagen.transformer import LlamaGen
+from vargym.models.llamagen.vq import LlamaGenVQ
+from vargym.pretrain.common import (
     BatchFn,
     PretrainResult,
-    _recon_loss,
-    _step_seed,
-    _train_or_load_classifier,
     init_for_training,
     make_batches,
+    recon_loss,
+    step_seed,
+    train_or_load_classifier,
 )
+from vargym.pretrain.config import PretrainConfig
+from vargym.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
 
 __all__ = ["run_pretrain_llamagen", "train_llamagen_gpt", "train_llamagen_vq"]
 
@@ -65,7 +65,7 @@ def train_llamagen_vq(cfg: PretrainConfig, vq: LlamaGenVQ, batches: BatchFn, out
         images, _ = batches(0, step, cfg.vqvae_batch_size)
         recon, vq_loss, codes, latents = _vq_forward(vq, images, quantise=step >= ae_steps)
         last["codes"], last["latents"] = codes, latents
-        total, l1 = _recon_loss(recon, images, cfg.edge_weight, vq_loss)
+        total, l1 = recon_loss(recon, images, cfg.edge_weight, vq_loss)
         return total, {"loss": total.item(), "recon_l1": l1.item(), "vq_loss": vq_loss.item()}
 
     @torch.no_grad()
@@ -77,7 +77,7 @@ def train_llamagen_vq(cfg: PretrainConfig, vq: LlamaGenVQ, batches: BatchFn, out
             tracked["codes_used"] = metrics["codes_used"] = float((hits > 0).float().mean())
             dead = torch.nonzero(hits == 0).squeeze(1)
             if len(dead) and step + 1 < cfg.vqvae_steps:
-                gen = torch.Generator().manual_seed(_step_seed(cfg.seed, 12, step))
+                gen = torch.Generator().manual_seed(step_seed(cfg.seed, 12, step))
                 pick = torch.randint(0, latents.shape[0], (len(dead),), generator=gen)
                 vq.quantize.embedding.weight[dead.to(latents.device)] = latents[pick.to(latents.device)]
             metrics["codes_reseeded"] = float(len(dead))
@@ -108,7 +108,7 @@ def train_llamagen_gpt(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, batch
     def loss(step: int):
         images, labels = batches(1, step, cfg.var_batch_size)
         tokens = vq.img_to_tokens(images)  # [B, L]
-        torch.manual_seed(_step_seed(cfg.seed, 11, step))  # label dropout of this step
+        torch.manual_seed(step_seed(cfg.seed, 11, step))  # label dropout of this step
         logits = gpt(labels, tokens)  # [B, L, V]
         ce = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
         return ce, {"loss": ce.item()}
@@ -180,7 +180,7 @@ def write_llamagen_card(path: Path, cfg: PretrainConfig, figures: dict, class_na
     lines = [
         f"# vargym pretrained LlamaGen ({cfg.preset} preset)", "",
         "A class-conditional raster next-token LlamaGen (GPT + VQ tokenizer, the official architecture at a tiny "
-        "size), trained from scratch by `vargym.models.pretrain.llamagen.run_pretrain_llamagen`.", "",
+        "size), trained from scratch by `vargym.pretrain.llamagen.run_pretrain_llamagen`.", "",
         "## Model", "",
         f"- Images: {cfg.image_size}x{cfg.image_size} RGB in [0, 1]; classes ({len(class_names)}): "
         + ", ".join(f"{i} {n}" for i, n in enumerate(class_names)),
@@ -211,7 +211,7 @@ def write_llamagen_card(path: Path, cfg: PretrainConfig, figures: dict, class_na
 def run_pretrain_llamagen(cfg: PretrainConfig, progress: ProgressCallback | None = None,
                           command: str | None = None) -> PretrainResult:
     """All stages for a LlamaGen preset; writes a directory `vargym.models.load_generator` loads."""
-    from vargym.models.llamagen_loading import save_llamagen_checkpoint
+    from vargym.models.llamagen.loading import save_llamagen_checkpoint
 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,7 +235,7 @@ def run_pretrain_llamagen(cfg: PretrainConfig, progress: ProgressCallback | None
     figures.update(train_llamagen_vq(cfg, vq, batches, out_dir, progress))
     vq.requires_grad_(False)
     figures.update(train_llamagen_gpt(cfg, vq, gpt, batches, out_dir, progress))
-    classifier, classifier_figures = _train_or_load_classifier(cfg, out_dir, device, progress)
+    classifier, classifier_figures = train_or_load_classifier(cfg, out_dir, device, progress)
     figures.update(classifier_figures)
     extra = {"class_names": class_names, "pretrain": dataclasses.asdict(cfg), "figures": figures}
     save_llamagen_checkpoint(out_dir, vq, gpt, extra)

@@ -17,9 +17,9 @@ from vargym.models.generator import (
     StepSampler,
     TokenLayout,
 )
-from vargym.models.sampling import ScaleSampler
-from vargym.models.var import VAR
-from vargym.models.vqvae import VQVAE
+from vargym.models.var.sampling import ScaleSampler
+from vargym.models.var.transformer import VAR
+from vargym.models.var.vqvae import VQVAE
 
 __all__ = ["VARGenerator"]
 
@@ -138,7 +138,7 @@ class VARGenerator(Generator):
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Full weights (``vqvae``/``var.safetensors``); with adapters, the adapters alone (``lora.safetensors``)
         plus ``base_model``/``base_seed`` from ``extra``, which say how to rebuild the base network."""
-        from vargym.models.loading import save_checkpoint
+        from vargym.models.var.loading import save_checkpoint
 
         if self.lora is None:
             return save_checkpoint(directory, self.vqvae, self._policy(), extra)
@@ -158,24 +158,41 @@ StepSampler.register(ScaleSampler)
 
 
 # -- the family's glue (`vargym.models.registry`) --------------------------------------------------------
+def preset_configs(preset: str) -> tuple:
+    """The (tokenizer config, network config) of a preset."""
+    from vargym.models.var.presets import PRESETS
+
+    return PRESETS[preset]
+
+
+def build_parts(preset: str) -> tuple:
+    """Random-init (tokenizer, network) of a preset."""
+    from vargym.models.var.presets import build
+
+    return build(*preset_configs(preset))
+
+
 def build(preset: str) -> VARGenerator:
     """A random-init preset (``random:<preset>``)."""
-    from vargym.models.presets import build_preset
-
-    vqvae, var = build_preset(preset)
+    vqvae, var = build_parts(preset)
     return VARGenerator(vqvae, var.eval())
+
+
+def load_released_parts(name: str, device: torch.device | str | None = None, **files) -> tuple[VQVAE, VAR]:
+    """The official release ``name`` as (VQVAE, VAR), downloaded or from ``vae_path``/``var_path``."""
+    from vargym.models.var.loading import load_var_pretrained
+
+    return load_var_pretrained(name, device=device, **files)
 
 
 def load_released(name: str, device: torch.device | str | None = None, **files) -> VARGenerator:
     """The official release ``name``, downloaded or from ``vae_path``/``var_path``."""
-    from vargym.models.loading import load_pretrained
-
-    return VARGenerator(*load_pretrained(name, device=device, **files))
+    return VARGenerator(*load_released_parts(name, device=device, **files))
 
 
 def load_directory(directory: Path, device: torch.device | str | None = None) -> VARGenerator:
     """A model directory written by `VARGenerator.save`."""
-    from vargym.models.loading import load_checkpoint
+    from vargym.models.var.loading import load_checkpoint
 
     return VARGenerator(*load_checkpoint(directory, device=device))
 
@@ -194,7 +211,7 @@ def wrap(obj: object, num_classes: int | None = None) -> VARGenerator | None:
 
 def released_files() -> list[tuple[str, str, str]]:
     """``(hub repo, file name, revision)`` of every released checkpoint."""
-    from vargym.models.loading import HF_REPO_ID, HF_REVISION, VQVAE_FILE
+    from vargym.models.var.loading import HF_REPO_ID, HF_REVISION, VQVAE_FILE
 
     names = (VQVAE_FILE, "var_d16.pth", "var_d20.pth", "var_d24.pth", "var_d30.pth")
     return [(HF_REPO_ID, name, HF_REVISION) for name in names]

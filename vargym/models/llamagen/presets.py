@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from vargym.models.llamagen import LlamaGen, LlamaGenConfig
-from vargym.models.llamagen_vq import LlamaGenVQ, LlamaGenVQConfig
+from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig
+from vargym.models.llamagen.vq import LlamaGenVQ, LlamaGenVQConfig
 
 __all__ = ["LLAMAGEN_PRESETS", "OFFICIAL_VQ16", "build_llamagen", "llamagen_from_official_kwargs"]
 

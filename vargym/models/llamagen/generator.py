@@ -18,8 +18,8 @@ from vargym.models.generator import (
     TokenLayout,
     autocast,
 )
-from vargym.models.llamagen import LlamaGen, TokenSampler
-from vargym.models.llamagen_vq import LlamaGenVQ
+from vargym.models.llamagen.transformer import LlamaGen, TokenSampler
+from vargym.models.llamagen.vq import LlamaGenVQ
 
 __all__ = ["LlamaGenGenerator"]
 
@@ -135,7 +135,7 @@ class LlamaGenGenerator(Generator):
 
     def save(self, directory: str | Path, extra: dict | None = None) -> Path:
         """Full weights (``vq``/``gpt.safetensors``); with adapters, the adapters alone (see `save_adapters`)."""
-        from vargym.models.llamagen_loading import save_llamagen_checkpoint
+        from vargym.models.llamagen.loading import save_llamagen_checkpoint
 
         if self.lora is not None:
             return self.save_adapters(directory, extra or {})
@@ -153,24 +153,41 @@ StepSampler.register(TokenSampler)
 
 
 # -- the family's glue (`vargym.models.registry`) --------------------------------------------------------
+def preset_configs(preset: str) -> tuple:
+    """The (tokenizer config, network config) of a preset."""
+    from vargym.models.llamagen.presets import LLAMAGEN_PRESETS
+
+    return LLAMAGEN_PRESETS[preset]
+
+
+def build_parts(preset: str) -> tuple:
+    """Random-init (tokenizer, network) of a preset."""
+    from vargym.models.llamagen.presets import build_llamagen
+
+    return build_llamagen(*preset_configs(preset))
+
+
 def build(preset: str) -> LlamaGenGenerator:
     """A random-init preset (``random:<preset>``)."""
-    from vargym.models.presets import build_preset
-
-    vq, gpt = build_preset(preset)
+    vq, gpt = build_parts(preset)
     return LlamaGenGenerator(vq, gpt.eval())
+
+
+def load_released_parts(name: str, device: torch.device | str | None = None, **files) -> tuple[LlamaGenVQ, LlamaGen]:
+    """The official release ``name`` as (LlamaGenVQ, LlamaGen), downloaded or from ``vq_path``/``gpt_path``."""
+    from vargym.models.llamagen.loading import load_llamagen_pretrained
+
+    return load_llamagen_pretrained(name, device=device, **files)
 
 
 def load_released(name: str, device: torch.device | str | None = None, **files) -> LlamaGenGenerator:
     """The official release ``name``, downloaded or from ``vq_path``/``gpt_path``."""
-    from vargym.models.llamagen_loading import load_llamagen_pretrained
-
-    return LlamaGenGenerator(*load_llamagen_pretrained(name, device=device, **files))
+    return LlamaGenGenerator(*load_released_parts(name, device=device, **files))
 
 
 def load_directory(directory: Path, device: torch.device | str | None = None) -> LlamaGenGenerator:
     """A model directory written by `LlamaGenGenerator.save`."""
-    from vargym.models.llamagen_loading import load_llamagen_checkpoint
+    from vargym.models.llamagen.loading import load_llamagen_checkpoint
 
     return LlamaGenGenerator(*load_llamagen_checkpoint(directory, device=device))
 
@@ -186,7 +203,7 @@ def wrap(obj: object, num_classes: int | None = None) -> LlamaGenGenerator | Non
 
 def released_files() -> list[tuple[str, str, str]]:
     """``(hub repo, file name, revision)`` of every released checkpoint."""
-    from vargym.models import llamagen_loading as lg
-    from vargym.models.llamagen_presets import RELEASED_FILES
+    from vargym.models.llamagen import loading as lg
+    from vargym.models.llamagen.presets import RELEASED_FILES
 
     return [(lg.HF_REPO_ID, name, lg.HF_REVISION) for name in (lg.VQ_FILE, *RELEASED_FILES.values())]
