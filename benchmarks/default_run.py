@@ -52,7 +52,7 @@ def run_seed(seed: int, args: argparse.Namespace, overrides: dict, out: Path) ->
     base = load_generator(config.model, device=trainer.device)
     fidelity = {}
     for name, sampling in SETTINGS.items():
-        sampling = {**sampling, "temperature": sampling["temperature"] or config.temperature}
+        sampling = {"sampling": {**sampling, "temperature": sampling["temperature"] or config.sampling.temperature}}
         for which, model in (("tuned", trainer.generator), ("base", base)):
             fidelity[f"{which}_{name}"] = evaluate_model(model, labels_per_class=args.eval_per_class,
                                                          rewards=("brightness",), seed=0, **sampling)

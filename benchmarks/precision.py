@@ -48,8 +48,8 @@ def main() -> None:
             diff = (forced - batch["sample_log_prob"]).abs().flatten()
             with sampling.autocast(gen.device), torch.no_grad():
                 kl = _token_kl(gen, batch, sampling)
-            top1 = evaluate_model(gen, labels_per_class=20, rewards=(), reference_samples=0, cfg=1.0,
-                                  temperature=1.0, seed=seed, precision=precision)["classifier"]["top1"]
+            top1 = evaluate_model(gen, labels_per_class=20, rewards=(), reference_samples=0, seed=seed,
+                                  sampling={"cfg": 1.0, "temperature": 1.0, "precision": precision})["classifier"]["top1"]
             for key, value in (("ratio_max", diff.max()), ("ratio_q999", diff.quantile(0.999)),
                                ("ratio_mean", diff.mean()), ("kl", kl), ("top1", top1), ("sample_s", sample_s)):
                 rows[precision].setdefault(key, []).append(float(value))

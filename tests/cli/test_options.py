@@ -13,7 +13,7 @@ from vargym.train.config import TrainConfig
 
 # field -> the flag that sets it, where the two names differ (a dict or tuple field parsed by the command)
 CASES = {
-    "train": (TrainConfig, {"algo_kwargs": "algo_arg", "reward_kwargs": "reward_arg", "model_files": "vae_path"}),
+    "train": (TrainConfig, {"algo_kwargs": "algo_arg", "reward_kwargs": "reward_arg", "model_files": "model_file"}),
     "eval": (EvalConfig, {"rewards": "reward"}),
     "pretrain": (PretrainConfig, {"out_dir": "out"}),
 }

@@ -115,7 +115,7 @@ def test_bad_arguments(model, classifier):
     with pytest.raises(ValueError, match="Did you mean 'imagenet'"):
         EvalConfig(suite="imagenett")
     with pytest.raises(ValueError, match="temperature must be > 0"):
-        EvalConfig(temperature=0.0)
+        EvalConfig(sampling={"temperature": 0.0})
     small = TinyClassifier(type(classifier.config)(num_classes=3))
     with pytest.raises(ValueError, match="classifier has 3 classes but the model has 10"):
         build_scorers(EvalConfig(classifier=small, rewards=()), num_classes=10)

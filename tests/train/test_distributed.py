@@ -120,7 +120,7 @@ def test_a_rank_that_dies_stops_the_job_with_an_error(tmp_path):
         "            os._exit(3)  # a crash mid-iteration, between two collectives\n"
         "        return images.mean(dim=(1, 2, 3))\n"
         f"cfg = TrainConfig(model='random:tiny', num_labels=2, group_size=2, minibatch_size=2, steps=4, "
-        f"sample_every=0, precision='float32', decode_precision='float32', device='cpu', out={str(tmp_path / 'run')!r})\n"
+        f"sample_every=0, sampling={{'precision': 'float32', 'decode_precision': 'float32'}}, device='cpu', out={str(tmp_path / 'run')!r})\n"
         "Trainer(cfg, reward=Dies()).train()\n"
     )
     result = _torchrun(str(script), timeout=200)

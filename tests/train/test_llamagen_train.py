@@ -10,15 +10,15 @@ from vargym.train.config import TrainConfig
 from vargym.train.trainer import Trainer
 
 
-def _config(out, **kw) -> TrainConfig:
-    base = dict(model="random:tiny-llamagen", tokens_per_step=16, reward="luma", precision="float32",
-                decode_precision="float32", num_labels=2, group_size=2, minibatch_size=2, steps=1, sample_every=0,
-                checkpoint_every=0, tensorboard=False, out=str(out), temperature=1.0)
+def _config(out, sampling=None, **kw) -> TrainConfig:
+    base = dict(model="random:tiny-llamagen", tokens_per_step=16, reward="luma", num_labels=2, group_size=2,
+                minibatch_size=2, steps=1, sample_every=0, checkpoint_every=0, tensorboard=False, out=str(out),
+                sampling={"precision": "float32", "decode_precision": "float32", "temperature": 1.0, **(sampling or {})})
     base.update(kw)
     return TrainConfig(**base)
 
 
-@pytest.mark.parametrize("algo, extra", [("grpo", {"cfg": 2.0}), ("ppo", {"epochs": 2}),
+@pytest.mark.parametrize("algo, extra", [("grpo", {"sampling": {"cfg": 2.0}}), ("ppo", {"epochs": 2}),
                                          ("reinforce", {"algo_kwargs": {"baseline": "ema"}}),
                                          ("grpo", {"lora_rank": 4})])
 def test_each_algorithm_updates_a_llamagen(tmp_path, algo, extra):

@@ -41,7 +41,7 @@ def test_a_run_that_hacks_its_reward_is_flagged_and_can_stop(tmp_path):
     tiny classifier stops recognising the classes and the samples collapse onto one dark image."""
     config = TrainConfig(model="tiny", reward="dark", num_labels=2, group_size=8, minibatch_size=8, steps=8,
                          lr=1e-3, beta=0.0, log_kl_ref=False, eval_every=1, sample_every=0, eval_per_label=4,
-                         checkpoint_every=0, tensorboard=False, precision="float32", decode_precision="float32",
+                         checkpoint_every=0, tensorboard=False, sampling={"precision": "float32", "decode_precision": "float32"},
                          hacking_window=2, out=str(tmp_path / "run"), seed=0)
     history = Trainer(config).train()
     first, last = history[0], history[-1]

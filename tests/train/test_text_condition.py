@@ -67,7 +67,7 @@ def test_collector_writes_the_condition_and_rewards_see_each_prompt():
 
 def _config(out, **kw) -> TrainConfig:
     base = dict(model="random:fake-text", reward="luma", num_labels=2, group_size=2, minibatch_size=2, steps=2,
-                lr=1e-2, precision="float32", decode_precision="float32", sample_every=1, eval_per_label=2,
+                lr=1e-2, sampling={"precision": "float32", "decode_precision": "float32"}, sample_every=1, eval_per_label=2,
                 checkpoint_every=1, tensorboard=False, out=str(out), seed=1)
     base.update(kw)
     return TrainConfig(**base)

@@ -18,12 +18,12 @@ from vargym.rewards import list_rewards
 from vargym.train import PolicyMismatchError, TrainConfig, Trainer, check_policy_consistency, read_metrics
 
 
-def _config(out, **kw) -> TrainConfig:
+def _config(out, sampling=None, **kw) -> TrainConfig:
     base = dict(
         model="random:tiny",
         reward="luma",
-        precision="float32",  # explicit: "auto" would pick bf16 on some CPUs and not on others
-        decode_precision="float32",
+        # explicit precisions: "auto" would pick bf16 on some CPUs and not on others
+        sampling={"precision": "float32", "decode_precision": "float32", **(sampling or {})},
         num_labels=2,
         group_size=2,
         minibatch_size=2,
@@ -352,7 +352,7 @@ def test_compile_without_a_cpp_compiler_is_refused_by_name(tmp_path, monkeypatch
 
 
 def test_bfloat16_runs_end_to_end_with_its_measured_check(tmp_path):
-    history = Trainer(_config(tmp_path, model="tiny", steps=2, precision="bfloat16")).train()
+    history = Trainer(_config(tmp_path, model="tiny", steps=2, sampling={"precision": "bfloat16"})).train()
     assert 0 < history[0]["ratio_check_max_abs"] <= 1.0  # bf16 rounds differently per batch shape
     assert "ratio_check_max_abs" not in history[1] and all(math.isfinite(h["loss"]) for h in history)
 
@@ -375,7 +375,7 @@ def test_micro_batches_and_activation_checkpointing_give_the_same_update(tmp_pat
                      "checkpointed": {"gradient_checkpointing": True, "micro_batch_size": 2}}.items():
         torch.manual_seed(0)
         cfg = _config(tmp_path / name, model=model, steps=1, lr=1e-2, num_labels=2, group_size=2, minibatch_size=4,
-                      temperature=1.0, **extra, **kw)
+                      sampling={"temperature": 1.0}, **extra, **kw)
         trainer = Trainer(cfg)
         if "llamagen" in model:
             torch.nn.init.normal_(trainer.policy.output.weight, std=0.05)  # a head that passes gradients

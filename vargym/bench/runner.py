@@ -84,10 +84,7 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
         classes=tuple(trainer.eval_condition().ids.tolist()),
         rewards=(run.reward,) if not run.reward_kwargs else None,
         reference_samples=0,  # no FID: too slow and too noisy at a few samples per class
-        cfg=run.cfg,
-        top_k=run.top_k,
-        top_p=run.top_p,
-        temperature=run.temperature,
+        sampling=trainer.sampling,  # the run's training distribution, "auto" resolved
         seed=config.eval_seed,
     )
     if eval_config.rewards is None:  # a reward with constructor arguments: build it the trainer's way

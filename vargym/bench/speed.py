@@ -83,14 +83,12 @@ def _sync(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def _sampling_rate(model: Any, batch: int, config: SpeedConfig, device: Any, precision: str = "float32") -> float:
-    """Median images/s of ``model.sample`` + decode at the training temperature, no grad."""
+def _sampling_rate(model: Any, batch: int, sampling: Any, config: SpeedConfig, device: Any) -> float:
+    """Median images/s of ``model.sample`` + decode with the run's training distribution ``sampling``, no grad."""
     import torch
 
-    from vargym.models import ClassCondition, SamplingConfig
-
-    condition = ClassCondition(torch.arange(batch, device=device) % model.num_classes)  # [B]
-    sampling = SamplingConfig(temperature=0.7, precision=precision, decode_precision=precision)
+    source = model.condition_source()
+    condition = source.pick(torch.arange(batch, device=device) % source.pool_size)  # [B], every condition in turn
     generator = torch.Generator(device=device).manual_seed(config.seed)
     times = []
     for rep in range(config.warmup + config.reps):
@@ -123,8 +121,7 @@ def _row(
         group_size=config.group_size,
         minibatch_size=config.minibatch_size or batch,  # default: one gradient step, "one update"
         ratio_check_tol=0.0,
-        precision=precision,
-        decode_precision=precision,
+        sampling={"precision": precision, "decode_precision": precision},
         recompute_old_log_prob=recompute,
         sample_every=0,
         checkpoint_every=0,
@@ -133,7 +130,7 @@ def _row(
     )
     trainer = Trainer(train_config, model=loaded)
     reset_peak_memory(trainer.device)
-    images_per_s = _sampling_rate(trainer.generator, batch, config, trainer.device, precision)
+    images_per_s = _sampling_rate(trainer.generator, batch, trainer.sampling, config, trainer.device)
     splits: dict[str, list[float]] = {key: [] for key in SPLIT}
     for rep in range(config.warmup + config.reps):
         _sync(trainer.device)

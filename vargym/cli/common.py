@@ -33,14 +33,46 @@ def parse_labels(text: str | None, num_classes: int | None = None) -> list[int] 
     return labels
 
 
-def load_generator_or_exit(spec: str, device, vae_path: str | None = None, var_path: str | None = None,
-                           **files: str | None):
+MODEL_FILE_HELP = ("Local weight file of a released model, KEY=PATH (repeatable; nothing is downloaded); the keys "
+                   "are the family's: {keys}.")
+OLD_FILE_FLAGS = ("vae_path", "var_path", "vq_path", "gpt_path")
+"""The per-family weight-file flags of earlier releases: aliases of --model-file KEY=PATH."""
+
+
+def model_file_help() -> str:
+    """The help of --model-file, with every registered family's keys (no torch import)."""
+    from vargym.models.registry import families
+
+    keys = "; ".join(f"{f.name}: {', '.join(f.weight_files)}" for f in families() if f.weight_files)
+    return MODEL_FILE_HELP.format(keys=keys)
+
+
+def model_files(pairs: list[str] | None, **old_flags: str | None) -> dict[str, str]:
+    """``--model-file KEY=PATH`` pairs (and the old ``--vae-path`` style flags) as a dict; a key no registered
+    family takes raises a ValueError that lists the keys (with a suggestion)."""
+    from vargym.models.registry import families
+    from vargym.naming import did_you_mean
+
+    known = sorted({k for f in families() for k in f.weight_files})
+    out = {k: v for k, v in old_flags.items() if v}
+    for pair in pairs or []:
+        key, sep, path = pair.partition("=")
+        if not sep or not key or not path:
+            raise ValueError(f"--model-file takes KEY=PATH, got {pair!r}")
+        if key not in known:
+            raise ValueError(f"--model-file key {key!r} is not a weight file of any model family; keys: {known}."
+                             f"{did_you_mean(key, known)}")
+        out[key] = path
+    return out
+
+
+def load_generator_or_exit(spec: str, device, **files: str | None):
     """``vargym.models.load_generator`` with errors turned into a clean CLI message (no traceback).
-    ``files``: the local weight files of a released model (``vq_path``/``gpt_path`` for LlamaGen)."""
+    ``files``: the local weight files of a released model (see `model_files`)."""
     from vargym.errors import VargymError
     from vargym.models import load_generator
 
-    kwargs = {k: v for k, v in {"vae_path": vae_path, "var_path": var_path, **files}.items() if v}
+    kwargs = {k: v for k, v in files.items() if v}
     try:
         return load_generator(spec, device=device, **kwargs)
     except (VargymError, ValueError) as e:

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
+from vargym.cli.common import load_generator_or_exit, model_file_help, model_files, parse_labels, pick_device
 from vargym.cli.options import config_options, given
 from vargym.configdoc import field_help
 from vargym.evaluation.config import EvalConfig, evaluation_sampling
@@ -72,10 +72,11 @@ def eval_command(
         None, "--json", help="Write the full results (per class too) here."
     ),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
-    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
-    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
-    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file (with --model llamagen-*)."),
-    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file (with --model llamagen-*)."),
+    model_file: list[str] | None = typer.Option(None, "--model-file", help=model_file_help()),
+    vae_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vae_path=PATH."),
+    var_path: str | None = typer.Option(None, help="Deprecated alias of --model-file var_path=PATH."),
+    vq_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vq_path=PATH."),
+    gpt_path: str | None = typer.Option(None, help="Deprecated alias of --model-file gpt_path=PATH."),
     **fields: Any,
 ) -> None:
     """Evaluate --model (and --checkpoint) on rewards, classifier accuracy, diversity, FID and speed."""
@@ -84,9 +85,12 @@ def eval_command(
     from vargym.errors import VargymError
     from vargym.evaluation.evaluate import build_scorers, evaluate_model, load_trained
 
+    try:
+        files = model_files(model_file, vae_path=vae_path, var_path=var_path, vq_path=vq_path, gpt_path=gpt_path)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--model-file") from e
     dev = pick_device(device)
-    models = {"base": load_generator_or_exit(model, dev, vae_path, var_path, vq_path=vq_path,
-                                               gpt_path=gpt_path)}
+    models = {"base": load_generator_or_exit(model, dev, **files)}
     if checkpoint is not None:
         try:
             models["checkpoint"] = load_trained(checkpoint, device=dev)

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from vargym.cli.common import load_generator_or_exit, parse_labels, pick_device
+from vargym.cli.common import load_generator_or_exit, model_file_help, model_files, parse_labels, pick_device
 from vargym.cli.options import config_options, given
 from vargym.models.generator import SamplingConfig
 
@@ -27,10 +27,11 @@ def sample(
     seed: int = typer.Option(0, help="Seed of the sampling generator."),
     out: Path = typer.Option(Path("samples.png"), help="Output PNG path."),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
-    vae_path: str | None = typer.Option(None, help="Local official VQ-VAE file (with --model var-dNN)."),
-    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN)."),
-    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file (with --model llamagen-*)."),
-    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file (with --model llamagen-*)."),
+    model_file: list[str] | None = typer.Option(None, "--model-file", help=model_file_help()),
+    vae_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vae_path=PATH."),
+    var_path: str | None = typer.Option(None, help="Deprecated alias of --model-file var_path=PATH."),
+    vq_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vq_path=PATH."),
+    gpt_path: str | None = typer.Option(None, help="Deprecated alias of --model-file gpt_path=PATH."),
     **fields: Any,
 ) -> None:
     """Sample a grid of images (one row per label) and write it as a PNG (guidance 1.5 by default: the
@@ -44,10 +45,13 @@ def sample(
         sampling = dataclasses.replace(SAMPLE_DEFAULTS, **given(SamplingConfig, fields))
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
+    try:
+        files = model_files(model_file, vae_path=vae_path, var_path=var_path, vq_path=vq_path, gpt_path=gpt_path)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--model-file") from e
     dev = pick_device(device)
     sampling = sampling.resolve(dev)
-    model_ = load_generator_or_exit(str(checkpoint or model), dev, vae_path, var_path, vq_path=vq_path,
-                                    gpt_path=gpt_path)
+    model_ = load_generator_or_exit(str(checkpoint or model), dev, **files)
     try:
         label_list = parse_labels(labels, model_.num_classes) or list(range(min(model_.num_classes, 16)))
     except ValueError as e:

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from vargym.cli.common import model_file_help, model_files
 from vargym.cli.options import config_options, given
 from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
@@ -78,12 +79,11 @@ def train(
     reward_arg: list[str] | None = typer.Option(
         None, help=_h("reward_kwargs") + " Format: KEY=VALUE or TERM.KEY=VALUE (repeatable)."
     ),
-    vae_path: str | None = typer.Option(None, help=_h("model_files") + " This flag: the VQ-VAE file."),
-    var_path: str | None = typer.Option(None, help="Local official VAR file (with --model var-dNN; no download)."),
-    vq_path: str | None = typer.Option(None, help="Local official LlamaGen tokenizer file vq_ds16_c2i.pt (with "
-                                                  "--model llamagen-*; no download)."),
-    gpt_path: str | None = typer.Option(None, help="Local official LlamaGen GPT file, e.g. c2i_B_256.pt (with "
-                                                   "--model llamagen-*)."),
+    model_file: list[str] | None = typer.Option(None, "--model-file", help=_h("model_files") + " " + model_file_help()),
+    vae_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vae_path=PATH."),
+    var_path: str | None = typer.Option(None, help="Deprecated alias of --model-file var_path=PATH."),
+    vq_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vq_path=PATH."),
+    gpt_path: str | None = typer.Option(None, help="Deprecated alias of --model-file gpt_path=PATH."),
     quiet: bool = typer.Option(False, help="No progress bar."),
     **fields: Any,
 ) -> None:
@@ -106,8 +106,8 @@ def train(
         flags["reward_steps"] = tuple(parse_labels(reward_steps)) if reward_steps else None
         flags["algo_kwargs"] = _key_values(algo_arg, "--algo-arg") or None
         flags["reward_kwargs"] = _key_values(reward_arg, "--reward-arg") or None
-        files = {"vae_path": vae_path, "var_path": var_path, "vq_path": vq_path, "gpt_path": gpt_path}
-        flags["model_files"] = {k: v for k, v in files.items() if v} or None
+        flags["model_files"] = model_files(model_file, vae_path=vae_path, var_path=var_path, vq_path=vq_path,
+                                           gpt_path=gpt_path) or None
         values = _fold_sampling(load_config_file(config) if config is not None else {})
         values.update({k: v for k, v in flags.items() if v is not None})
         sampling = given(SamplingConfig, fields)

@@ -154,6 +154,10 @@ class GroupedCollector:
     @property
     def label_generator(self) -> torch.Generator:
         """Deprecated name of ``condition_generator``."""
+        import warnings
+
+        warnings.warn("GroupedCollector.label_generator is deprecated: use condition_generator", DeprecationWarning,
+                      stacklevel=2)
         return self.condition_generator
 
     @property

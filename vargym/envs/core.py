@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["EpisodeEndedError", "GenerationCore", "make_core", "resolve_reward", "reward_context"]
 
 
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+
+    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
+
+
 def _renamed_pool(conditions: Any, labels: Any) -> Any:
     """``conditions``, or the deprecated ``labels`` spelling of it (a warning says so)."""
     if labels is None:
@@ -119,8 +125,26 @@ class GenerationCore:
 
     @property
     def labels(self) -> torch.Tensor | None:
-        """The episodes' class labels ``[B]`` (deprecated: a class model's ``condition.labels``)."""
+        """Deprecated: the episodes' class labels ``[B]`` (a class model's ``condition.labels``)."""
+        _deprecated("GenerationCore.labels", "GenerationCore.condition")
         return getattr(self.condition, "labels", None)
+
+    @property
+    def num_classes(self) -> int:
+        """Deprecated: ``source.num_conditions`` (a class model's number of classes)."""
+        _deprecated("GenerationCore.num_classes", "GenerationCore.source.num_conditions")
+        return self.source.num_conditions
+
+    @property
+    def allowed(self) -> torch.Tensor | None:
+        """Deprecated: the pool of a class model's labels (None: all), ``source.pool``."""
+        _deprecated("GenerationCore.allowed", "GenerationCore.source.pool")
+        return getattr(self.source, "pool", None)
+
+    def draw_labels(self, generator: torch.Generator | None = None, num_groups: int | None = None) -> torch.Tensor:
+        """Deprecated: `draw_conditions` (which returns a `Condition`); here its ids (a class model's labels)."""
+        _deprecated("GenerationCore.draw_labels", "GenerationCore.draw_conditions")
+        return self.draw_conditions(generator, num_groups).ids
 
     def condition_observation(self) -> dict[str, torch.Tensor]:
         """The episodes' condition as env observation entries (`vargym.models.ConditionField`), each ``[B]``."""

@@ -58,8 +58,8 @@ class TrainConfig:
     """Policy to fine-tune: "tiny" / "tiny-llamagen" (shipped), "var-d16".."var-d30", "llamagen-b".."llamagen-3b",
     "random:<preset>" or a checkpoint dir."""
     model_files: dict[str, str] = field(default_factory=dict)
-    """Local weight files of a released model, so nothing is downloaded (VAR: {"vae_path": ..., "var_path": ...};
-    LlamaGen: {"vq_path": ..., "gpt_path": ...})."""
+    """Local weight files of a released model, so nothing is downloaded; the keys are the family's (its registry
+    entry's weight_files)."""
     tokens_per_step: int | None = None
     """Tokens per env step of a next-token model (LlamaGen; None: 1, one token per step). VAR's steps are its
     scales and refuse it."""
@@ -233,8 +233,15 @@ class TrainConfig:
         """N = num_labels * group_size episodes per iteration."""
         return self.num_labels * self.group_size
 
-    def algo_overrides(self, num_conditions: int | None) -> dict[str, Any]:
-        """The algorithm config fields this run sets (group_size, beta, clip_epsilon, then algo_kwargs)."""
+    def algo_overrides(self, num_conditions: int | None = None, *, num_classes: int | None = None) -> dict[str, Any]:
+        """The algorithm config fields this run sets (group_size, beta, clip_epsilon, then algo_kwargs);
+        ``num_conditions`` sizes REINFORCE's per-condition baseline (``num_classes`` is its deprecated name)."""
+        if num_classes is not None:
+            import warnings
+
+            warnings.warn("algo_overrides(num_classes=) is deprecated: pass num_conditions=", DeprecationWarning,
+                          stacklevel=2)
+            num_conditions = num_classes
         from vargym.algos import config_class, preset_fields
 
         names = {f.name for f in dataclasses.fields(config_class(self.algo))}

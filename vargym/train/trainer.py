@@ -18,8 +18,6 @@ import dataclasses
 import json
 import math
 import shutil
-import signal
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -29,13 +27,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vargym.devices import resolve_device
-from vargym.errors import CheckpointError, VargymError
+from vargym.errors import CheckpointError
 from vargym.train.config import TrainConfig
+from vargym.train.evaluation import RunEvaluator
+from vargym.train.ranks import RankSync
 from vargym.train.rollout import RunReward, check_policy_consistency, teacher_forced
+from vargym.train.run_dir import RUN_FILES, RunExistsError, prepare_run_dir
+from vargym.train.signals import stop_on_signals
 
 if TYPE_CHECKING:
     from vargym.models import Condition
-    from vargym.rewards import RewardContext
 
 __all__ = ["RUN_FILES", "RunExistsError", "Trainer", "train"]
 
@@ -46,14 +47,6 @@ about 2e-5. In bfloat16 the sampler (one scale at a time, KV cache) and the teac
 other batch shapes) round differently: on the shipped model's default batch `benchmarks/precision.py`
 measured max |log ratio| 0.33-0.43 over three seeds (mean 0.02, 99.9% of tokens below 0.21); 1.0 leaves
 twice that and still catches a wrong temperature, guidance or filter, which moves many tokens by more."""
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "tb")
-"""What a run writes into its directory (and ``overwrite`` deletes)."""
-
-
-class RunExistsError(VargymError, FileExistsError):
-    """The run directory already holds another run and neither resume nor overwrite was asked for."""
-
-
 def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in state.items()}
 
@@ -96,11 +89,14 @@ class Trainer:
         self.config = config
         self.dist = setup_distributed(config.device)
         """This process's rank and the world size (one process without torchrun)."""
+        self.ranks: RankSync | None = None  # set once the device is known
         world = self.dist.world_size
         if config.num_labels % world or config.minibatch_size % world:
             raise ValueError(f"num_labels ({config.num_labels}) and minibatch_size ({config.minibatch_size}) are "
                              f"global and must be divisible by the number of processes ({world})")
         self.device = resolve_device(self.dist.device(config.device))
+        self.ranks = RankSync(self.dist, self.device)
+        """The collectives over the ranks (`vargym.train.ranks`); plain pass-throughs in one process."""
         if model is None:
             with torch.random.fork_rng(devices=[]):  # random:<preset> inits reproducibly, global RNG untouched
                 torch.manual_seed(config.seed)
@@ -201,10 +197,9 @@ class Trainer:
         """True when the last `train` call stopped at ``config.target_reward``."""
         self.stopped_for_hacking = False
         """True when the last `train` call stopped because the reward-hacking flag was raised."""
-        from vargym.train.monitor import HackingMonitor
-
-        self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
-        self._gold: Any = None  # built at the first evaluation
+        self.evaluator = RunEvaluator(self.generator, self.source, self.reward, self.sampling, config, self.device)
+        """Evaluations, sample grids and the reward-hacking monitor (`vargym.train.evaluation`)."""
+        self.monitor = self.evaluator.monitor
 
     def _compile_passes(self) -> None:
         """``torch.compile`` the modules the teacher-forced passes call (the policy, or its DDP wrapper, and the
@@ -266,7 +261,7 @@ class Trainer:
         logprob_s = time.perf_counter() - t
 
         t = time.perf_counter()
-        batch = self._gather(batch)  # the global batch on every rank: advantages see every group
+        batch = self.ranks.gather_batch(batch, cfg.group_size)  # global: advantages see every group
         batch = self.algo.compute_advantages(batch)
         sums: dict[str, float] = defaultdict(float)
         entropies: list[torch.Tensor] = []  # [n, T] of the first epoch, when no old pass gave them
@@ -297,9 +292,9 @@ class Trainer:
         local = {"entropy": float(entropy.mean())}
         for k, value in enumerate(self.layout.step_mean(entropy).tolist()):
             local[f"entropy_step_{k}"] = value
-        metrics.update(self._mean_over_ranks(local))
+        metrics.update(self.ranks.mean(local))
         if self.ratio_check is not None:
-            metrics["ratio_check_max_abs"] = self._max_over_ranks(self.ratio_check)
+            metrics["ratio_check_max_abs"] = self.ranks.max(self.ratio_check)
             self.ratio_check = None
         iteration_s = time.perf_counter() - start
         metrics.update(
@@ -311,38 +306,6 @@ class Trainer:
             samples_per_s=cfg.batch_size / iteration_s,
         )
         return metrics
-
-    def _gather(self, batch: Any) -> Any:
-        """Under torchrun: every rank's rollout rows (rank order; groups stay contiguous), decoded images left
-        out. One process: ``batch`` itself."""
-        if not self.dist.enabled:
-            return batch
-        from tensordict import TensorDict
-
-        keys = [k for k in batch.keys(include_nested=True, leaves_only=True) if k != "images"]
-        n = batch.batch_size[0] * self.dist.world_size
-        out = TensorDict({}, batch_size=[n], device=batch.device)
-        for key in keys:
-            out.set(key, self.dist.all_gather(batch.get(key)))
-        out.set("group_id", torch.arange(n, device=batch.device) // self.config.group_size)
-        return out
-
-    def _max_over_ranks(self, value: float) -> float:
-        """The largest of the ranks' ``value`` (the value itself in one process)."""
-        if not self.dist.enabled:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
-        return float(tensor)
-
-    def _mean_over_ranks(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Per-rank update metrics averaged over the ranks (equal shares, so the mean of the global batch)."""
-        if not self.dist.enabled:
-            return metrics
-        names = sorted(metrics)
-        values = torch.tensor([metrics[k] for k in names], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(values)
-        return dict(zip(names, (values / self.dist.world_size).tolist()))
 
     def _update(self, minibatch: Any, entropies: list[torch.Tensor] | None = None) -> dict[str, float]:
         """One gradient step on a minibatch TensorDict; returns its losses and metrics as floats. The
@@ -369,7 +332,7 @@ class Trainer:
         self.optimizer.step()
         self.policy_is_reference = False
         # means over the whole minibatch (every rank's share), then the statistics derived from them
-        metrics = self.algo.finish_metrics(self._mean_over_ranks(dict(sums)))
+        metrics = self.algo.finish_metrics(self.ranks.mean(dict(sums)))
         metrics["grad_norm"] = float(grad_norm)  # of the all-reduced gradient: the same on every rank
         return metrics
 
@@ -424,14 +387,14 @@ class Trainer:
         cfg = self.config
         main = self.dist.is_main  # only rank 0 writes files (metrics, grids, checkpoints) and evaluates
         if main:
-            self._prepare_run_dir()
+            prepare_run_dir(self.out, resumed=self.iteration > 0, overwrite=cfg.overwrite)
             (self.out / "config.json").write_text(json.dumps(self.resolved_config(), indent=2))
         logger = MetricsLogger(self.out, cfg.tensorboard, resume_iteration=self.iteration or None) if main else None
         end = cfg.steps if num_iterations is None else min(cfg.steps, self.iteration + num_iterations)
         history, started, saved_at = [], time.perf_counter(), None
         self.stop_signal, self.reached_target, self.stopped_for_hacking = None, False, False
         try:
-            with self._stop_on_signals():
+            with stop_on_signals(self):
                 if main and self.iteration == 0 and (cfg.sample_every or cfg.eval_every):  # the monitor's baseline
                     self.evaluate(logger, write_grid=bool(cfg.sample_every))
                 while (self.iteration < end and self.stop_signal is None and not self.reached_target
@@ -481,50 +444,10 @@ class Trainer:
     def _agree_on_stopping(self) -> None:
         """Under torchrun every rank stops when any rank got a signal or rank 0's monitor flagged hacking
         (only rank 0 evaluates), so no rank waits in a collective for one that left."""
-        if not self.dist.enabled:
-            return
-        flags = torch.tensor([self.stop_signal is not None, self.stopped_for_hacking], device=self.device).float()
-        torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        if flags[0] and self.stop_signal is None:
+        signalled, hacking = self.ranks.any(self.stop_signal is not None, self.stopped_for_hacking)
+        if signalled and self.stop_signal is None:
             self.stop_signal = "peer"
-        self.stopped_for_hacking = bool(flags[1])
-
-    @contextlib.contextmanager
-    def _stop_on_signals(self):
-        """While training, the first SIGINT/SIGTERM lets the current iteration finish, checkpoints it and stops;
-        a second one abandons the iteration at once (KeyboardInterrupt; the last checkpoint stays)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def handler(signum: int, frame: Any) -> None:
-            if self.stop_signal is not None:
-                raise KeyboardInterrupt
-            self.stop_signal = signal.Signals(signum).name
-
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
-
-    def _prepare_run_dir(self) -> None:
-        """Refuse to mix two runs in one directory: a fresh run needs an empty ``out`` or ``overwrite``."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.iteration > 0:  # resumed: the directory is this run's own
-            return
-        existing = [name for name in RUN_FILES if (self.out / name).exists()]
-        if not existing:
-            return
-        if not self.config.overwrite:
-            raise RunExistsError(
-                f"{self.out} already holds a run ({', '.join(existing)}); continue it with --resume {self.out}, "
-                f"replace it with --overwrite, or choose another --out"
-            )
-        for name in existing:
-            path = self.out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.stopped_for_hacking = hacking
 
     def resolved_config(self) -> dict[str, Any]:
         """``config.json``: the config with what was resolved at start-up (device, the algorithm's own
@@ -540,74 +463,21 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- evaluation
     def eval_condition(self) -> Condition:
-        """The fixed evaluation conditions, each once: ``eval_labels`` (the pool given for evaluation), else the
-        first 8 of the training pool."""
-        cfg = self.config
-        if cfg.eval_labels is not None:
-            source = self.generator.condition_source(cfg.eval_labels)
-            return source.first(source.pool_size, self.device)
-        return self.source.first(8, self.device)
+        """The fixed evaluation conditions (see `RunEvaluator.condition`)."""
+        return self.evaluator.condition()
 
     def eval_labels(self) -> list[int]:
         """Deprecated: the ids of `eval_condition` (the labels of a class model)."""
+        import warnings
+
+        warnings.warn("Trainer.eval_labels() is deprecated: use Trainer.eval_condition()", DeprecationWarning,
+                      stacklevel=2)
         return self.eval_condition().ids.tolist()
 
-    @torch.no_grad()
     def evaluate(self, logger: Any = None, write_grid: bool = False) -> dict[str, float]:
-        """Sample ``eval_per_label`` images per eval condition with the eval seed and score them with the reward.
-
-        Samples through `vargym.evaluation.sample_images` (the path `vargym eval` uses) with exactly the
-        training distribution (``self.sampling``: temperature, guidance, filters, precisions, token draw) and
-        its own seeded generator, so the training random streams are untouched. With ``write_grid`` it writes
-        ``<out>/samples/iter_NNNNNN.png`` (one row per condition, captions "condition: reward") and logs it
-        to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with the monitor's metrics.
-        """
-        from vargym.data.grid import grid_image
-        from vargym.envs.core import reward_context
-        from vargym.evaluation.evaluate import sample_images
-        from vargym.rewards import resize_for
-
-        cfg = self.config
-        condition = self.eval_condition().repeat_interleave(cfg.eval_per_label)  # [E]
-        images, _ = next(sample_images(self.generator, condition, self.sampling, cfg.eval_seed, len(condition)))
-        context = reward_context(self.source, condition)
-        reward = self.reward(resize_for(images, self.reward.input_size), context).total  # [E]
-        metrics = self._monitor(images, condition.ids, context, float(reward.mean()))
-        if write_grid:
-            captions = [f"{c}: {float(r):.2f}" for c, r in zip(condition.captions(), reward.tolist())]
-            path = self.out / "samples" / f"iter_{self.iteration:06d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            image = grid_image(images.float().cpu(), nrow=cfg.eval_per_label, labels=captions)
-            image.save(path)
-            if logger is not None:
-                import numpy as np
-
-                chw = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float() / 255.0  # [3, H, W]
-                logger.add_image("samples", chw, self.iteration)
-        std = float(reward.std()) if reward.numel() > 1 else 0.0
-        return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std, **metrics}
-
-    def _monitor(self, images: torch.Tensor, ids: torch.Tensor, context: RewardContext,
-                 reward_mean: float) -> dict[str, float]:
-        """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
-        import logging
-
-        from vargym.train.monitor import build_gold, diversity_metrics
-
-        if self._gold is None:
-            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device) or ()
-        metrics = diversity_metrics(images, ids)
-        if self._gold:
-            name, score = self._gold
-            metrics["gold"] = float(score(images, context))
-        metrics.update(self.monitor.update({"eval_reward_mean": reward_mean, **metrics}))
-        if metrics["hacking_flag"]:
-            logging.getLogger(__name__).warning(
-                "possible reward hacking at iteration %d: the reward rose over the last %d evaluations while "
-                "the gold metric or within-group diversity fell by more than %.0f%% (%s)", self.iteration,
-                self.monitor.window, 100 * self.monitor.threshold,
-                ", ".join(f"{k} {v:+.1%}" for k, v in metrics.items() if k.endswith("_change")))
-        return metrics
+        """Evaluate the current policy (`RunEvaluator.evaluate`: the training distribution, the eval seed);
+        with ``write_grid`` also ``<out>/samples/iter_NNNNNN.png``."""
+        return self.evaluator.evaluate(self.iteration, self.out if write_grid else None, logger)
 
     # ---------------------------------------------------------------------------------------- state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
