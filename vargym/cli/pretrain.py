@@ -26,7 +26,8 @@ def pretrain(
     quiet: bool = typer.Option(False, help="No progress bars."),
     **fields: Any,
 ) -> None:
-    """Pretrain a class-conditional VAR (VQ-VAE, optional decoder fine-tune, transformer, tiny classifier)."""
+    """Pretrain a preset from scratch: a VAR (VQ-VAE, optional decoder fine-tune, transformer) or a LlamaGen
+    (VQ tokenizer, GPT), and the tiny classifier."""
     import contextlib
     import sys
 

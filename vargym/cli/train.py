@@ -1,8 +1,8 @@
 """``vargym train``: RL fine-tuning from the command line (flags -> `TrainConfig` -> `Trainer`).
 
-Precedence: `TrainConfig` defaults (the VAR-GRPO paper's) < ``--config FILE`` (TOML/YAML) < flags.
+Precedence: `TrainConfig` defaults < ``--config FILE`` (TOML/YAML) < flags.
 With ``--resume`` the checkpoint's config is the base and the given flags override it.
-The help text of each flag is the docstring of its `TrainConfig` field.
+The help text of each flag is the docstring of its `TrainConfig` (or `SamplingConfig`) field.
 """
 
 from __future__ import annotations

@@ -137,12 +137,12 @@ class SamplingConfig:
     float32; `resolve` decides, once, for a device). Both passes use it, so the recorded log-probs stay the
     policy's."""
     decode_precision: str = "float32"
-    """Compute dtype of the decoder that turns the tokens into images: "float32", "bfloat16" (about 2x
-    faster on CPUs with native bf16; pixels move slightly, see README "Precision") or "auto" (as precision)."""
+    """Compute dtype of the decoder that turns the tokens into images: "float32", "bfloat16" (faster where
+    the device runs bf16 natively; pixels move slightly, see README "Precision") or "auto" (as precision)."""
     draw: str = "multinomial"
     """How a token is drawn from its distribution: "multinomial" (``torch.multinomial``, as the official
     samplers: a seeded generator gives their tokens) or "inverse-cdf" (the same distribution from one
-    uniform number per token; about 10x cheaper on CPU, other tokens for the same seed)."""
+    uniform number per token; much cheaper on CPU, see README "Precision"; other tokens for the same seed)."""
 
     def __post_init__(self) -> None:
         for name in ("precision", "decode_precision"):

@@ -1,4 +1,5 @@
-"""RL fine-tuning of VAR: `TrainConfig`, `Trainer` (rollout -> advantages -> update), logging, resume.
+"""RL fine-tuning of any registered generator: `TrainConfig`, `Trainer` (rollout -> advantages -> update),
+logging, resume.
 
 Example:
     >>> from vargym.train import TrainConfig, Trainer

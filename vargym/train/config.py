@@ -1,4 +1,4 @@
-"""`TrainConfig`: every knob of an RL fine-tuning run, with the VAR-GRPO seed paper's defaults.
+"""`TrainConfig`: every knob of an RL fine-tuning run (GRPO on the embedded model by default).
 
 A run's config is resolved once (defaults < config file < CLI flags), checked in ``__post_init__``, and
 written to ``config.json`` in the run directory; a checkpoint stores it and resume rebuilds from it.
@@ -39,7 +39,7 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Configuration of `vargym.train.Trainer` (defaults: GRPO as in the VAR-GRPO seed paper)."""
+    """Configuration of `vargym.train.Trainer` (defaults: GRPO with KL weight 0.1 on the embedded model)."""
 
     algo: str = "grpo"
     """RL algorithm: "grpo", "ppo", "reinforce", or a preset: "var-grpo" (the seed paper's beta 0.2), "dr-grpo",
@@ -68,8 +68,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of label drawing, sampling, minibatch shuffling and any random model init."""
     steps: int = 16
-    """Number of training iterations (one rollout batch and its update each). The default fits the
-    embedded model on a 2-core CPU: about 10 s an iteration, and brightness passes 0.9 near iteration 10-12."""
+    """Number of training iterations (one rollout batch and its update each); the default suits the embedded
+    model (README "Quick start" has its measured run)."""
     target_reward: float | None = None
     """Stop early once an iteration's mean reward reaches this value (None: run all steps)."""
     num_labels: int = 32
@@ -86,8 +86,8 @@ class TrainConfig:
     """Rows per forward/backward within a minibatch (gradient accumulation: less activation memory, the
     same update); must divide this process's share of the minibatch. None: the whole share at once."""
     gradient_checkpointing: bool = False
-    """Recompute the policy's transformer blocks in backward (activation checkpointing): less memory, about
-    a third more update compute."""
+    """Recompute the policy's transformer blocks in backward (activation checkpointing): less memory, more
+    update compute (README "Multiple GPUs and nodes" says how much)."""
     reward_chunks: int = 1
     """Sample each batch in this many chunks of whole groups, scoring each chunk once it is finished."""
     async_rewards: bool = False
