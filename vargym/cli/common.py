@@ -39,6 +39,16 @@ OLD_FILE_FLAGS = ("vae_path", "var_path", "vq_path", "gpt_path")
 """The per-family weight-file flags of earlier releases: aliases of --model-file KEY=PATH."""
 
 
+def model_help() -> str:
+    """The help of --model, naming every registered family's models (no torch import)."""
+    from vargym.models.registry import families
+
+    shipped = [n for f in families() for n in f.shipped]
+    released = [n for f in families() for n in f.released]
+    return (f"A shipped model ({', '.join(shipped)}), a released preset ({', '.join(released)}; downloaded, or "
+            f"--model-file), 'random:<preset>', or a model or run directory.")
+
+
 def model_file_help() -> str:
     """The help of --model-file, with every registered family's keys (no torch import)."""
     from vargym.models.registry import families

@@ -10,7 +10,14 @@ from typing import Any
 
 import typer
 
-from vargym.cli.common import load_generator_or_exit, model_file_help, model_files, parse_labels, pick_device
+from vargym.cli.common import (
+    load_generator_or_exit,
+    model_file_help,
+    model_files,
+    model_help,
+    parse_labels,
+    pick_device,
+)
 from vargym.cli.options import config_options, given
 from vargym.configdoc import field_help
 from vargym.evaluation.config import EvalConfig, evaluation_sampling
@@ -53,10 +60,7 @@ def _table(results: dict[str, dict]):
 @config_options(SamplingConfig, defaults=evaluation_sampling())
 @config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
 def eval_command(
-    model: str = typer.Option(
-        "tiny", help="'tiny' / 'tiny-llamagen' (shipped), 'var-d16'..'var-d30', 'llamagen-b'..'llamagen-3b', "
-                     "'random:<preset>', or a model dir."
-    ),
+    model: str = typer.Option("tiny", help=model_help()),
     checkpoint: Path | None = typer.Option(
         None, help="A trained model dir or training run dir, evaluated beside --model."
     ),

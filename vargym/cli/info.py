@@ -12,7 +12,7 @@ def info() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from vargym.models import released_weight_files, shipped_models
+    from vargym.models import families, released_weight_files, shipped_models
 
     console = Console()
     table = Table(title="vargym", show_header=False)
@@ -25,6 +25,9 @@ def info() -> None:
     cuda = torch.cuda.is_available()
     table.add_row("device", f"cuda ({torch.cuda.get_device_name(0)})" if cuda else "cpu (no CUDA device)")
     table.add_row("torch threads", str(torch.get_num_threads()))
+    for family in families():
+        table.add_row(f"{family.name} family", f"presets: {', '.join(family.presets)}; released: "
+                      f"{', '.join(family.released) or 'none'}; --model-file keys: {', '.join(family.weight_files) or 'none'}")
     for name, present in shipped_models().items():
         table.add_row(f"{name} model (shipped)", "yes" if present else "[red]missing[/red]")
     try:

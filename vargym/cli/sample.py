@@ -8,7 +8,14 @@ from typing import Any
 
 import typer
 
-from vargym.cli.common import load_generator_or_exit, model_file_help, model_files, parse_labels, pick_device
+from vargym.cli.common import (
+    load_generator_or_exit,
+    model_file_help,
+    model_files,
+    model_help,
+    parse_labels,
+    pick_device,
+)
 from vargym.cli.options import config_options, given
 from vargym.models.generator import SamplingConfig
 
@@ -18,8 +25,7 @@ SAMPLE_DEFAULTS = SamplingConfig(cfg=1.5)
 
 @config_options(SamplingConfig, defaults=SAMPLE_DEFAULTS)
 def sample(
-    model: str = typer.Option("tiny", help="'tiny' / 'tiny-llamagen' (shipped), 'var-d16'..'var-d30', "
-                                           "'llamagen-b'..'llamagen-3b', 'random:<preset>', or a checkpoint dir."),
+    model: str = typer.Option("tiny", help=model_help()),
     checkpoint: Path | None = typer.Option(None, help="A training run's checkpoint dir (overrides --model's weights)."),
     labels: str | None = typer.Option(None, "--labels", "--classes",
                                       help="Class labels, e.g. '0,1,2' or '0-9' (default: every class, up to 16)."),

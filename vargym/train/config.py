@@ -55,8 +55,8 @@ class TrainConfig:
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the reward (for an expression: one dict per term name)."""
     model: str = "tiny"
-    """Policy to fine-tune: "tiny" / "tiny-llamagen" (shipped), "var-d16".."var-d30", "llamagen-b".."llamagen-3b",
-    "random:<preset>" or a checkpoint dir."""
+    """Policy to fine-tune: a shipped model ("tiny", the default), a released preset (`vargym info` lists every
+    family's), "random:<preset>" or a model or run directory."""
     model_files: dict[str, str] = field(default_factory=dict)
     """Local weight files of a released model, so nothing is downloaded; the keys are the family's (its registry
     entry's weight_files)."""
