@@ -50,9 +50,8 @@ def build_llamagen(vq_cfg: LlamaGenVQConfig, gpt_cfg: LlamaGenConfig) -> tuple[L
     return LlamaGenVQ(vq_cfg), LlamaGen(gpt_cfg)
 
 
-# Official fields that vargym accepts only at their c2i values, and those that do nothing for c2i.
-_FIXED_GPT = {"model_type": "c2i", "cls_token_num": 1}
-_UNUSED_GPT = {"caption_dim", "max_batch_size", "max_seq_len"}
+# Official fields that only size the official serving caches.
+_UNUSED_GPT = {"max_batch_size", "max_seq_len"}
 _FIXED_VQ_STRUCTURE = {"in_channels": 3, "out_channels": 3, "norm_type": "group", "resamp_with_conv": True,
                        "group_norm_eps": 1e-6}
 
@@ -65,8 +64,9 @@ def _take(kwargs: dict, names: set[str], what: str) -> dict:
 
 
 def llamagen_from_official_kwargs(vq_config: dict, vq_structure: dict, gpt_config: dict) -> tuple[LlamaGenVQ, LlamaGen]:
-    """Build (vq, gpt) from the official ``ModelArgs`` dicts of the tokenizer and the GPT, plus the
-    Encoder/Decoder constants (``ch``, ``ch_mult``, ``num_res_blocks``, ...) that ``VQModel`` does not pass.
+    """Build (vq, gpt) from the official ``ModelArgs`` dicts of the tokenizer and the GPT (``model_type`` "c2i"
+    or "t2i"), plus the Encoder/Decoder constants (``ch``, ``ch_mult``, ``num_res_blocks``, ...) that
+    ``VQModel`` does not pass.
 
     Example:
         >>> golden = torch.load("llamagen_tiny_a.pt", weights_only=True)
@@ -89,9 +89,6 @@ def llamagen_from_official_kwargs(vq_config: dict, vq_structure: dict, gpt_confi
         raise ValueError(f"downsample_ratio={ratio} disagrees with ch_mult={vq_cfg.encoder_ch_mult} "
                          f"(gives {vq_cfg.downsample})")
     gpt = dict(gpt_config)
-    for key, value in _FIXED_GPT.items():
-        if key in gpt and gpt.pop(key) != value:
-            raise ValueError(f"gpt_config {key} must be {value!r}: vargym's LlamaGen is class-conditional (c2i)")
     for key in _UNUSED_GPT:
         gpt.pop(key, None)
     gpt_cfg = LlamaGenConfig(**_take(gpt, {f.name for f in fields(LlamaGenConfig)}, "GPT ModelArgs"))

@@ -1,12 +1,18 @@
-"""LlamaGen's class-conditional GPT (``c2i``): a Llama decoder over raster-order VQ tokens.
+"""LlamaGen's GPT: a Llama decoder over raster-order VQ tokens, class-conditional (``c2i``) or text-conditional
+(``t2i``).
 
-The sequence is ``[class embedding, tok(x_0), ..., tok(x_{L-2})]``; position t predicts token t. Blocks are
-pre-norm Llama blocks (RMSNorm, SwiGLU, no biases) with 2-D rotary embeddings: the first half of each head's
-rotation pairs follows the token's grid row, the second half its column, pairs interleaved (even, odd). The
-class token's rows of the rotation table are zeros, as in the official code, so its query and key are 0.
+The sequence is ``[condition, tok(x_0), ..., tok(x_{L-2})]``; the condition's last slot predicts token 0 and
+position t token t. c2i: one class-embedding slot. t2i: ``cls_token_num`` (T, 120) caption slots, the caption
+features ``[B, T, Cd]`` projected by a two-layer MLP, **left-padded** (padding first, valid slots last) with a
+``caption_mask [B, T]``: masked slots are invisible to every other position (the official recipe: causal, caption
+columns times the mask for every query row, the diagonal forced on). Blocks are pre-norm Llama blocks (RMSNorm,
+SwiGLU, no biases) with 2-D rotary embeddings: the first half of each head's rotation pairs follows the token's
+grid row, the second half its column, pairs interleaved (even, odd). The condition slots' rows of the rotation
+table are zeros, as in the official code, so their queries and keys are 0.
 
 Attribute names are the official ones (``layers.{i}.attention.wqkv``, ``cls_embedding.embedding_table``,
-...) because they become state-dict keys. Guidance follows the official sampler exactly: only when
+``cls_embedding.cap_proj.fc1``, ...) because they become state-dict keys. The t2i null caption (the guidance's
+unconditional input) is the buffer ``cls_embedding.uncond_embedding [T, Cd]``: in the state dict, never trained. Guidance follows the official sampler exactly: only when
 ``cfg > 1``, on logits, ``uncond + (cond - uncond) * cfg``, for the first ``cfg_interval + 2`` tokens when an
 interval is set (``-1``: all of them).
 """
@@ -25,12 +31,15 @@ from torch.utils.checkpoint import checkpoint
 from vargym.models.attention import attention
 from vargym.models.generator import DRAWS, autocast, check_ids, check_labels, draw, keep_taken
 
-__all__ = ["LlamaGen", "LlamaGenConfig", "TokenSampler", "filter_logits_llamagen", "rope_2d_table"]
+__all__ = ["MODEL_TYPES", "LlamaGen", "LlamaGenConfig", "TokenSampler", "caption_attention_mask",
+           "filter_logits_llamagen", "rope_2d_table"]
+
+MODEL_TYPES = ("c2i", "t2i")
 
 
 @dataclass(frozen=True)
 class LlamaGenConfig:
-    """The official GPT ``ModelArgs`` fields that matter for ``c2i`` (the text-only ones are refused)."""
+    """The official GPT ``ModelArgs`` fields (the serving-only ``max_batch_size``/``max_seq_len`` aside)."""
 
     dim: int = 768
     n_layer: int = 12
@@ -52,8 +61,21 @@ class LlamaGenConfig:
     vocab_size: int = 16384
     block_size: int = 256
     """Image tokens L = grid^2 (256 at 256 px, 576 at 384 px with VQ-16)."""
+    model_type: str = "c2i"
+    """"c2i" (a class label per image) or "t2i" (caption features per image)."""
+    cls_token_num: int = 1
+    """Condition slots before the image tokens: 1 for c2i, the caption length T (120) for t2i."""
+    caption_dim: int = 2048
+    """t2i: width Cd of the caption features (FLAN-T5-XL's 2048); unused by c2i."""
 
     def __post_init__(self) -> None:
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"LlamaGenConfig.model_type must be one of {MODEL_TYPES}, got {self.model_type!r}")
+        if self.model_type == "c2i" and self.cls_token_num != 1:
+            raise ValueError(f"c2i takes one class slot: cls_token_num must be 1, got {self.cls_token_num!r}")
+        if int(self.cls_token_num) < 1 or int(self.caption_dim) < 1:
+            raise ValueError(f"cls_token_num and caption_dim must be >= 1, got {self.cls_token_num!r}, "
+                             f"{self.caption_dim!r}")
         for name in ("dim", "n_layer", "n_head", "num_classes", "vocab_size", "block_size", "multiple_of"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"LlamaGenConfig.{name} must be >= 1, got {getattr(self, name)!r}")
@@ -65,7 +87,7 @@ class LlamaGenConfig:
             raise ValueError(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
         if math.isqrt(self.block_size) ** 2 != self.block_size:
             raise ValueError(f"block_size={self.block_size} must be a square number of tokens (grid^2)")
-        if self.class_dropout_prob <= 0:
+        if self.model_type == "c2i" and self.class_dropout_prob <= 0:
             raise ValueError("class_dropout_prob must be > 0: it gives the class table its null row, which "
                              "guidance needs")
 
@@ -90,18 +112,19 @@ class LlamaGenConfig:
         return -(-hidden // self.multiple_of) * self.multiple_of
 
 
-def rope_2d_table(grid: int, head_dim: int, base: float = 10000.0) -> torch.Tensor:
-    """(cos, sin) per rotation pair for the class token then every grid cell: float32 [1 + g*g, hd/2, 2].
+def rope_2d_table(grid: int, head_dim: int, base: float = 10000.0, prefix: int = 1) -> torch.Tensor:
+    """(cos, sin) per rotation pair for the ``prefix`` condition slots then every grid cell: float32
+    [prefix + g*g, hd/2, 2].
 
-    Frequencies ``f_j = base^(-2j / (hd/2))``, j < hd/4; cell (r, c) rotates by ``[r*f, c*f]``. Row 0 (the
-    class token) is all zeros, as in the official table.
+    Frequencies ``f_j = base^(-2j / (hd/2))``, j < hd/4; cell (r, c) rotates by ``[r*f, c*f]``. The condition
+    rows (the class token, or the T caption slots) are all zeros, as in the official table.
     """
     half = head_dim // 2
     freqs = 1.0 / (base ** (torch.arange(0, half, 2)[: half // 2].float() / half))  # [hd/4]
     angles = torch.outer(torch.arange(grid), freqs)  # [g, hd/4]
     cells = torch.cat([angles[:, None, :].expand(-1, grid, -1), angles[None, :, :].expand(grid, -1, -1)], dim=-1)
     table = torch.stack([cells.cos(), cells.sin()], dim=-1).flatten(0, 1)  # [g*g, hd/2, 2]
-    return torch.cat([torch.zeros(1, half, 2), table])
+    return torch.cat([torch.zeros(prefix, half, 2), table])
 
 
 def apply_rope(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
@@ -163,7 +186,9 @@ class Attention(nn.Module):
         self.attn_dropout_p = cfg.attn_dropout_p
         self.resid_dropout = nn.Dropout(cfg.resid_dropout_p)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask``: bool [B, 1, S, S_keys] (True = attend) replacing the causal rule (t2i caption masks)."""
         B, S, D = x.shape
         kv = self.kv_heads * self.head_dim
         q, k, v = self.wqkv(x).split([D, kv, kv], dim=-1)
@@ -174,8 +199,11 @@ class Attention(nn.Module):
         if cache is not None:
             causal = cache.length == 0  # a prefill is causal; one new token sees every filled slot
             k, v = cache.append(k, v)
-        out = attention(q, k, v, is_causal=causal and S > 1, dropout_p=self.attn_dropout_p if self.training else 0.0,
-                        enable_gqa=self.kv_heads != self.n_head)
+        dropout, gqa = (self.attn_dropout_p if self.training else 0.0), self.kv_heads != self.n_head
+        if mask is not None:
+            out = attention(q, k, v, mask=mask, dropout_p=dropout, enable_gqa=gqa)
+        else:
+            out = attention(q, k, v, is_causal=causal and S > 1, dropout_p=dropout, enable_gqa=gqa)
         return self.resid_dropout(self.wo(out.transpose(1, 2).reshape(B, S, D)))
 
 
@@ -194,8 +222,9 @@ class TransformerBlock(nn.Module):
         keep = x.new_empty(x.shape[0], *(1,) * (x.ndim - 1)).bernoulli_(1 - self.drop_path)
         return x * keep / (1 - self.drop_path)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        h = x + self._drop(self.attention(self.attention_norm(x), rope, cache))
+    def forward(self, x: torch.Tensor, rope: torch.Tensor, cache: KVCache | None = None,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = x + self._drop(self.attention(self.attention_norm(x), rope, cache, mask))
         return h + self._drop(self.feed_forward(self.ffn_norm(h)))
 
 
@@ -212,6 +241,51 @@ class LabelEmbedder(nn.Module):
             drop = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob
             labels = torch.where(drop, self.num_classes, labels)
         return self.embedding_table(labels).unsqueeze(1)  # [B, 1, D]
+
+
+class CaptionMLP(nn.Module):
+    """``fc2(gelu_tanh(fc1(x)))``, no biases: Cd -> D -> D on every caption slot."""
+
+    def __init__(self, caption_dim: int, dim: int):
+        super().__init__()
+        self.fc1 = nn.Linear(caption_dim, dim, bias=False)
+        self.fc2 = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+
+
+class CaptionEmbedder(nn.Module):
+    """Caption features [B, T, Cd] -> [B, T, D]. The null caption ``uncond_embedding [T, Cd]`` is a buffer
+    (the official code never trains it); in train mode whole captions drop to it with ``dropout_prob``."""
+
+    def __init__(self, caption_dim: int, dim: int, token_num: int, dropout_prob: float):
+        super().__init__()
+        self.register_buffer("uncond_embedding", torch.randn(token_num, caption_dim) / caption_dim**0.5)
+        self.cap_proj = CaptionMLP(caption_dim, dim)
+        self.dropout_prob = dropout_prob
+
+    def null(self, rows: int) -> torch.Tensor:
+        """The null caption for ``rows`` rows: [rows, T, Cd] (the whole table: padded slots included)."""
+        return self.uncond_embedding.unsqueeze(0).expand(rows, -1, -1)
+
+    def forward(self, captions: torch.Tensor) -> torch.Tensor:
+        if self.training and self.dropout_prob > 0:
+            drop = torch.rand(captions.shape[0], device=captions.device) < self.dropout_prob  # [B]
+            captions = torch.where(drop[:, None, None], self.uncond_embedding.to(captions.dtype), captions)
+        return self.cap_proj(captions)  # [B, T, D]
+
+
+def caption_attention_mask(caption_mask: torch.Tensor, length: int) -> torch.Tensor:
+    """The official t2i attention mask: bool [B, 1, S, S] for a sequence of ``length`` = S positions whose first
+    T are caption slots (``caption_mask`` [B, T], nonzero = valid): causal, caption columns visible only where
+    valid (for every query row), the diagonal always on (a masked slot still sees itself)."""
+    B, T = caption_mask.shape
+    causal = torch.ones(length, length, dtype=torch.bool, device=caption_mask.device).tril()  # [S, S]
+    columns = torch.ones(B, length, dtype=torch.bool, device=caption_mask.device)
+    columns[:, :T] = caption_mask.bool()
+    mask = causal.unsqueeze(0) & columns.unsqueeze(1)  # [B, S, S]
+    return (mask | torch.eye(length, dtype=torch.bool, device=caption_mask.device)).unsqueeze(1)
 
 
 class RLOutput(NamedTuple):
@@ -251,12 +325,17 @@ def guided_tokens(cfg: float, cfg_interval: int, length: int) -> int:
 
 
 class LlamaGen(nn.Module):
-    """The c2i GPT.
+    """The GPT, c2i or t2i. Every public method takes the condition first: class labels [B] (c2i; the null
+    class ``num_classes`` included), or caption features [B, T, Cd] with ``caption_mask`` [B, T] (t2i; left-padded,
+    nonzero = valid; None: plain causal attention over every slot, the official ``emb_masks=None``).
 
     Example:
         >>> gpt = LlamaGen(LlamaGenConfig(dim=64, n_layer=2, n_head=4, num_classes=10, vocab_size=64, block_size=16))
         >>> tokens = gpt.sample(torch.tensor([1, 7]), cfg=4.0, top_k=20)      # [2, 16]
         >>> gpt.log_probs(torch.tensor([1, 7]), tokens, cfg=4.0, top_k=20)    # [2, 16]
+        >>> t2i = LlamaGen(LlamaGenConfig(dim=64, n_layer=2, n_head=4, vocab_size=64, block_size=16,
+        ...                               model_type="t2i", cls_token_num=120, caption_dim=32))
+        >>> t2i.sample(captions, caption_mask=mask, cfg=7.5, top_k=1000)     # captions [B, 120, 32]
     """
 
     gradient_checkpointing: bool = False
@@ -266,7 +345,13 @@ class LlamaGen(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.num_classes, self.vocab_size, self.block_size = cfg.num_classes, cfg.vocab_size, cfg.block_size
-        self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob)
+        self.text = cfg.model_type == "t2i"
+        self.prefix = cfg.cls_token_num
+        """Condition slots before the image tokens (1 for c2i, T for t2i)."""
+        if self.text:
+            self.cls_embedding = CaptionEmbedder(cfg.caption_dim, cfg.dim, cfg.cls_token_num, cfg.class_dropout_prob)
+        else:
+            self.cls_embedding = LabelEmbedder(cfg.num_classes, cfg.dim, cfg.class_dropout_prob)
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.tok_dropout = nn.Dropout(cfg.token_dropout_p)
         rates = [cfg.drop_path_rate * i / max(cfg.n_layer - 1, 1) for i in range(cfg.n_layer)]
@@ -274,13 +359,15 @@ class LlamaGen(nn.Module):
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
         # Not persistent: official state dicts do not carry the table.
-        self.register_buffer("rope", rope_2d_table(cfg.grid, cfg.head_dim, cfg.rope_base), persistent=False)
+        self.register_buffer("rope", rope_2d_table(cfg.grid, cfg.head_dim, cfg.rope_base, cfg.cls_token_num),
+                             persistent=False)
         if not self.output.weight.is_meta:
             self.init_weights()
 
     def reset_rope(self) -> None:
         """Recompute the rotation table in place (after ``to_empty`` from the meta device)."""
-        self.rope = rope_2d_table(self.cfg.grid, self.cfg.head_dim, self.cfg.rope_base).to(self.rope.device)
+        self.rope = rope_2d_table(self.cfg.grid, self.cfg.head_dim, self.cfg.rope_base,
+                                  self.cfg.cls_token_num).to(self.rope.device)
 
     def init_weights(self) -> None:
         """The official init: N(0, initializer_range) for linears and embeddings, ones for norms, output 0."""
@@ -293,6 +380,33 @@ class LlamaGen(nn.Module):
     def check_labels(self, labels: torch.Tensor | int, allow_null: bool = False) -> torch.Tensor:
         return check_labels(labels, self.num_classes, self.output.weight.device, allow_null)
 
+    def check_condition(self, cond: torch.Tensor, caption_mask: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """c2i: class labels int64 [B] (the null class admitted) and no mask. t2i: caption features float
+        [B, T, Cd] and the mask as bool [B, T] (or None). Raises a ValueError naming what is wrong."""
+        device = self.output.weight.device
+        if not self.text:
+            if caption_mask is not None:
+                raise ValueError("caption_mask applies to a text-conditional (t2i) GPT; this one is c2i")
+            return self.check_labels(cond, allow_null=True), None
+        captions = torch.as_tensor(cond, device=device)
+        T, Cd = self.prefix, self.cfg.caption_dim
+        if captions.ndim != 3 or tuple(captions.shape[1:]) != (T, Cd) or not captions.dtype.is_floating_point:
+            raise ValueError(f"captions must be float caption features [B, T={T}, Cd={Cd}] (left-padded), got "
+                             f"{captions.dtype} {tuple(captions.shape)}")
+        if caption_mask is None:
+            return captions, None
+        mask = torch.as_tensor(caption_mask, device=device)
+        if tuple(mask.shape) != (captions.shape[0], T):
+            raise ValueError(f"caption_mask must be [B={captions.shape[0]}, T={T}], got {tuple(mask.shape)}")
+        return captions, mask.bool()
+
+    def null_condition(self, rows: int, like: torch.Tensor) -> torch.Tensor:
+        """The unconditional input of guidance for ``rows`` rows: the null class, or the null caption table."""
+        if self.text:
+            return self.cls_embedding.null(rows).to(like.dtype)
+        return torch.full((rows,), self.num_classes, dtype=like.dtype, device=like.device)
+
     def check_tokens(self, tokens: torch.Tensor, batch: int) -> torch.Tensor:
         tokens = torch.as_tensor(tokens, device=self.output.weight.device)
         L, V = self.block_size, self.vocab_size
@@ -303,83 +417,101 @@ class LlamaGen(nn.Module):
         return tokens.long()
 
     # -- the network -----------------------------------------------------------------------------------------
-    def forward(self, labels: torch.Tensor, tokens: torch.Tensor, return_hidden: bool = False):
-        """Teacher forcing: labels [B] (``num_classes`` = null) and the L tokens [B, L] -> logits [B, L, V]
-        float32, row t predicting token t (the last token is never an input). With ``return_hidden`` also
-        the final normed hidden states [B, L, D]."""
-        x = torch.cat([self.cls_embedding(labels), self.tok_embeddings(tokens[:, :-1])], dim=1)  # [B, L, D]
+    def forward(self, cond: torch.Tensor, tokens: torch.Tensor, return_hidden: bool = False,
+                caption_mask: torch.Tensor | None = None):
+        """Teacher forcing: the condition (labels [B], ``num_classes`` = null; or captions [B, T, Cd] with
+        ``caption_mask`` [B, T] bool) and the L tokens [B, L] -> logits [B, L, V] float32, row t predicting token t
+        (the last token is never an input). With ``return_hidden`` also the final normed hidden states [B, L, D]."""
+        x = torch.cat([self.cls_embedding(cond), self.tok_embeddings(tokens[:, :-1])], dim=1)  # [B, P + L - 1, D]
         h = self.tok_dropout(x)
         rope = self.rope[: h.shape[1]]
+        mask = None if caption_mask is None else caption_attention_mask(caption_mask, h.shape[1])
         for layer in self.layers:
             if self.gradient_checkpointing and torch.is_grad_enabled():  # recompute in backward: less memory
-                h = checkpoint(layer, h, rope, use_reentrant=False)
+                h = checkpoint(layer, h, rope, None, mask, use_reentrant=False)
             else:
-                h = layer(h, rope)
+                h = layer(h, rope, None, mask)
+        if self.prefix > 1:
+            h = h[:, self.prefix - 1:]  # the last condition slot predicts token 0: [B, L, D]
         h = self.norm(h)
         logits = self.output(h).float()
         return (logits, h) if return_hidden else logits
 
-    def step(self, x: torch.Tensor, position: int, caches: list[KVCache]) -> torch.Tensor:
-        """One cached step: input embeddings [R, 1, D] at sequence ``position`` -> logits [R, V] float32."""
+    def step(self, x: torch.Tensor, position: int, caches: list[KVCache], mask: torch.Tensor | None = None
+             ) -> torch.Tensor:
+        """One cached step after ``position`` image tokens: the condition slots [R, P, D] (position 0) or the
+        last token's embedding [R, 1, D] -> the next token's logits [R, V] float32. ``mask``: bool
+        [R, 1, n, keys] over the cache (t2i caption masks; None: causal)."""
         h = self.tok_dropout(x)
-        rope = self.rope[position:position + 1]
+        start = 0 if position == 0 else self.prefix + position - 1  # sequence index of the first input
+        rope = self.rope[start:start + h.shape[1]]
         for layer, cache in zip(self.layers, caches):
-            h = layer(h, rope, cache)
+            h = layer(h, rope, cache, mask)
         return self.output(self.norm(h[:, -1])).float()
 
     def new_caches(self, rows: int, like: torch.Tensor) -> list[KVCache]:
         c = self.cfg
-        return [KVCache(rows, c.kv_heads, c.block_size, c.head_dim, like) for _ in self.layers]
+        length = self.prefix + c.block_size - 1  # the condition slots and L - 1 image tokens
+        return [KVCache(rows, c.kv_heads, length, c.head_dim, like) for _ in self.layers]
 
     # -- the public API ----------------------------------------------------------------------------------------
-    def logits(self, labels: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits [B, L, V] (row i predicts token i); null-class labels allowed."""
-        labels = self.check_labels(labels, allow_null=True)
-        return self(labels, self.check_tokens(tokens, labels.shape[0]))
+    def logits(self, cond: torch.Tensor, tokens: torch.Tensor, caption_mask: torch.Tensor | None = None
+               ) -> torch.Tensor:
+        """Teacher-forced logits [B, L, V] (row i predicts token i) of the condition (labels, null class
+        allowed; or captions [B, T, Cd] with ``caption_mask``)."""
+        cond, mask = self.check_condition(cond, caption_mask)
+        return self(cond, self.check_tokens(tokens, cond.shape[0]), caption_mask=mask)
 
-    def forward_rl(self, labels: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
-                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0, network: nn.Module | None = None
-                   ) -> RLOutput:
+    def forward_rl(self, cond: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
+                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0, network: nn.Module | None = None,
+                   caption_mask: torch.Tensor | None = None) -> RLOutput:
         """Log-probs and entropies [B, L] of ``tokens`` under the sampling distribution, in one pass through
-        ``forward`` (conditional and null rows batched when guided); ``network``: the module whose forward
-        runs (a DDP wrapper of this GPT; default: the GPT itself)."""
+        ``forward`` (conditional and null rows batched when guided; t2i null rows see the prompt's own caption
+        mask, as in the official sampler); ``network``: the module whose forward runs (a DDP wrapper of this
+        GPT; default: the GPT itself)."""
         net = network if network is not None else self
-        labels = self.check_labels(labels, allow_null=True)  # the null class: the unconditional model
-        B = labels.shape[0]
+        cond, mask = self.check_condition(cond, caption_mask)  # the null class: the unconditional model
+        B = cond.shape[0]
         tokens = self.check_tokens(tokens, B)
         n_guided = guided_tokens(cfg, cfg_interval, self.block_size)
         if n_guided:
-            logits, hidden = net(torch.cat([labels, torch.full_like(labels, self.num_classes)]),
-                                 tokens.repeat(2, 1), return_hidden=True)
-            cond, uncond = logits[:B], logits[B:]
-            logits = torch.cat([guide(cond[:, :n_guided], uncond[:, :n_guided], cfg), cond[:, n_guided:]], dim=1)
+            both = None if mask is None else torch.cat([mask, mask])
+            logits, hidden = net(torch.cat([cond, self.null_condition(B, cond)]), tokens.repeat(2, 1),
+                                 return_hidden=True, caption_mask=both)
+            cond_logits, uncond = logits[:B], logits[B:]
+            logits = torch.cat([guide(cond_logits[:, :n_guided], uncond[:, :n_guided], cfg),
+                                cond_logits[:, n_guided:]], dim=1)
             hidden = hidden[:B]
         else:
-            logits, hidden = net(labels, tokens, return_hidden=True)
+            logits, hidden = net(cond, tokens, return_hidden=True, caption_mask=mask)
         logits = logits / max(temperature, 1e-5)
         logp = keep_taken(filter_logits_llamagen(logits, top_k, top_p), logits, tokens).log_softmax(dim=-1)
         entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
         return RLOutput(logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy, hidden)
 
-    def log_probs(self, labels: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
-                  cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    def log_probs(self, cond: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
+                  cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0,
+                  caption_mask: torch.Tensor | None = None) -> torch.Tensor:
         """[B, L] log-probs of ``tokens`` under the sampling distribution (what `sample` draws from)."""
-        return self.forward_rl(labels, tokens, temperature, cfg, cfg_interval, top_k, top_p).log_probs
+        return self.forward_rl(cond, tokens, temperature, cfg, cfg_interval, top_k, top_p,
+                               caption_mask=caption_mask).log_probs
 
-    def make_sampler(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+    def make_sampler(self, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                      top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
-                     precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial") -> TokenSampler:
-        return TokenSampler(self, labels, cfg=cfg, cfg_interval=cfg_interval, top_k=top_k, top_p=top_p,
+                     precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial",
+                     caption_mask: torch.Tensor | None = None) -> TokenSampler:
+        return TokenSampler(self, cond, cfg=cfg, cfg_interval=cfg_interval, top_k=top_k, top_p=top_p,
                             temperature=temperature, generator=generator, precision=precision,
-                            tokens_per_step=tokens_per_step, draw=draw)
+                            tokens_per_step=tokens_per_step, draw=draw, caption_mask=caption_mask)
 
     @torch.no_grad()
-    def sample(self, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+    def sample(self, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
-               return_log_probs: bool = False):
+               return_log_probs: bool = False, caption_mask: torch.Tensor | None = None):
         """Tokens int64 [B, L] in raster order (and their log-probs [B, L]). With no ``generator`` the draws
         use the global RNG, one ``multinomial`` call per token as in the official sampler."""
-        sampler = self.make_sampler(labels, cfg, cfg_interval, top_k, top_p, temperature, generator)
+        sampler = self.make_sampler(cond, cfg, cfg_interval, top_k, top_p, temperature, generator,
+                                    caption_mask=caption_mask)
         tokens, log_probs = sampler.run()
         return (tokens, log_probs) if return_log_probs else tokens
 
@@ -391,9 +523,10 @@ class TokenSampler:
     dropped from the batch and its caches (the official sampler keeps computing it and throws it away).
     """
 
-    def __init__(self, gpt: LlamaGen, labels: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
+    def __init__(self, gpt: LlamaGen, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                  top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
-                 precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial"):
+                 precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial",
+                 caption_mask: torch.Tensor | None = None):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if top_k < 0 or not 0.0 <= top_p <= 1.0:
@@ -405,19 +538,22 @@ class TokenSampler:
         if draw not in DRAWS:
             raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
         self.gpt = gpt
-        self.labels = gpt.check_labels(labels, allow_null=True)  # the null class: the unconditional model
-        self.B = self.labels.shape[0]
+        cond, mask = gpt.check_condition(cond, caption_mask)  # the null class: the unconditional model
+        self.device, self.B = cond.device, cond.shape[0]
         self.L = gpt.block_size
         self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
         self.generator, self.precision, self.tokens_per_step = generator, precision, tokens_per_step
         self.draw = draw  # "multinomial" (the official RNG stream) or "inverse-cdf" (see `draw`)
         self.n_guided = guided_tokens(cfg, cfg_interval, self.L)
         self.position = 0  # tokens drawn so far
-        rows = self.labels
-        if self.n_guided:
-            rows = torch.cat([rows, torch.full_like(rows, gpt.num_classes)])
-        with torch.no_grad(), autocast(precision, self.labels.device):
-            self.next_input = gpt.cls_embedding(rows)  # [R, 1, D]
+        rows = cond
+        if self.n_guided:  # [cond; null]; the null rows see the prompt's own caption mask
+            rows = torch.cat([rows, gpt.null_condition(self.B, cond)])
+            mask = None if mask is None else torch.cat([mask, mask])
+        self.row_masks = mask
+        """The caption masks of the rows, bool [R, T] (None: causal attention over every slot)."""
+        with torch.no_grad(), autocast(precision, self.device):
+            self.next_input = gpt.cls_embedding(rows)  # [R, P, D]
             self.caches = gpt.new_caches(rows.shape[0], self.next_input)
 
     @property
@@ -432,9 +568,18 @@ class TokenSampler:
     def step_count(self) -> int:
         return -(-self.position // self.tokens_per_step)
 
+    def _attention_mask(self) -> torch.Tensor | None:
+        """The caption mask of this step over the cache: [R, 1, P, P] for the prefill, [R, 1, 1, keys] after."""
+        if self.row_masks is None:
+            return None
+        if self.position == 0:
+            return caption_attention_mask(self.row_masks, self.gpt.prefix)
+        images = torch.ones(self.row_masks.shape[0], self.position, dtype=torch.bool, device=self.device)
+        return torch.cat([self.row_masks, images], dim=1)[:, None, None, :]
+
     def next_logits(self) -> torch.Tensor:
         """The filtered logits [B, V] of the next token (guided while guidance lasts)."""
-        logits = self.gpt.step(self.next_input, self.position, self.caches)  # [R, V]
+        logits = self.gpt.step(self.next_input, self.position, self.caches, self._attention_mask())  # [R, V]
         if self.position < self.n_guided:
             logits = guide(logits[: self.B], logits[self.B:], self.cfg)
         elif logits.shape[0] > self.B:
@@ -454,6 +599,8 @@ class TokenSampler:
             if self.position == self.n_guided and self.caches[0].k.shape[0] > self.B:
                 for cache in self.caches:  # guidance is over: the null rows are dead weight
                     cache.k, cache.v = cache.k[: self.B], cache.v[: self.B]
+                if self.row_masks is not None:
+                    self.row_masks = self.row_masks[: self.B]
             rows = self.caches[0].k.shape[0]
             x = self.gpt.tok_embeddings(token).unsqueeze(1)  # [B, 1, D]
             self.next_input = x.repeat(rows // self.B, 1, 1)
@@ -466,7 +613,7 @@ class TokenSampler:
             raise RuntimeError(f"all {self.L} tokens are sampled; make a new sampler for a new episode")
         n = min(self.tokens_per_step, self.L - self.position)
         if tokens is not None:
-            tokens = torch.as_tensor(tokens, device=self.labels.device)
+            tokens = torch.as_tensor(tokens, device=self.device)
             if tuple(tokens.shape) != (self.B, n) or tokens.dtype.is_floating_point:
                 raise ValueError(f"tokens for this step must be integers of shape ({self.B}, {n}), got "
                                  f"{tokens.dtype} {tuple(tokens.shape)}")
@@ -474,7 +621,7 @@ class TokenSampler:
                 raise ValueError(f"tokens must lie in [0, {self.gpt.vocab_size})")
             tokens = tokens.long()
         out, lps = [], []
-        with autocast(self.precision, self.labels.device):
+        with autocast(self.precision, self.device):
             for i in range(n):
                 t, lp = self.token(None if tokens is None else tokens[:, i])
                 out.append(t)
@@ -487,7 +634,7 @@ class TokenSampler:
         # One autocast region for the whole loop: its cache keeps the bf16 copies of the weights across
         # tokens (each step's own region would re-cast every weight for every token, which costs more than
         # the bf16 matmul saves at a few rows per step).
-        with autocast(self.precision, self.labels.device):
+        with autocast(self.precision, self.device):
             while not self.done:
                 t, lp = self.step()
                 tokens.append(t)
