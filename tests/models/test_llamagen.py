@@ -78,7 +78,7 @@ def test_official_files_built_from_the_manifests_load_strictly(tmp_path, monkeyp
 def test_offline_download_fails_fast_naming_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(WeightsNotAvailableError, match=r"vq_ds16_c2i.pt.*FoundationVision/LlamaGen.*--vq-path"):
+    with pytest.raises(WeightsNotAvailableError, match=r"vq_ds16_c2i.pt.*FoundationVision/LlamaGen.*--model-file vq_path=PATH"):
         load_generator("llamagen-b")
 
 

@@ -142,3 +142,65 @@ def test_bad_caption_input_is_named(models):
 
         build_preset("tiny-llamagen")[1].logits(torch.tensor([0]), torch.zeros(1, 64, dtype=torch.long),
                                                 caption_mask=torch.ones(1, 1))
+
+
+def _manifest(name: str) -> dict[str, list[int]]:
+    import json
+
+    rows = shared_path("llamagen", "keys", name).read_text().splitlines()
+    return {k: json.loads(shape) for k, shape in (row.split("\t") for row in rows if row.strip())}
+
+
+@pytest.mark.parametrize("preset, block_size", [("llamagen-t2i-xl", 256), ("llamagen-t2i-xl-512", 1024)])
+def test_t2i_presets_match_the_official_manifest(preset, block_size):
+    from vargym.models import build_preset
+
+    with torch.device("meta"):
+        vq, gpt = build_preset(preset)
+    shapes = {k: list(v.shape) for k, v in gpt.state_dict().items()}
+    manifest = _manifest("gpt_xl_t2i.txt")
+    assert list(shapes) == list(manifest) and shapes == manifest  # order too: the null caption first
+    assert {k: list(v.shape) for k, v in vq.state_dict().items()} == _manifest("vq_ds16_c2i.txt")
+    assert sum(p.numel() for p in gpt.parameters()) == 777_678_080
+    assert gpt.cls_embedding.uncond_embedding.numel() == 245_760 and gpt.block_size == block_size
+    assert gpt.rope.shape[0] == 120 + block_size
+
+
+def test_official_training_checkpoints_load_strictly(golden, tmp_path):
+    """The official training script saves {"model", "optimizer", "steps", "args"}: the weights entry is read
+    (weights_only, the argparse options let through), strictly; a file without the null caption is refused."""
+    import argparse
+
+    from vargym.errors import CheckpointError
+    from vargym.models.llamagen.loading import load_llamagen_official
+
+    ref_vq, ref_gpt = llamagen_from_official_kwargs(golden["vq_config"], golden["vq_structure"], golden["gpt_config"])
+    configs = (ref_vq.cfg, ref_gpt.cfg)
+    torch.save({"model": golden["vq_state_dict"]}, tmp_path / "vq.pt")
+    optimizer = {"state": {0: {"exp_avg": torch.zeros(3), "step": torch.tensor(5.0)}}, "param_groups": [{"lr": 1e-4}]}
+    torch.save({"model": golden["gpt_state_dict"], "optimizer": optimizer, "steps": 5,
+                "args": argparse.Namespace(image_size=64, cls_token_num=120)}, tmp_path / "gpt.pt")
+    vq, gpt = load_llamagen_official(tmp_path / "vq.pt", tmp_path / "gpt.pt", configs=configs)
+    inputs = golden["inputs"]
+    logits = gpt.logits(inputs["tf_captions"], inputs["tf_tokens"], caption_mask=inputs["tf_emb_masks"])
+    torch.testing.assert_close(logits, golden["teacher_forcing"]["logits"], atol=ATOL, rtol=ATOL)
+    torch.save({k: v for k, v in golden["gpt_state_dict"].items() if "uncond" not in k}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="missing .*cls_embedding.uncond_embedding"):
+        load_llamagen_official(tmp_path / "vq.pt", tmp_path / "bad.pt", configs=configs)
+
+
+def test_the_t2i_release_is_named_and_its_generator_refused_clearly(tmp_path, monkeypatch):
+    from vargym.errors import WeightsNotAvailableError
+    from vargym.models import load_generator, released_weight_files
+
+    assert ("peizesun/llamagen_t2i", "t2i_XL_stage1_256.pt", "main") in released_weight_files()
+    assert ("peizesun/llamagen_t2i", "vq_ds16_t2i.pt", "main") in released_weight_files()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    from vargym.models import load_pretrained
+
+    with pytest.raises(WeightsNotAvailableError, match=r"vq_ds16_t2i.pt.*peizesun/llamagen_t2i.*--model-file vq_path=PATH"):
+        load_pretrained("llamagen-t2i-xl")
+    for spec in ("llamagen-t2i-xl", "random:llamagen-t2i-xl-512"):  # refused before any download or build
+        with pytest.raises(ValueError, match="text-conditional .t2i.: its Generator"):
+            load_generator(spec)

@@ -73,7 +73,12 @@ def read_state_dict(path: str | Path, entries: tuple[str, ...] = ()) -> dict[str
 
             state = load_file(str(path), device="cpu")
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            import argparse
+
+            # training checkpoints of the official scripts keep their argparse options beside the weights;
+            # a Namespace holds plain values, so it is the one class let through besides tensors and containers
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, wrong format, pickled code refused by weights_only
         raise CheckpointError(f"could not read checkpoint {path}: {e}") from e
     if isinstance(state, dict):

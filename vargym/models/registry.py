@@ -107,8 +107,10 @@ register_family(Family(
 ))
 register_family(Family(
     name="llamagen", glue="vargym.models.llamagen.generator",
-    presets=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "tiny-llamagen"),
-    released=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b"),
+    presets=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "llamagen-t2i-xl",
+             "llamagen-t2i-xl-512", "tiny-llamagen"),
+    released=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "llamagen-t2i-xl",
+              "llamagen-t2i-xl-512"),
     weight_files=("vq_path", "gpt_path"),
     shipped={"tiny-llamagen": "tiny-llamagen"},
     lora_targets=("wqkv", "wo", "w1", "w2", "w3"),

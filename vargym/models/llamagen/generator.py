@@ -24,6 +24,17 @@ from vargym.models.llamagen.vq import LlamaGenVQ
 __all__ = ["LlamaGenGenerator"]
 
 
+_NO_TEXT_GENERATOR = ("this GPT is text-conditional (t2i): its Generator, with prompts through a text encoder, is "
+                      "not available yet; use vargym.models.load_pretrained(name) or build_preset(name) for the "
+                      "(vq, gpt) pair and call gpt.sample(captions, caption_mask=...)")
+
+
+def _refuse_text(preset: str) -> None:
+    """Refuse a t2i preset before building or downloading it (the Generator would refuse it anyway)."""
+    if preset_configs(preset)[1].model_type != "c2i":
+        raise ValueError(f"{preset}: {_NO_TEXT_GENERATOR}")
+
+
 def _labels_of(condition: Condition) -> torch.Tensor:
     if not isinstance(condition, ClassCondition):
         raise TypeError(f"LlamaGen c2i is class-conditional: condition must be a ClassCondition, "
@@ -62,6 +73,8 @@ class LlamaGenGenerator(Generator):
                             f"{type(gpt).__name__}")
         if gpt.vocab_size != vq.vocab_size:
             raise ValueError(f"GPT vocab_size={gpt.vocab_size} must equal the codebook size {vq.vocab_size}")
+        if gpt.cfg.model_type != "c2i":
+            raise ValueError(_NO_TEXT_GENERATOR)
         self.vq, self.gpt = vq, gpt
         self.set_tokens_per_step(tokens_per_step)
 
@@ -169,6 +182,7 @@ def build_parts(preset: str) -> tuple:
 
 def build(preset: str) -> LlamaGenGenerator:
     """A random-init preset (``random:<preset>``)."""
+    _refuse_text(preset)
     vq, gpt = build_parts(preset)
     return LlamaGenGenerator(vq, gpt.eval())
 
@@ -182,6 +196,7 @@ def load_released_parts(name: str, device: torch.device | str | None = None, **f
 
 def load_released(name: str, device: torch.device | str | None = None, **files) -> LlamaGenGenerator:
     """The official release ``name``, downloaded or from ``vq_path``/``gpt_path``."""
+    _refuse_text(name)
     return LlamaGenGenerator(*load_released_parts(name, device=device, **files))
 
 
@@ -204,6 +219,8 @@ def wrap(obj: object, num_classes: int | None = None) -> LlamaGenGenerator | Non
 def released_files() -> list[tuple[str, str, str]]:
     """``(hub repo, file name, revision)`` of every released checkpoint."""
     from vargym.models.llamagen import loading as lg
-    from vargym.models.llamagen.presets import RELEASED_FILES
+    from vargym.models.llamagen.presets import RELEASE_SOURCES, RELEASED_FILES
 
-    return [(lg.HF_REPO_ID, name, lg.HF_REVISION) for name in (lg.VQ_FILE, *RELEASED_FILES.values())]
+    files = {(repo, vq) for repo, vq in RELEASE_SOURCES.values()}
+    files |= {(RELEASE_SOURCES[name][0], gpt) for name, gpt in RELEASED_FILES.items()}
+    return [(repo, name, lg.HF_REVISION) for repo, name in sorted(files)]

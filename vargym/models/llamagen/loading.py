@@ -20,7 +20,13 @@ from vargym.models.files import (
     read_state_dict,
     save_model_dir,
 )
-from vargym.models.llamagen.presets import LLAMAGEN_PRESETS, OWN_LLAMAGEN, RELEASED_FILES, build_llamagen
+from vargym.models.llamagen.presets import (
+    LLAMAGEN_PRESETS,
+    OWN_LLAMAGEN,
+    RELEASE_SOURCES,
+    RELEASED_FILES,
+    build_llamagen,
+)
 from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig
 from vargym.models.llamagen.vq import LlamaGenVQ, LlamaGenVQConfig
 
@@ -38,9 +44,11 @@ def read_official_gpt(path: str | Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not _RUNTIME_KEYS.match(k)}
 
 
-def read_official_vq(path: str | Path) -> dict[str, torch.Tensor]:
-    """An official tokenizer state dict (``"ema"`` when present, as ``vq_demo.py`` prefers, else ``"model"``)."""
-    return read_state_dict(path, entries=("ema", "model", "state_dict"))
+def read_official_vq(path: str | Path, prefer_ema: bool = True) -> dict[str, torch.Tensor]:
+    """An official tokenizer state dict: ``"ema"`` when present and ``prefer_ema`` (as the c2i ``vq_demo.py``
+    does), else ``"model"`` (what the t2i sample scripts load)."""
+    entries = ("ema", "model", "state_dict") if prefer_ema else ("model", "state_dict")
+    return read_state_dict(path, entries=entries)
 
 
 def load_llamagen_official(vq_path: str | Path, gpt_path: str | Path, preset: str = "llamagen-b",
@@ -52,7 +60,8 @@ def load_llamagen_official(vq_path: str | Path, gpt_path: str | Path, preset: st
         if preset not in LLAMAGEN_PRESETS:
             raise ValueError(f"preset must be one of {sorted(LLAMAGEN_PRESETS)}, got {preset!r}")
         configs = LLAMAGEN_PRESETS[preset]
-    gpt_state, vq_state = read_official_gpt(gpt_path), read_official_vq(vq_path)
+    gpt_state = read_official_gpt(gpt_path)
+    vq_state = read_official_vq(vq_path, prefer_ema=configs[1].model_type == "c2i")
     with torch.device("meta"):  # no random init of weights that are overwritten at once
         vq, gpt = build_llamagen(*configs)
     vq.to_empty(device="cpu")
@@ -76,12 +85,14 @@ def load_llamagen_pretrained(name: str = "llamagen-b", vq_path: str | Path | Non
                          f"load_generator('{name}') for the shipped model or 'random:{name}'")
     if name not in RELEASED_FILES:
         raise ValueError(f"unknown LlamaGen release {name!r}; choose one of {sorted(RELEASED_FILES)}")
-    option = "vq_path=/gpt_path= (CLI: --vq-path/--gpt-path)"
+    option = "vq_path=/gpt_path= (CLI: --model-file vq_path=PATH --model-file gpt_path=PATH)"
+    repo, vq_file = RELEASE_SOURCES[name]
+
     def fetch(filename: str) -> Path:
-        return Path(hub_file(HF_REPO_ID, (filename,), f"the LlamaGen weights {filename}", f"pass {option}", cache_dir,
+        return Path(hub_file(repo, (filename,), f"the LlamaGen weights {filename}", f"pass {option}", cache_dir,
                              revision=HF_REVISION))
 
-    vq_path = Path(vq_path) if vq_path else fetch(VQ_FILE)
+    vq_path = Path(vq_path) if vq_path else fetch(vq_file)
     gpt_path = Path(gpt_path) if gpt_path else fetch(RELEASED_FILES[name])
     return load_llamagen_official(vq_path, gpt_path, preset=name, device=device)
 

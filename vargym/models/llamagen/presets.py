@@ -7,7 +7,8 @@ from dataclasses import fields
 from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig
 from vargym.models.llamagen.vq import LlamaGenVQ, LlamaGenVQConfig
 
-__all__ = ["LLAMAGEN_PRESETS", "OFFICIAL_VQ16", "build_llamagen", "llamagen_from_official_kwargs"]
+__all__ = ["LLAMAGEN_PRESETS", "OFFICIAL_VQ16", "RELEASE_SOURCES", "build_llamagen", "llamagen_from_official_kwargs",
+           "official_t2i_config"]
 
 OFFICIAL_VQ16 = LlamaGenVQConfig()
 """``vq_ds16_c2i.pt``: 16384 codes of dim 8, ch 128, ch_mult (1, 1, 2, 2, 4), z 256; used by every c2i GPT."""
@@ -19,18 +20,35 @@ def official_gpt_config(n_layer: int, n_head: int, dim: int, image_size: int) ->
                           block_size=(image_size // 16) ** 2)
 
 
+def official_t2i_config(image_size: int) -> LlamaGenConfig:
+    """The released t2i GPT-XL (``sample_t2i.py``): 120 caption slots of FLAN-T5-XL features (2048 wide),
+    ``(image_size / 16)^2`` tokens; stage 1 at 256 px, stage 2 at 512 px (the same weights' keys)."""
+    return LlamaGenConfig(dim=1280, n_layer=36, n_head=20, vocab_size=16384, block_size=(image_size // 16) ** 2,
+                          model_type="t2i", cls_token_num=120, caption_dim=2048)
+
+
 RELEASED_LLAMAGEN: dict[str, tuple[LlamaGenVQConfig, LlamaGenConfig]] = {
     "llamagen-b": (OFFICIAL_VQ16, official_gpt_config(12, 12, 768, 256)),
     "llamagen-l": (OFFICIAL_VQ16, official_gpt_config(24, 16, 1024, 256)),
     "llamagen-xl": (OFFICIAL_VQ16, official_gpt_config(36, 20, 1280, 384)),
     "llamagen-xxl": (OFFICIAL_VQ16, official_gpt_config(48, 24, 1536, 384)),
     "llamagen-3b": (OFFICIAL_VQ16, official_gpt_config(24, 32, 3200, 384)),
+    "llamagen-t2i-xl": (OFFICIAL_VQ16, official_t2i_config(256)),
+    "llamagen-t2i-xl-512": (OFFICIAL_VQ16, official_t2i_config(512)),
 }
-"""Released architectures (weights on the Hugging Face repo ``FoundationVision/LlamaGen``)."""
+"""Released architectures (the t2i VQ-16 has the c2i architecture, with its own weights)."""
 RELEASED_FILES: dict[str, str] = {
     "llamagen-b": "c2i_B_256.pt", "llamagen-l": "c2i_L_256.pt", "llamagen-xl": "c2i_XL_384.pt",
     "llamagen-xxl": "c2i_XXL_384.pt", "llamagen-3b": "c2i_3B_384.pt",
+    "llamagen-t2i-xl": "t2i_XL_stage1_256.pt", "llamagen-t2i-xl-512": "t2i_XL_stage2_512.pt",
 }
+"""The GPT weight file of each release."""
+RELEASE_SOURCES: dict[str, tuple[str, str]] = {
+    **{name: ("FoundationVision/LlamaGen", "vq_ds16_c2i.pt") for name in RELEASED_FILES if "-t2i-" not in name},
+    "llamagen-t2i-xl": ("peizesun/llamagen_t2i", "vq_ds16_t2i.pt"),
+    "llamagen-t2i-xl-512": ("peizesun/llamagen_t2i", "vq_ds16_t2i.pt"),
+}
+"""The Hugging Face repo of each release and the tokenizer file it pairs with (t2i and c2i have their own)."""
 
 # vargym's own 64 px LlamaGen: the procedural classes of the tiny VAR, 8x8 tokens (downsample 8).
 TINY_LLAMAGEN_VQ = LlamaGenVQConfig(codebook_size=512, codebook_embed_dim=8, encoder_ch_mult=(1, 1, 2, 2),

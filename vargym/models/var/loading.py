@@ -83,7 +83,7 @@ def load_var_pretrained(name: str = "var-d16", vae_path: str | Path | None = Non
     if name not in RELEASED_PRESETS:
         raise ValueError(f"unknown VAR release {name!r}; choose one of {sorted(RELEASED_PRESETS)}")
     depth = int(name.removeprefix("var-d"))
-    option = "vae_path=/var_path= (CLI: --vae-path/--var-path)"
+    option = "vae_path=/var_path= (CLI: --model-file vae_path=PATH --model-file var_path=PATH)"
     vae_path = Path(vae_path) if vae_path else _hub(VQVAE_FILE, option, cache_dir)
     var_path = Path(var_path) if var_path else _hub(f"var_d{depth}.pth", option, cache_dir)
     return load_official(vae_path, var_path, depth=depth, device=device)
