@@ -43,6 +43,7 @@ from vargym.models.llamagen import (
 from vargym.models.lora import LoRAConfig, lora_disabled, merge_lora
 from vargym.models.presets import build_preset, preset_configs, preset_names
 from vargym.models.registry import Family, families, get_family, register_family
+from vargym.models.text import clean_caption
 from vargym.models.var import (
     PRESETS,
     VAR,
@@ -64,6 +65,7 @@ __all__ = [
     "ConditionField", "ConditionSource", "Family", "Generator", "LlamaGen", "LlamaGenConfig", "LlamaGenGenerator",
     "LlamaGenVQ", "LlamaGenVQConfig", "LoRAConfig", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler",
     "TokenLayout", "TokenSampler", "VARConfig", "VARGenerator", "VQVAEConfig", "as_generator", "build_preset",
+    "clean_caption",
     "condition_from_batch", "families", "filter_logits", "from_official_kwargs", "get_family",
     "llamagen_from_official_kwargs", "load_checkpoint", "load_generator", "load_llamagen_checkpoint",
     "load_llamagen_official", "load_model", "load_official", "load_pretrained", "lora_disabled", "merge_lora",
