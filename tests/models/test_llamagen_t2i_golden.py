@@ -204,3 +204,22 @@ def test_the_t2i_release_is_named_and_its_generator_refused_clearly(tmp_path, mo
     for spec in ("llamagen-t2i-xl", "random:llamagen-t2i-xl-512"):  # refused before any download or build
         with pytest.raises(ValueError, match="text-conditional .t2i.: its Generator"):
             load_generator(spec)
+
+
+def test_lora_leaves_the_caption_path_alone(golden):
+    """LoRA adapts the blocks' projections only: the null caption stays a frozen buffer, the caption MLP
+    is not adapted, and the adapters start as the identity."""
+    from vargym.models.lora import LoRAConfig, apply_lora, lora_state_dict
+    from vargym.models.registry import get_family
+
+    _, gpt = llamagen_from_official_kwargs(golden["vq_config"], golden["vq_structure"], golden["gpt_config"])
+    load_state_strict(gpt, golden["gpt_state_dict"], "golden gpt")
+    gpt.eval()
+    inputs = golden["inputs"]
+    before = gpt.logits(inputs["tf_captions"], inputs["tf_tokens"], caption_mask=inputs["tf_emb_masks"])
+    names = apply_lora(gpt, LoRAConfig(rank=2, targets=get_family("llamagen").lora_targets))
+    assert names and not any("cls_embedding" in n for n in names)
+    assert not any("cls_embedding" in k for k in lora_state_dict(gpt))
+    assert not any(n.endswith("uncond_embedding") for n, _ in gpt.named_parameters())
+    after = gpt.logits(inputs["tf_captions"], inputs["tf_tokens"], caption_mask=inputs["tf_emb_masks"])
+    assert torch.equal(before, after)
