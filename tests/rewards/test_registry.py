@@ -260,3 +260,24 @@ def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_
     for value in out.components.values():
         assert value.shape == (3,)
     assert reward.input_size is None or isinstance(reward.input_size, int)
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (64, 96), (96, 64), (31, 47), (300, 301), (224, 225)])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_resize_and_crop_is_torchvisions(height, width, mode):
+    """The geometry of torchvision's Resize(size) + CenterCrop(size), which CLIP's preprocessing uses: the long
+    side truncated (640x480 -> 298, not 299), torchvision's crop offset; values equal its tensor path."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    from vargym.rewards.base import resize_shorter_and_crop
+
+    images = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(height * width))
+    interpolation = InterpolationMode.BILINEAR if mode == "bilinear" else InterpolationMode.BICUBIC
+    resized = TF.resize(images, 224, interpolation=interpolation, antialias=True)
+    reference = TF.center_crop(resized, 224)
+    ours = resize_shorter_and_crop(images, 224, mode)
+    assert ours.shape == reference.shape == (2, 3, 224, 224)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
+    if mode == "bilinear":
+        torch.testing.assert_close(resize_for(images, 224), reference, atol=1e-6, rtol=0)

@@ -21,6 +21,7 @@ from vargym.errors import VargymError
 
 __all__ = [
     "NAN_POLICIES",
+    "resize_shorter_and_crop",
     "FunctionReward",
     "NonFiniteRewardError",
     "Reward",
@@ -106,10 +107,26 @@ class RewardOutput:
     """Named parts, each float ``[N]`` (for logging; a single reward has one, under its name)."""
 
 
+def resize_shorter_and_crop(images: torch.Tensor, size: int, mode: str = "bilinear") -> torch.Tensor:
+    """torchvision's ``Resize(size)`` then ``CenterCrop(size)``, the preprocessing of CLIP and its relatives,
+    on float ``[N, 3, H, W]`` (antialiased): the shorter side becomes ``size`` and the longer one
+    ``int(size * long / short)`` (truncated, as torchvision computes it), then the centre crop starts at
+    ``int(round((side - size) / 2))`` (torchvision's offset). Returns ``[N, 3, size, size]``."""
+    height, width = images.shape[-2:]
+    if height <= width:
+        new_h, new_w = size, int(size * width / height)
+    else:
+        new_h, new_w = int(size * height / width), size
+    out = F.interpolate(images, size=(new_h, new_w), mode=mode, antialias=True, align_corners=False)
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    return out[..., top : top + size, left : left + size]  # [N, 3, size, size]
+
+
 def resize_for(images: torch.Tensor, size: int | None) -> torch.Tensor:
     """Resize images to ``size x size`` as a reward model wants them (bilinear, antialiased).
 
-    Non-square images have their shorter side resized to ``size`` and are centre-cropped.
+    Non-square images have their shorter side resized to ``size`` and are centre-cropped, with torchvision's
+    geometry (`resize_shorter_and_crop`).
 
     Args:
         images: float ``[N, 3, H, W]`` in [0, 1].
@@ -125,11 +142,7 @@ def resize_for(images: torch.Tensor, size: int | None) -> torch.Tensor:
     height, width = images.shape[-2:]
     if height == size and width == size:
         return images
-    scale = size / min(height, width)
-    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
-    out = F.interpolate(images, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (new_h - size) // 2, (new_w - size) // 2
-    return out[..., top : top + size, left : left + size]  # [N, 3, size, size]
+    return resize_shorter_and_crop(images, size, "bilinear")
 
 
 def _apply_nan_policy(name: str, key: str, values: torch.Tensor, policy: str) -> torch.Tensor:

@@ -33,6 +33,7 @@ from torch import nn
 
 from vargym.errors import CheckpointError, WeightsNotAvailableError
 from vargym.netcheck import host_reachable, hub_file, offline_mode
+from vargym.rewards.base import resize_shorter_and_crop
 
 __all__ = [
     "OPENAI_MEAN",
@@ -114,7 +115,8 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
 
 
 def clip_preprocess(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """OpenAI CLIP transform in torch: shorter side to ``size`` (bicubic, antialias), centre crop, normalise.
+    """OpenAI CLIP transform in torch: shorter side to ``size`` (bicubic, antialias), centre crop with
+    torchvision's geometry (`vargym.rewards.base.resize_shorter_and_crop`), normalise.
 
     Args:
         images: float ``[N, 3, H, W]`` in [0, 1].
@@ -125,13 +127,8 @@ def clip_preprocess(images: torch.Tensor, size: int, mean: torch.Tensor, std: to
         float32 ``[N, 3, size, size]``.
     """
     x = images.float()
-    height, width = x.shape[-2:]
-    if (height, width) != (size, size):
-        scale = size / min(height, width)
-        new_hw = (max(size, round(height * scale)), max(size, round(width * scale)))
-        x = F.interpolate(x, size=new_hw, mode="bicubic", antialias=True, align_corners=False).clamp(0, 1)
-        top, left = (new_hw[0] - size) // 2, (new_hw[1] - size) // 2
-        x = x[..., top : top + size, left : left + size]  # [N, 3, size, size]
+    if tuple(x.shape[-2:]) != (size, size):
+        x = resize_shorter_and_crop(x, size, "bicubic").clamp(0, 1)  # [N, 3, size, size]
     return (x - mean) / std
 
 
