@@ -21,12 +21,27 @@ def test_hps_score_is_the_cosine_of_the_checkpoint_embeddings(hps_checkpoint, ti
     model = open_clip.create_model(name, pretrained=str(path)).eval()  # open_clip's own reading of the file
     tokens = open_clip.get_tokenizer(name)(["a photo of a circle", "a photo of a star", "a photo of a square"])
     with torch.no_grad():
-        image_emb = F.normalize(model.encode_image(reward.backbone.preprocess(images)), dim=-1)
+        image_emb = F.normalize(model.encode_image(reward.backbone.preprocess(images, "pad")), dim=-1)
         text_emb = F.normalize(model.encode_text(tokens), dim=-1)
     assert torch.allclose(scores, (image_emb * text_emb).sum(-1), atol=1e-5)
     # the checkpoint's (perturbed) weights were loaded, not the backbone it started from
     plain = make("clip", prompt="a photo of a {label}", weights_path=tiny_clip[1], clip_model=name)
     assert not torch.allclose(scores, plain(images, context).total, atol=1e-4)
+
+
+def test_hps_scores_the_whole_non_square_image(hps_checkpoint):
+    """HPSv2 pads (its eval transform), CLIP crops: on a 96x64 image the two inputs differ, and the score is the
+    one of the padded input."""
+    name, path = hps_checkpoint
+    reward = make("hpsv2", weights_path=path, clip_model=name)
+    images = torch.rand(2, 3, 64, 96)
+    padded, cropped = reward.backbone.preprocess(images, "pad"), reward.backbone.preprocess(images, "crop")
+    assert padded.shape == cropped.shape and not torch.allclose(padded, cropped, atol=1e-3)
+    context = RewardContext(image_prompts=["a red square", "a blue circle"])
+    with torch.no_grad():
+        image_emb = F.normalize(reward.backbone.model.encode_image(padded).float(), dim=-1)
+    text_emb = reward.backbone.encode_texts(["a red square", "a blue circle"])
+    torch.testing.assert_close(reward(images, context).total, (image_emb * text_emb).sum(-1), atol=1e-5, rtol=0)
 
 
 def test_prompts_follow_the_context(hps_checkpoint):

@@ -40,10 +40,12 @@ __all__ = [
     "OPENAI_STD",
     "ClipBackbone",
     "clear_clip_cache",
+    "IMAGE_RESIZES",
     "clip_preprocess",
     "download_file",
     "hub_file",
     "load_clip",
+    "resize_longer_and_pad",
 ]
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -114,6 +116,27 @@ def _hub_checkpoint(model_name: str, pretrained: str, cache_dir: str | None) -> 
     return hub_file(repo_id, files, f"CLIP weights for {model_name!r} (pretrained={pretrained!r})", option, cache_dir)
 
 
+def resize_longer_and_pad(images: torch.Tensor, size: int) -> torch.Tensor:
+    """HPSv2's eval resize (its ``ResizeMaxSize``): the whole image kept, both sides scaled by ``size / longer``
+    and rounded, bicubic (antialiased, not clamped, as torchvision's tensor path), then zero-padded to a square
+    (the odd pixel on the right / bottom). Float ``[N, 3, H, W]`` -> ``[N, 3, size, size]``. The reference skips
+    the resize when the longer side is already ``size``; so does this, and it still pads a non-square image
+    (the reference would hand the network a non-square input)."""
+    height, width = images.shape[-2:]
+    x = images
+    scale = size / float(max(height, width))
+    if scale != 1.0:
+        height, width = round(height * scale), round(width * scale)
+        x = F.interpolate(images, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+    pad_h, pad_w = size - height, size - width
+    return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=0.0)
+
+
+IMAGE_RESIZES = ("crop", "pad")
+"""How a CLIP-family scorer fits an image to its input: "crop" (CLIP: shorter side, centre crop) or "pad"
+(HPSv2: longer side, zero padding)."""
+
+
 def clip_preprocess(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """OpenAI CLIP transform in torch: shorter side to ``size`` (bicubic, antialias), centre crop with
     torchvision's geometry (`vargym.rewards.base.resize_shorter_and_crop`), normalise.
@@ -145,7 +168,7 @@ class ClipBackbone(nn.Module):
         self.embed_dim = int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else None
         self.register_buffer("mean", torch.tensor(OPENAI_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(OPENAI_STD).view(1, 3, 1, 1), persistent=False)
-        self._image_cache: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        self._image_cache: tuple[torch.Tensor, tuple[int, str], torch.Tensor] | None = None
         self._text_cache: dict[str, torch.Tensor] = {}
 
     def _apply(self, fn, recurse=True):  # moving the weights invalidates cached embeddings
@@ -154,24 +177,32 @@ class ClipBackbone(nn.Module):
         self.mean, self.std = self.mean.float(), self.std.float()  # normalisation stays float32 in any dtype
         return self
 
-    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
-        """`clip_preprocess` to this model's ``image_size``, in its dtype and on its device."""
-        x = clip_preprocess(images.to(self.mean.device), self.image_size, self.mean, self.std)
+    def preprocess(self, images: torch.Tensor, resize: str = "crop") -> torch.Tensor:
+        """`clip_preprocess` (``resize="crop"``) or HPSv2's `resize_longer_and_pad` (``"pad"``) to this model's
+        ``image_size``, normalised, in its dtype and on its device."""
+        if resize not in IMAGE_RESIZES:
+            raise ValueError(f"resize must be one of {IMAGE_RESIZES}, got {resize!r}")
+        images = images.to(self.mean.device)
+        if resize == "crop":
+            x = clip_preprocess(images, self.image_size, self.mean, self.std)
+        else:
+            x = (resize_longer_and_pad(images.float(), self.image_size) - self.mean) / self.std
         return x.to(next(self.model.parameters()).dtype)
 
     @torch.no_grad()
-    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
-        """L2-normalised image embeddings ``[N, D]`` float32; reuses the result for the same tensor.
+    def encode_images(self, images: torch.Tensor, resize: str = "crop") -> torch.Tensor:
+        """L2-normalised image embeddings ``[N, D]`` float32 (``resize``: see `preprocess`); reuses the result
+        for the same tensor and resize.
 
         The cache holds the last images tensor itself (so its identity cannot be recycled) and its
         version counter (so in-place edits invalidate it).
         """
         cached = self._image_cache
-        if cached is not None and cached[0] is images and cached[1] == images._version:
+        if cached is not None and cached[0] is images and cached[1] == (images._version, resize):
             return cached[2]
-        emb = self.model.encode_image(self.preprocess(images)).float()  # [N, D]
+        emb = self.model.encode_image(self.preprocess(images, resize)).float()  # [N, D]
         emb = F.normalize(emb, dim=-1)
-        self._image_cache = (images, images._version, emb)
+        self._image_cache = (images, (images._version, resize), emb)
         return emb
 
     @torch.no_grad()

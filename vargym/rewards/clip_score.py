@@ -53,8 +53,11 @@ class ClipScoreReward(Reward):
         self.backbone = backbone
         self.input_size = None  # the backbone resizes once itself (bicubic, as CLIP's own preprocessing)
 
+    image_resize = "crop"
+    """How images fit the backbone's input (`vargym.rewards.clip_models.IMAGE_RESIZES`): CLIP's centre crop."""
+
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        image_emb = self.backbone.encode_images(images)  # [N, D], unit norm
+        image_emb = self.backbone.encode_images(images, self.image_resize)  # [N, D], unit norm
         text_emb = self.backbone.encode_texts(context.prompts(self.prompt))  # [1 or N, D]
         return (image_emb * text_emb).sum(dim=-1)  # [N]
 

@@ -2,7 +2,8 @@
 
 HPSv2 is an open_clip ViT-H-14 fine-tuned on human preference pairs; its score is the cosine between
 the normalised image and prompt embeddings (no logit scale; typical values 0.24..0.30, papers print
-x100). We load it through open_clip ourselves instead of the ``hpsv2`` package, whose runtime pins
+x100). Images are fitted as the hpsv2 package's eval transform does: the longer side resized to 224 and the
+rest zero-padded (the whole image is scored; CLIP's centre crop would cut a non-square image). We load it through open_clip ourselves instead of the ``hpsv2`` package, whose runtime pins
 (pytest, protobuf<4, an old open_clip fork) would break a training environment; the weights are the
 official files, used as they are.
 
@@ -65,6 +66,10 @@ class HPSv2Reward(ClipScoreReward):
             backbone = load_clip(clip_model, weights_path=weights_path, device=device, dtype=dtype)
         super().__init__(prompt=prompt, backbone=backbone)
         self.name, self.version = "hpsv2", version
+
+    image_resize = "pad"
+    """HPSv2's own eval transform: the longer side to 224 and zero padding, the whole image kept
+    (`vargym.rewards.clip_models.resize_longer_and_pad`), not CLIP's centre crop."""
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, version={self.version!r}"
