@@ -3,14 +3,16 @@
 Score = ``exp(logit_scale) * cos(image, prompt)`` as its authors compute it (about 18..23; Flow-GRPO divides
 by 26). The model is a Hugging Face ``CLIPModel`` (``yuvalkirstain/PickScore_v1``), so this reward needs
 ``transformers`` (``pip install 'vargym[pickscore]'``). It runs on the same `ClipBackbone` as the open_clip
-rewards (CLIP's 224 px preprocessing in torch, embedding caches), through a thin adapter; prompts are
-tokenised with open_clip's CLIP BPE tokenizer (the same vocabulary and 77-token context as the model's
-processor, and offline).
+rewards (CLIP's 224 px preprocessing in torch, embedding caches), through a thin adapter. Prompts are
+tokenised as PickScore's processor does (transformers' fast CLIP tokenizer: NFC, white space squeezed, lower
+case, and no ftfy or HTML unescaping, which open_clip's tokenizer adds), on open_clip's copy of the same BPE
+vocabulary, so offline: `ProcessorTokenizer`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,9 +26,45 @@ from vargym.rewards.clip_models import ClipBackbone
 from vargym.rewards.clip_score import ClipScoreReward
 from vargym.rewards.registry import register
 
-__all__ = ["PICKSCORE_REPO", "PickScoreReward"]
+__all__ = ["PICKSCORE_REPO", "PickScoreReward", "ProcessorTokenizer"]
 
 PICKSCORE_REPO = "yuvalkirstain/PickScore_v1"
+
+
+class ProcessorTokenizer:
+    """PickScore's processor tokenisation on open_clip's CLIP BPE: ``texts`` -> int64 ``[P, 77]``.
+
+    The text is NFC-normalised, white-space runs become one space and it is lower-cased (the normaliser of
+    transformers' ``CLIPTokenizerFast``); open_clip's own tokenizer also runs ftfy and unescapes HTML, which
+    turns curly quotes, ``&amp;`` or full-width letters into other tokens. Then the CLIP split pattern and byte-
+    level BPE, BOS/EOS, truncation to 75 tokens plus EOS as the processor truncates, zero padding (the text
+    tower reads the EOS position; causal attention hides what follows it).
+    """
+
+    def __init__(self, base) -> None:
+        self.base = base  # an open_clip SimpleTokenizer: the vocabulary, split pattern and BPE merges
+        self.context_length = int(base.context_length)
+
+    def token_ids(self, text: str) -> list[int]:
+        """The BPE ids of ``text``, without BOS/EOS."""
+        import unicodedata
+
+        import regex
+
+        text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", text)).lower()
+        ids = []
+        for piece in regex.findall(self.base.pat, text):
+            piece = "".join(self.base.byte_encoder[b] for b in piece.encode("utf-8"))
+            ids.extend(self.base.encoder[t] for t in self.base.bpe(piece).split(" "))
+        return ids
+
+    def __call__(self, texts: str | list[str]) -> torch.Tensor:
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        out = torch.zeros(len(texts), self.context_length, dtype=torch.long)
+        for row, text in enumerate(texts):
+            ids = [self.base.sot_token_id, *self.token_ids(text)[: self.context_length - 2], self.base.eot_token_id]
+            out[row, : len(ids)] = torch.tensor(ids)
+        return out
 
 
 class _HFClip(nn.Module):
@@ -75,7 +113,7 @@ class PickScoreReward(ClipScoreReward):
 
         if model is None:
             model = self._load(transformers, weights_path)
-        backbone = ClipBackbone(_HFClip(model), "pickscore", open_clip.get_tokenizer("ViT-H-14"))
+        backbone = ClipBackbone(_HFClip(model), "pickscore", ProcessorTokenizer(open_clip.get_tokenizer("ViT-H-14")))
         backbone = backbone.to(device or "cpu", dtype or torch.float32)
         super().__init__(prompt=prompt, backbone=backbone)
         self.name = "pickscore"
