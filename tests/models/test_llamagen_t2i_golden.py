@@ -223,3 +223,29 @@ def test_lora_leaves_the_caption_path_alone(golden):
     assert not any(n.endswith("uncond_embedding") for n, _ in gpt.named_parameters())
     after = gpt.logits(inputs["tf_captions"], inputs["tf_tokens"], caption_mask=inputs["tf_emb_masks"])
     assert torch.equal(before, after)
+
+
+def test_the_caption_window_is_trimmed_to_the_longest_prompt_exactly(golden, models):
+    """Short prompts (23 and 1 valid slots): the window drops the 97 slots no row uses; logits, guided log-probs
+    and greedy samples equal the full 120-slot window's (null rows take the table's last slots)."""
+    _, gpt = models
+    inputs = golden["inputs"]
+    captions, mask = inputs["sample_captions"][1:], inputs["sample_emb_masks"][1:]  # [2, 120, Cd], lengths 23, 1
+    tokens = golden["sample_greedy"][1]["tokens"][1:]
+    kw = dict(cfg=7.5, top_k=20, temperature=0.9)
+    sampler = gpt.make_sampler(captions, caption_mask=mask, cfg=7.5, top_k=1)
+    assert sampler.skip == 97 and sampler.caches[0].k.shape[2] == 23 + gpt.block_size - 1
+    with torch.no_grad():
+        trimmed = (gpt.logits(captions, tokens, caption_mask=mask),
+                   gpt.log_probs(captions, tokens, caption_mask=mask, **kw))
+        greedy = gpt.sample(captions, caption_mask=mask, cfg=7.5, top_k=1)
+        gpt.trim_caption_window = False
+        try:
+            full = (gpt.logits(captions, tokens, caption_mask=mask),
+                    gpt.log_probs(captions, tokens, caption_mask=mask, **kw))
+            assert gpt.make_sampler(captions, caption_mask=mask, cfg=7.5, top_k=1).skip == 0
+            assert torch.equal(greedy, gpt.sample(captions, caption_mask=mask, cfg=7.5, top_k=1))
+        finally:
+            gpt.trim_caption_window = True
+    torch.testing.assert_close(trimmed[0], full[0], atol=1e-5, rtol=0)  # raw logits
+    torch.testing.assert_close(trimmed[1], full[1], atol=1e-4, rtol=0)  # after guidance x7.5 and temperature

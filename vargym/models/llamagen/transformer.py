@@ -276,6 +276,13 @@ class CaptionEmbedder(nn.Module):
         return self.cap_proj(captions)  # [B, T, D]
 
 
+def unused_caption_slots(caption_mask: torch.Tensor) -> int:
+    """How many leading caption slots no row of the batch uses (left padding: the slots before the longest
+    prompt). They are invisible to every other position, so dropping them changes no output."""
+    used = caption_mask.bool().any(dim=0)  # [T]
+    return int(used.float().argmax()) if bool(used.any()) else caption_mask.shape[1] - 1
+
+
 def caption_attention_mask(caption_mask: torch.Tensor, length: int) -> torch.Tensor:
     """The official t2i attention mask: bool [B, 1, S, S] for a sequence of ``length`` = S positions whose first
     T are caption slots (``caption_mask`` [B, T], nonzero = valid): causal, caption columns visible only where
@@ -340,6 +347,9 @@ class LlamaGen(nn.Module):
 
     gradient_checkpointing: bool = False
     """Recompute each layer's activations in the backward pass of teacher-forced passes (less memory)."""
+    trim_caption_window: bool = True
+    """t2i with a caption mask: drop the leading caption slots that no row uses (the batch's longest prompt
+    sets the window; exact, because masked slots are invisible). Every pass and the sampler get shorter."""
 
     def __init__(self, cfg: LlamaGenConfig):
         super().__init__()
@@ -422,36 +432,41 @@ class LlamaGen(nn.Module):
         """Teacher forcing: the condition (labels [B], ``num_classes`` = null; or captions [B, T, Cd] with
         ``caption_mask`` [B, T] bool) and the L tokens [B, L] -> logits [B, L, V] float32, row t predicting token t
         (the last token is never an input). With ``return_hidden`` also the final normed hidden states [B, L, D]."""
-        x = torch.cat([self.cls_embedding(cond), self.tok_embeddings(tokens[:, :-1])], dim=1)  # [B, P + L - 1, D]
+        skip = 0  # leading caption slots that no row uses
+        if self.text and caption_mask is not None and self.trim_caption_window:
+            skip = unused_caption_slots(caption_mask)
+            cond, caption_mask = cond[:, skip:], caption_mask[:, skip:]  # [B, n, Cd], [B, n]
+        x = torch.cat([self.cls_embedding(cond), self.tok_embeddings(tokens[:, :-1])], dim=1)  # [B, n + L - 1, D]
         h = self.tok_dropout(x)
-        rope = self.rope[: h.shape[1]]
+        rope = self.rope[skip: skip + h.shape[1]]  # caption rows are zeros: the image rows keep their index
         mask = None if caption_mask is None else caption_attention_mask(caption_mask, h.shape[1])
         for layer in self.layers:
             if self.gradient_checkpointing and torch.is_grad_enabled():  # recompute in backward: less memory
                 h = checkpoint(layer, h, rope, None, mask, use_reentrant=False)
             else:
                 h = layer(h, rope, None, mask)
-        if self.prefix > 1:
-            h = h[:, self.prefix - 1:]  # the last condition slot predicts token 0: [B, L, D]
+        if self.prefix - skip > 1:
+            h = h[:, self.prefix - skip - 1:]  # the last condition slot predicts token 0: [B, L, D]
         h = self.norm(h)
         logits = self.output(h).float()
         return (logits, h) if return_hidden else logits
 
-    def step(self, x: torch.Tensor, position: int, caches: list[KVCache], mask: torch.Tensor | None = None
-             ) -> torch.Tensor:
-        """One cached step after ``position`` image tokens: the condition slots [R, P, D] (position 0) or the
-        last token's embedding [R, 1, D] -> the next token's logits [R, V] float32. ``mask``: bool
-        [R, 1, n, keys] over the cache (t2i caption masks; None: causal)."""
+    def step(self, x: torch.Tensor, position: int, caches: list[KVCache], mask: torch.Tensor | None = None,
+             skip: int = 0) -> torch.Tensor:
+        """One cached step after ``position`` image tokens: the condition slots [R, P - skip, D] (position 0) or
+        the last token's embedding [R, 1, D] -> the next token's logits [R, V] float32. ``mask``: bool
+        [R, 1, n, keys] over the cache (t2i caption masks; None: causal); ``skip``: leading caption slots left
+        out (`unused_caption_slots`)."""
         h = self.tok_dropout(x)
-        start = 0 if position == 0 else self.prefix + position - 1  # sequence index of the first input
+        start = skip if position == 0 else self.prefix + position - 1  # rotary row of the first input
         rope = self.rope[start:start + h.shape[1]]
         for layer, cache in zip(self.layers, caches):
             h = layer(h, rope, cache, mask)
         return self.output(self.norm(h[:, -1])).float()
 
-    def new_caches(self, rows: int, like: torch.Tensor) -> list[KVCache]:
+    def new_caches(self, rows: int, like: torch.Tensor, skip: int = 0) -> list[KVCache]:
         c = self.cfg
-        length = self.prefix + c.block_size - 1  # the condition slots and L - 1 image tokens
+        length = self.prefix - skip + c.block_size - 1  # the condition slots and L - 1 image tokens
         return [KVCache(rows, c.kv_heads, length, c.head_dim, like) for _ in self.layers]
 
     # -- the public API ----------------------------------------------------------------------------------------
@@ -550,11 +565,16 @@ class TokenSampler:
         if self.n_guided:  # [cond; null]; the null rows see the prompt's own caption mask
             rows = torch.cat([rows, gpt.null_condition(self.B, cond)])
             mask = None if mask is None else torch.cat([mask, mask])
+        self.skip = 0
+        """Leading caption slots no row uses, left out of the window (`LlamaGen.trim_caption_window`)."""
+        if mask is not None and gpt.trim_caption_window:
+            self.skip = unused_caption_slots(mask)
+            rows, mask = rows[:, self.skip:], mask[:, self.skip:]  # null rows keep the table's last slots
         self.row_masks = mask
         """The caption masks of the rows, bool [R, T] (None: causal attention over every slot)."""
         with torch.no_grad(), autocast(precision, self.device):
-            self.next_input = gpt.cls_embedding(rows)  # [R, P, D]
-            self.caches = gpt.new_caches(rows.shape[0], self.next_input)
+            self.next_input = gpt.cls_embedding(rows)  # [R, P - skip, D]
+            self.caches = gpt.new_caches(rows.shape[0], self.next_input, self.skip)
 
     @property
     def done(self) -> bool:
@@ -573,13 +593,13 @@ class TokenSampler:
         if self.row_masks is None:
             return None
         if self.position == 0:
-            return caption_attention_mask(self.row_masks, self.gpt.prefix)
+            return caption_attention_mask(self.row_masks, self.row_masks.shape[1])
         images = torch.ones(self.row_masks.shape[0], self.position, dtype=torch.bool, device=self.device)
         return torch.cat([self.row_masks, images], dim=1)[:, None, None, :]
 
     def next_logits(self) -> torch.Tensor:
         """The filtered logits [B, V] of the next token (guided while guidance lasts)."""
-        logits = self.gpt.step(self.next_input, self.position, self.caches, self._attention_mask())  # [R, V]
+        logits = self.gpt.step(self.next_input, self.position, self.caches, self._attention_mask(), self.skip)  # [R, V]
         if self.position < self.n_guided:
             logits = guide(logits[: self.B], logits[self.B:], self.cfg)
         elif logits.shape[0] > self.B:
