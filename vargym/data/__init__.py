@@ -9,6 +9,7 @@ Names are imported lazily on first use (``from vargym.data import generate`` loa
   ``classifier_accuracy``, ``save_classifier``, ``load_classifier``
 - `vargym.data.grid`: ``save_grid``, ``grid_image``
 - `vargym.data.diversity`: ``pairwise_diversity``, ``downsample_pixels`` (within-class distances of image sets)
+- `vargym.data.prompts`: ``load_prompts``, ``PromptSet``, ``PromptFileError`` (PartiPrompts, GenEval, prompt files)
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 from vargym.lazy import lazy_getattr
 
 _EXPORTS = {
+    "load_prompts": "prompts",
+    "PromptSet": "prompts",
+    "PromptFileError": "prompts",
     "CLASS_NAMES": "procedural",
     "NUM_CLASSES": "procedural",
     "ProceduralConfig": "procedural",
