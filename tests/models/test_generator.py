@@ -5,6 +5,7 @@ import torch
 
 from vargym.models import (
     ClassCondition,
+    ClassConditionSource,
     Generator,
     SamplingConfig,
     TokenLayout,
@@ -57,11 +58,14 @@ def test_class_condition_round_trip():
     cond = ClassCondition(torch.tensor([3, 1, 2], dtype=torch.int32))
     assert cond.labels.dtype == torch.int64 and len(cond) == 3
     assert cond.index(slice(1, 3)).labels.tolist() == [1, 2]
-    assert condition_from_batch(cond.to_batch()).labels.tolist() == [3, 1, 2]
+    with pytest.warns(DeprecationWarning, match="condition_from_batch is deprecated"):
+        assert condition_from_batch(cond.to_batch()).labels.tolist() == [3, 1, 2]
     with pytest.raises(ValueError, match="labels must be a 1-D integer tensor"):
         ClassCondition(torch.tensor([0.5]))
-    with pytest.raises(KeyError, match="holds no condition"):
+    with pytest.raises(KeyError, match="holds no condition"), pytest.warns(DeprecationWarning):
         condition_from_batch({"tokens": torch.zeros(1)})
+    source = ClassConditionSource(10)  # the replacement
+    assert source.from_batch(cond.to_batch()).labels.tolist() == [3, 1, 2]
 
 
 def test_var_generator_matches_the_var_api(tiny):

@@ -45,7 +45,6 @@ def sample(
     import torch
 
     from vargym.data.grid import save_grid
-    from vargym.models import ClassCondition
 
     try:
         sampling = dataclasses.replace(SAMPLE_DEFAULTS, **given(SamplingConfig, fields))
@@ -59,15 +58,16 @@ def sample(
     sampling = sampling.resolve(dev)
     model_ = load_generator_or_exit(str(checkpoint or model), dev, **files)
     try:
-        label_list = parse_labels(labels, model_.num_classes) or list(range(min(model_.num_classes, 16)))
-    except ValueError as e:
+        source = model_.condition_source(parse_labels(labels, model_.num_classes))
+    except (TypeError, ValueError) as e:
         raise typer.BadParameter(str(e), param_hint="--labels") from e
-    condition = ClassCondition(torch.tensor(label_list, device=dev).repeat_interleave(per_label))
+    rows = source.first(source.pool_size if labels else 16, dev)  # each condition once: one grid row each
     generator = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
-        images = model_.decode(model_.sample(condition, sampling, generator), sampling.decode_precision)
+        tokens = model_.sample(rows.repeat_interleave(per_label), sampling, generator)
+        images = model_.decode(tokens, sampling.decode_precision)
     names = model_.class_names
-    row_labels = [f"{k}: {names[k]}" if names else f"class {k}" for k in label_list]
+    row_labels = [f"{c}: {names[i]}" if names else c for c, i in zip(rows.captions(), rows.ids.tolist())]
     out.parent.mkdir(parents=True, exist_ok=True)
     save_grid(images.cpu(), out, nrow=per_label, row_labels=row_labels)
-    typer.echo(f"wrote {len(label_list) * per_label} samples to {out}")
+    typer.echo(f"wrote {len(rows) * per_label} samples to {out}")

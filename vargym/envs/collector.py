@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tensordict import TensorDict
 
-from vargym.envs.core import GenerationCore, _renamed_pool, reward_context
+from vargym.deprecation import renamed_kwargs
+from vargym.envs.core import GenerationCore, reward_context
 from vargym.envs.policy import GeneratorPolicy
+from vargym.models.conditions import Condition
 
 if TYPE_CHECKING:
-    from vargym.models import Condition, SamplingConfig
+    from vargym.models import SamplingConfig
 
 __all__ = ["GroupedCollector", "TorchRLGroupedCollector", "episode_tensordict"]
 
 
+@renamed_kwargs(labels="condition")
 def episode_tensordict(
     core: GenerationCore,
     condition: Condition,
@@ -41,7 +44,8 @@ def episode_tensordict(
     """
     N, K = core.num_envs, core.num_steps
     device = tokens.device
-    condition = core.source.coerce(condition, N, device)
+    if not isinstance(condition, Condition):  # raw values (a class model's labels): checked once here
+        condition = core.source.coerce(condition, N, device)
     step_index = core.layout.step_index(device)  # [T]
     done = torch.zeros(N, K, dtype=torch.bool, device=device)
     done[:, -1] = True
@@ -96,6 +100,7 @@ class GroupedCollector:
         >>> batch = collector.collect()  # TensorDict [32]: labels, condition_id, group_id, tokens, sample_log_prob, ...
     """
 
+    @renamed_kwargs(labels="conditions")
     def __init__(
         self,
         model: Any,
@@ -111,12 +116,10 @@ class GroupedCollector:
         shard: tuple[int, int] = (0, 1),
         reward_chunks: int = 1,
         async_rewards: bool = False,
-        labels: Sequence[int] | None = None,
         **sampling_fields: Any,
     ):
         from vargym.models import as_generator
 
-        conditions = _renamed_pool(conditions, labels)
         if int(num_labels) < 1:
             raise ValueError(f"num_labels must be >= 1, got {num_labels}")
         if sampling is None:
@@ -150,6 +153,14 @@ class GroupedCollector:
         self._pool = None
         self.batches = 0
         """Batches collected so far (seeds the per-group generators)."""
+
+    @property
+    def labels(self) -> Any:
+        """Deprecated: ``conditions`` (the pool conditions are drawn from)."""
+        import warnings
+
+        warnings.warn("GroupedCollector.labels is deprecated: use conditions", DeprecationWarning, stacklevel=2)
+        return self.conditions
 
     @property
     def label_generator(self) -> torch.Generator:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from vargym.deprecation import renamed_kwargs, warn_renamed
 from vargym.errors import VargymError
 
 if TYPE_CHECKING:
@@ -20,25 +21,6 @@ if TYPE_CHECKING:
     from vargym.rewards import Reward, RewardContext, RewardOutput
 
 __all__ = ["EpisodeEndedError", "GenerationCore", "make_core", "resolve_reward", "reward_context"]
-
-
-def _deprecated(old: str, new: str) -> None:
-    import warnings
-
-    warnings.warn(f"{old} is deprecated: use {new}", DeprecationWarning, stacklevel=3)
-
-
-def _renamed_pool(conditions: Any, labels: Any) -> Any:
-    """``conditions``, or the deprecated ``labels`` spelling of it (a warning says so)."""
-    if labels is None:
-        return conditions
-    if conditions is not None:
-        raise TypeError("pass conditions= (labels= is its deprecated name), not both")
-    import warnings
-
-    warnings.warn("labels= is deprecated: pass conditions= (the pool conditions are drawn from)",
-                  DeprecationWarning, stacklevel=3)
-    return labels
 
 
 class EpisodeEndedError(VargymError, RuntimeError):
@@ -60,6 +42,10 @@ def reward_context(source: ConditionSource, condition: Condition) -> RewardConte
     return RewardContext(**source.reward_fields(condition))
 
 
+def _deprecated(old: str, new: str) -> None:
+    warn_renamed(old, new, stacklevel=4)
+
+
 class GenerationCore:
     """Batched generation state: conditions ``[B]``, a token canvas ``[B, T]`` (-1 = not yet generated), step k.
 
@@ -71,7 +57,7 @@ class GenerationCore:
         conditions: the pool `reset` draws from, as ``generator.condition_source`` takes it (a list of class
             labels for a class model; None = all).
         group_size: G; `reset` draws B / G conditions and repeats each G times (groups are contiguous).
-        labels: deprecated spelling of ``conditions``.
+        labels: deprecated name of ``conditions``.
 
     Example:
         >>> core = GenerationCore(load_generator("tiny"), "luma", num_envs=4, group_size=2)
@@ -80,6 +66,7 @@ class GenerationCore:
         ...     reward, terminated = core.step(torch.zeros(4, core.step_sizes[k], dtype=torch.long))
     """
 
+    @renamed_kwargs(labels="conditions")
     def __init__(
         self,
         generator: Generator,
@@ -89,7 +76,6 @@ class GenerationCore:
         group_size: int = 1,
         reward_steps: Sequence[int] = (),
         decode_precision: str = "float32",
-        labels: Sequence[int] | None = None,
     ):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -97,7 +83,6 @@ class GenerationCore:
             raise ValueError(
                 f"group_size must be >= 1 and divide num_envs={num_envs}, got group_size={group_size}"
             )
-        conditions = _renamed_pool(conditions, labels)
         self.generator = generator
         self.device = generator.device
         self.reward = resolve_reward(reward, device=self.device)
@@ -141,6 +126,12 @@ class GenerationCore:
         _deprecated("GenerationCore.allowed", "GenerationCore.source.pool")
         return getattr(self.source, "pool", None)
 
+    @property
+    def label_generator(self) -> torch.Generator:
+        """Deprecated: ``condition_generator``."""
+        _deprecated("GenerationCore.label_generator", "GenerationCore.condition_generator")
+        return self.condition_generator
+
     def draw_labels(self, generator: torch.Generator | None = None, num_groups: int | None = None) -> torch.Tensor:
         """Deprecated: `draw_conditions` (which returns a `Condition`); here its ids (a class model's labels)."""
         _deprecated("GenerationCore.draw_labels", "GenerationCore.draw_conditions")
@@ -168,6 +159,7 @@ class GenerationCore:
         n = self.num_envs // self.group_size if num_groups is None else int(num_groups)
         return self.source.draw(n, gen, self.device).repeat_interleave(self.group_size)  # [B]
 
+    @renamed_kwargs(labels="condition")
     def reset(self, condition: Any = None, generator: torch.Generator | None = None) -> Condition:
         """Start B new episodes: draw their conditions (``condition=None``) or take the given ``[B]`` ones
         (a `vargym.models.Condition`, or raw values such as class labels). Returns the condition."""
@@ -239,6 +231,7 @@ class GenerationCore:
         return out.total.float()  # [B]
 
 
+@renamed_kwargs(labels="conditions")
 def make_core(
     model: Any = "tiny",
     reward: Any = "brightness",
@@ -249,13 +242,11 @@ def make_core(
     num_classes: int | None = None,
     reward_steps: Sequence[int] = (),
     decode_precision: str = "float32",
-    labels: Sequence[int] | None = None,
 ) -> GenerationCore:
     """Build a `GenerationCore` from the kwargs every adapter shares (``model=`` as in
     `vargym.models.as_generator`; ``num_classes`` only for a bare tokenizer)."""
     from vargym.models import as_generator
 
     generator = as_generator(model, device=device, num_classes=num_classes)
-    conditions = _renamed_pool(conditions, labels)
     return GenerationCore(generator, reward, num_envs=num_envs, conditions=conditions, group_size=group_size,
                           reward_steps=reward_steps, decode_precision=decode_precision)

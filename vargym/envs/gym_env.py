@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium
@@ -13,7 +12,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from vargym.envs.core import GenerationCore, _renamed_pool, make_core
+from vargym.deprecation import renamed_kwargs
+from vargym.envs.core import GenerationCore, make_core
 
 __all__ = ["GenerationEnv", "GenerationVectorEnv"]
 
@@ -77,6 +77,7 @@ class GenerationEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
 
+    @renamed_kwargs(labels="conditions")
     def __init__(
         self,
         model: Any = "tiny",
@@ -86,7 +87,6 @@ class GenerationEnv(gymnasium.Env):
         device: torch.device | str | None = None,
         num_classes: int | None = None,
         render_mode: str | None = None,
-        labels: Sequence[int] | None = None,
     ):
         if group_size != 1:
             raise ValueError(
@@ -95,7 +95,7 @@ class GenerationEnv(gymnasium.Env):
             )
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.core = make_core(model, reward, 1, _renamed_pool(conditions, labels), 1, device, num_classes)
+        self.core = make_core(model, reward, 1, conditions, 1, device, num_classes)
         self.observation_space, self.action_space = _single_spaces(self.core)
         self.render_mode = render_mode
 
@@ -160,6 +160,7 @@ class GenerationVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.DISABLED, "render_modes": []}
 
+    @renamed_kwargs(labels="conditions")
     def __init__(
         self,
         num_envs: int = 1,
@@ -171,11 +172,10 @@ class GenerationVectorEnv(VectorEnv):
         num_classes: int | None = None,
         render_mode: str | None = None,
         max_episode_steps: int | None = None,
-        labels: Sequence[int] | None = None,
     ):
         if render_mode is not None:
             raise ValueError(f"the vector env does not render, got render_mode={render_mode!r}")
-        self.core = make_core(model, reward, num_envs, _renamed_pool(conditions, labels), group_size, device,
+        self.core = make_core(model, reward, num_envs, conditions, group_size, device,
                               num_classes)
         if max_episode_steps is not None and max_episode_steps < self.core.num_steps:
             raise ValueError(

@@ -8,6 +8,8 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictModuleBase
 
+from vargym.deprecation import renamed_kwargs
+
 if TYPE_CHECKING:
     from vargym.models import Generator, SamplingConfig, StepSampler
 
@@ -73,6 +75,7 @@ class GeneratorPolicy(TensorDictModuleBase):
         self.generator.manual_seed(int(seed))
         self.sampler = None
 
+    @renamed_kwargs(labels="condition")
     def make_sampler(self, condition: Any, generator: Any = None) -> StepSampler:
         """A fresh `StepSampler` for ``condition`` [N] (a `vargym.models.Condition`, or raw values such as class
         labels) with this policy's distribution and generator (or the given ``generator``: one per group of

@@ -10,7 +10,8 @@ from tensordict import TensorDict, TensorDictBase
 from torchrl.data import Categorical, Composite, Unbounded
 from torchrl.envs import EnvBase
 
-from vargym.envs.core import _renamed_pool, make_core
+from vargym.deprecation import renamed_kwargs, warn_renamed
+from vargym.envs.core import make_core
 
 __all__ = ["GenerationTorchRLEnv"]
 
@@ -36,6 +37,7 @@ class GenerationTorchRLEnv(EnvBase):
         >>> check_env_specs(env)
     """
 
+    @renamed_kwargs(labels="conditions")
     def __init__(
         self,
         num_envs: int = 1,
@@ -47,14 +49,13 @@ class GenerationTorchRLEnv(EnvBase):
         num_classes: int | None = None,
         batch_size: Sequence[int] | int | None = None,
         decode_precision: str = "float32",
-        labels: Sequence[int] | None = None,
     ):
         if batch_size is not None:  # torchrl's own spelling of the number of parallel episodes
             dims = [batch_size] if isinstance(batch_size, int) else list(batch_size)
             if len(dims) != 1:
                 raise ValueError(f"batch_size must have one dimension [N], got {batch_size}")
             num_envs = int(dims[0])
-        core = make_core(model, reward, num_envs, _renamed_pool(conditions, labels), group_size, device,
+        core = make_core(model, reward, num_envs, conditions, group_size, device,
                          num_classes, decode_precision=decode_precision)
         super().__init__(batch_size=torch.Size([core.num_envs]), device=core.device)
         self.core = core
@@ -82,6 +83,7 @@ class GenerationTorchRLEnv(EnvBase):
 
     def pin_labels(self, labels: Any) -> None:
         """Deprecated name of `pin_conditions`."""
+        warn_renamed("GenerationTorchRLEnv.pin_labels", "pin_conditions")
         self.pin_conditions(labels)
 
     def _obs(self) -> TensorDict:

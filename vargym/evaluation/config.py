@@ -106,4 +106,16 @@ def _deprecated_flat_init(init: Any) -> Any:
     return __init__
 
 
+def _deprecated_flat_property(name: str) -> property:
+    def get(self: EvalConfig) -> Any:
+        from vargym.deprecation import warn_renamed
+
+        warn_renamed(f"EvalConfig.{name}", f"EvalConfig.sampling.{name}")
+        return getattr(self.sampling, name)
+
+    return property(get, doc=f"Deprecated: ``sampling.{name}``.")
+
+
 EvalConfig.__init__ = _deprecated_flat_init(EvalConfig.__init__)  # type: ignore[method-assign]
+for _name in SAMPLING_FIELDS:
+    setattr(EvalConfig, _name, _deprecated_flat_property(_name))

@@ -276,6 +276,9 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
 def condition_from_batch(batch: Any) -> Condition:
     """Rebuild the class `Condition` a rollout TensorDict holds. Deprecated: use
     ``generator.condition_source().from_batch(batch)``, which works for every kind of condition."""
+    from vargym.deprecation import warn_renamed
+
+    warn_renamed("vargym.models.condition_from_batch", "generator.condition_source().from_batch(batch)")
     return ClassConditionSource(0).from_batch(batch)
 
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from vargym.deprecation import renamed_kwargs
 from vargym.models.attention import attention
 from vargym.models.generator import DRAWS, autocast, check_ids, check_labels, draw, keep_taken
 
@@ -470,6 +471,7 @@ class LlamaGen(nn.Module):
         return [KVCache(rows, c.kv_heads, length, c.head_dim, like) for _ in self.layers]
 
     # -- the public API ----------------------------------------------------------------------------------------
+    @renamed_kwargs(labels="cond")
     def logits(self, cond: torch.Tensor, tokens: torch.Tensor, caption_mask: torch.Tensor | None = None
                ) -> torch.Tensor:
         """Teacher-forced logits [B, L, V] (row i predicts token i) of the condition (labels, null class
@@ -477,6 +479,7 @@ class LlamaGen(nn.Module):
         cond, mask = self.check_condition(cond, caption_mask)
         return self(cond, self.check_tokens(tokens, cond.shape[0]), caption_mask=mask)
 
+    @renamed_kwargs(labels="cond")
     def forward_rl(self, cond: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
                    cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0, network: nn.Module | None = None,
                    caption_mask: torch.Tensor | None = None) -> RLOutput:
@@ -504,6 +507,7 @@ class LlamaGen(nn.Module):
         entropy = -(logp.exp() * logp.nan_to_num(neginf=0.0)).sum(-1)
         return RLOutput(logp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1), entropy, hidden)
 
+    @renamed_kwargs(labels="cond")
     def log_probs(self, cond: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0, cfg: float = 1.0,
                   cfg_interval: int = -1, top_k: int = 0, top_p: float = 1.0,
                   caption_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -511,6 +515,7 @@ class LlamaGen(nn.Module):
         return self.forward_rl(cond, tokens, temperature, cfg, cfg_interval, top_k, top_p,
                                caption_mask=caption_mask).log_probs
 
+    @renamed_kwargs(labels="cond")
     def make_sampler(self, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                      top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
                      precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial",
@@ -520,6 +525,7 @@ class LlamaGen(nn.Module):
                             tokens_per_step=tokens_per_step, draw=draw, caption_mask=caption_mask)
 
     @torch.no_grad()
+    @renamed_kwargs(labels="cond")
     def sample(self, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
                return_log_probs: bool = False, caption_mask: torch.Tensor | None = None):
@@ -538,6 +544,7 @@ class TokenSampler:
     dropped from the batch and its caches (the official sampler keeps computing it and throws it away).
     """
 
+    @renamed_kwargs(labels="cond")
     def __init__(self, gpt: LlamaGen, cond: torch.Tensor, cfg: float = 1.0, cfg_interval: int = -1, top_k: int = 0,
                  top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
                  precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial",
@@ -571,7 +578,9 @@ class TokenSampler:
             self.skip = unused_caption_slots(mask)
             rows, mask = rows[:, self.skip:], mask[:, self.skip:]  # null rows keep the table's last slots
         self.row_masks = mask
-        """The caption masks of the rows, bool [R, T] (None: causal attention over every slot)."""
+        """The caption masks of the rows, bool [R, n] (None: causal attention over every slot)."""
+        self.key_mask = None if mask is None else torch.cat(
+            [mask, mask.new_ones(mask.shape[0], self.L)], dim=1)  # [R, n + L]: every key the cache will hold
         with torch.no_grad(), autocast(precision, self.device):
             self.next_input = gpt.cls_embedding(rows)  # [R, P - skip, D]
             self.caches = gpt.new_caches(rows.shape[0], self.next_input, self.skip)
@@ -594,8 +603,8 @@ class TokenSampler:
             return None
         if self.position == 0:
             return caption_attention_mask(self.row_masks, self.row_masks.shape[1])
-        images = torch.ones(self.row_masks.shape[0], self.position, dtype=torch.bool, device=self.device)
-        return torch.cat([self.row_masks, images], dim=1)[:, None, None, :]
+        keys = self.row_masks.shape[1] + self.position  # the caption slots and the tokens drawn so far
+        return self.key_mask[:, None, None, :keys]
 
     def next_logits(self) -> torch.Tensor:
         """The filtered logits [B, V] of the next token (guided while guidance lasts)."""
@@ -620,7 +629,7 @@ class TokenSampler:
                 for cache in self.caches:  # guidance is over: the null rows are dead weight
                     cache.k, cache.v = cache.k[: self.B], cache.v[: self.B]
                 if self.row_masks is not None:
-                    self.row_masks = self.row_masks[: self.B]
+                    self.row_masks, self.key_mask = self.row_masks[: self.B], self.key_mask[: self.B]
             rows = self.caches[0].k.shape[0]
             x = self.gpt.tok_embeddings(token).unsqueeze(1)  # [B, 1, D]
             self.next_input = x.repeat(rows // self.B, 1, 1)

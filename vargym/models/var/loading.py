@@ -9,6 +9,7 @@ uncached file raises ``WeightsNotAvailableError`` at once, naming the file, the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -120,3 +121,22 @@ def load_generator_of_family(spec: str | Path, family: str, device: torch.device
     if generator.family != family:
         raise ValueError(f"{str(spec)!r} is a {generator.family} model; this function loads {family} models only")
     return generator
+
+
+def load_pretrained(name: str = "var-d16", device: torch.device | str | None = None, **files: Any):
+    """Deprecated here: `vargym.models.load_pretrained`, which reaches every family's releases."""
+    from vargym.deprecation import warn_renamed
+    from vargym.models.families import load_pretrained as load_any
+
+    warn_renamed("vargym.models.var.loading.load_pretrained", "vargym.models.load_pretrained")
+    return load_any(name, device=device, **files)
+
+
+def hub_file(filename: str, repo_id: str = HF_REPO_ID, revision: str = HF_REVISION, option: str = "local paths",
+             cache_dir: str | None = None) -> Path:
+    """Deprecated: `vargym.netcheck.hub_file`, the one download helper (several candidate files, a ``what``)."""
+    from vargym.deprecation import warn_renamed
+    from vargym.netcheck import hub_file as fetch
+
+    warn_renamed("vargym.models.var.loading.hub_file", "vargym.netcheck.hub_file")
+    return Path(fetch(repo_id, (filename,), filename, f"pass {option}", cache_dir, revision=revision))
