@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["host_reachable", "offline_mode", "torch_hub_file"]
+__all__ = ["host_reachable", "hub_file", "hub_folder", "offline_mode", "torch_hub_file"]
 
 _HASH = re.compile(r"-([a-f0-9]{8,})\.")  # torch hub files embed a sha256 prefix: resnet50-11ad3fa6.pth
 
@@ -109,3 +109,28 @@ def hub_file(
         f"{what} are not available: hub repo {repo_id!r}, file {' or '.join(files)}; {why}. "
         f"Download them once online, or {option}."
     )
+
+
+def hub_folder(repo_id: str, patterns: tuple[str, ...], what: str, option: str, revision: str | None = None) -> str:
+    """Local folder of the files of a Hugging Face repo that match ``patterns`` (a model saved with
+    ``save_pretrained``): the hub cache, else downloaded into it. Fails in seconds offline, like `hub_file`."""
+    from huggingface_hub import snapshot_download
+
+    from vargym.errors import WeightsNotAvailableError
+
+    try:  # everything cached already: no network at all
+        return snapshot_download(repo_id, allow_patterns=list(patterns), revision=revision, local_files_only=True)
+    except Exception:  # noqa: BLE001 - not (completely) cached
+        pass
+    offline = offline_mode()
+    if offline or not host_reachable("huggingface.co"):
+        why = "HF_HUB_OFFLINE=1 is set" if offline else "huggingface.co is unreachable"
+        raise WeightsNotAvailableError(
+            f"{what} are not cached and {why} (hub repo {repo_id!r}, files {', '.join(patterns)}). Download them "
+            f"once online (huggingface-cli download {repo_id}), or {option}."
+        )
+    try:
+        return snapshot_download(repo_id, allow_patterns=list(patterns), revision=revision, etag_timeout=10)
+    except Exception as e:  # noqa: BLE001 - any hub failure means "not available here"
+        raise WeightsNotAvailableError(f"{what} are not available: hub repo {repo_id!r}; download failed: {e}. "
+                                       f"Download them once online, or {option}.") from e

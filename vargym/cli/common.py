@@ -76,7 +76,54 @@ def model_files(pairs: list[str] | None, **old_flags: str | None) -> dict[str, s
     return out
 
 
-def load_generator_or_exit(spec: str, device, **files: str | None):
+PROMPTS_HELP = ("Prompts of a text-conditional model: a shipped set (parti, geneval) or a file (.txt one per line, "
+                ".jsonl with a 'prompt' field, .csv/.tsv with a prompt column).")
+PROMPT_HELP = "A prompt for a text-conditional model (repeatable)."
+TEXT_ENCODER_HELP = ("Text encoder of a text-conditional model: a T5 folder or Hugging Face repo id (default: the "
+                     "model's own, FLAN-T5-XL for LlamaGen t2i).")
+TEXT_FEATURES_HELP = ("Caption features written by `vargym encode-prompts` (.safetensors): the model then runs "
+                      "without its text encoder.")
+
+
+def text_encoder_spec(text_encoder: str | None, text_features: str | None) -> str | None:
+    """The ``text_encoder`` spec of --text-encoder / --text-features (at most one of them)."""
+    if text_encoder and text_features:
+        raise typer.BadParameter("give --text-encoder or --text-features, not both", param_hint="--text-features")
+    if text_features and not str(text_features).endswith(".safetensors"):
+        raise typer.BadParameter(f"expected a .safetensors file written by `vargym encode-prompts`, got "
+                                 f"{text_features!r}", param_hint="--text-features")
+    return str(text_features) if text_features else text_encoder
+
+
+def condition_pool(labels: str | None, prompts: str | None, prompt: list[str] | None,
+                   num_classes: int | None = None):
+    """The conditions a command was given: class labels (--labels), a prompt set (--prompts) or prompts
+    (--prompt); None when none was. More than one kind, or a bad value, raises a ``BadParameter``."""
+    given_kinds = [name for name, value in (("--labels", labels), ("--prompts", prompts), ("--prompt", prompt))
+                   if value]
+    if len(given_kinds) > 1:
+        raise typer.BadParameter(f"give one of {' / '.join(given_kinds)}, not several", param_hint=given_kinds[1])
+    if prompts:
+        from vargym.data.prompts import PromptFileError, load_prompts
+
+        try:
+            return load_prompts(prompts)
+        except PromptFileError as e:
+            raise typer.BadParameter(str(e), param_hint="--prompts") from e
+    if prompt:
+        from vargym.models.conditions import check_prompts
+
+        try:
+            return check_prompts(list(prompt), "--prompt")
+        except (TypeError, ValueError) as e:
+            raise typer.BadParameter(str(e), param_hint="--prompt") from e
+    try:
+        return parse_labels(labels, num_classes or None)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--labels") from e
+
+
+def load_generator_or_exit(spec: str, device, text_encoder: str | None = None, **files: str | None):
     """``vargym.models.load_generator`` with errors turned into a clean CLI message (no traceback).
     ``files``: the local weight files of a released model (see `model_files`)."""
     from vargym.errors import VargymError
@@ -84,7 +131,7 @@ def load_generator_or_exit(spec: str, device, **files: str | None):
 
     kwargs = {k: v for k, v in files.items() if v}
     try:
-        return load_generator(spec, device=device, **kwargs)
+        return load_generator(spec, device=device, text_encoder=text_encoder, **kwargs)
     except (VargymError, ValueError) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=2) from e

@@ -6,7 +6,7 @@ import typer
 
 from vargym.cli import bench as bench_cmd
 from vargym.cli import eval as eval_cmd
-from vargym.cli import export, info, pretrain, sample, serve
+from vargym.cli import encode, export, info, pretrain, sample, serve
 from vargym.cli import train as train_cmd
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("train")(train_cmd.train)
 app.command("pretrain")(pretrain.pretrain)
 app.command("export")(export.export)
+app.command("encode-prompts")(encode.encode_prompts)
 app.command("serve-reward")(serve.serve_reward)
 app.add_typer(bench_cmd.app, name="bench")
 

@@ -9,12 +9,17 @@ from typing import Any
 import typer
 
 from vargym.cli.common import (
+    PROMPT_HELP,
+    PROMPTS_HELP,
+    TEXT_ENCODER_HELP,
+    TEXT_FEATURES_HELP,
+    condition_pool,
     load_generator_or_exit,
     model_file_help,
     model_files,
     model_help,
-    parse_labels,
     pick_device,
+    text_encoder_spec,
 )
 from vargym.cli.options import config_options, given
 from vargym.models.generator import SamplingConfig
@@ -29,7 +34,12 @@ def sample(
     checkpoint: Path | None = typer.Option(None, help="A training run's checkpoint dir (overrides --model's weights)."),
     labels: str | None = typer.Option(None, "--labels", "--classes",
                                       help="Class labels, e.g. '0,1,2' or '0-9' (default: every class, up to 16)."),
-    per_label: int = typer.Option(4, "--per-label", "--labels-per-class", min=1, help="Samples per label (one row each)."),
+    prompt: list[str] | None = typer.Option(None, "--prompt", help=PROMPT_HELP),
+    prompts: str | None = typer.Option(None, "--prompts", help=PROMPTS_HELP + " The first 16 are drawn."),
+    text_encoder: str | None = typer.Option(None, help=TEXT_ENCODER_HELP),
+    text_features: str | None = typer.Option(None, help=TEXT_FEATURES_HELP),
+    per_label: int = typer.Option(4, "--per-label", "--labels-per-class", min=1,
+                                  help="Samples per condition (label or prompt; one row each)."),
     seed: int = typer.Option(0, help="Seed of the sampling generator."),
     out: Path = typer.Option(Path("samples.png"), help="Output PNG path."),
     device: str | None = typer.Option(None, help="torch device (default: cuda if available, else cpu)."),
@@ -40,8 +50,8 @@ def sample(
     gpt_path: str | None = typer.Option(None, help="Deprecated alias of --model-file gpt_path=PATH."),
     **fields: Any,
 ) -> None:
-    """Sample a grid of images (one row per label) and write it as a PNG (guidance 1.5 by default: the
-    shipped VAR draws its classes best at cfg 1-2)."""
+    """Sample a grid of images (one row per label or prompt) and write it as a PNG (guidance 1.5 by default:
+    the shipped VAR draws its classes best at cfg 1-2; LlamaGen t2i's official setting is --cfg 7.5 --top-k 1000)."""
     import torch
 
     from vargym.data.grid import save_grid
@@ -56,12 +66,15 @@ def sample(
         raise typer.BadParameter(str(e), param_hint="--model-file") from e
     dev = pick_device(device)
     sampling = sampling.resolve(dev)
-    model_ = load_generator_or_exit(str(checkpoint or model), dev, **files)
+    encoder = text_encoder_spec(text_encoder, text_features)
+    model_ = load_generator_or_exit(str(checkpoint or model), dev, text_encoder=encoder, **files)
+    pool = condition_pool(labels, prompts, prompt, model_.num_classes)
     try:
-        source = model_.condition_source(parse_labels(labels, model_.num_classes))
+        source = model_.condition_source(pool)
+        rows = source.first(source.pool_size if labels or prompt else 16, dev)  # each condition once: a grid row each
     except (TypeError, ValueError) as e:
-        raise typer.BadParameter(str(e), param_hint="--labels") from e
-    rows = source.first(source.pool_size if labels else 16, dev)  # each condition once: one grid row each
+        hint = "--prompts" if prompts else "--prompt" if prompt else "--labels"
+        raise typer.BadParameter(str(e), param_hint=hint) from e
     generator = torch.Generator(device=dev).manual_seed(seed)
     with torch.no_grad():
         tokens = model_.sample(rows.repeat_interleave(per_label), sampling, generator)

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from vargym.cli.common import model_file_help, model_files
+from vargym.cli.common import TEXT_FEATURES_HELP, model_file_help, model_files, text_encoder_spec
 from vargym.cli.options import config_options, given
 from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
@@ -84,6 +84,7 @@ def train(
     var_path: str | None = typer.Option(None, help="Deprecated alias of --model-file var_path=PATH."),
     vq_path: str | None = typer.Option(None, help="Deprecated alias of --model-file vq_path=PATH."),
     gpt_path: str | None = typer.Option(None, help="Deprecated alias of --model-file gpt_path=PATH."),
+    text_features: str | None = typer.Option(None, help=TEXT_FEATURES_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
     **fields: Any,
 ) -> None:
@@ -100,6 +101,7 @@ def train(
 
     flags = given(TrainConfig, fields)
     flags["out"] = None if out is None else str(out)
+    flags["text_encoder"] = text_encoder_spec(flags.get("text_encoder"), text_features)
     try:
         flags["labels"] = tuple(parse_labels(labels)) if labels else None
         flags["eval_labels"] = tuple(parse_labels(eval_labels)) if eval_labels else None

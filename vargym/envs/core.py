@@ -142,6 +142,11 @@ class GenerationCore:
         batch = self.condition.to_batch()
         return {f.observation_key: batch[f.key].clone() for f in self.source.fields}
 
+    def condition_text(self) -> dict[str, list[str]]:
+        """The episodes' condition as text observation entries (`vargym.models.TextField`: a text model's
+        ``prompt``), each ``[B]`` strings; empty for a class model."""
+        return self.source.observation_text(self.condition)
+
     # ---------------------------------------------------------------------------------------------- state
     @property
     def done(self) -> bool:

@@ -20,6 +20,8 @@ __all__ = ["GenerationEnv", "GenerationVectorEnv"]
 
 def _single_spaces(core: GenerationCore) -> tuple[spaces.Dict, spaces.MultiDiscrete]:
     condition = {f.observation_key: spaces.Discrete(f.num_values) for f in core.source.fields}
+    condition |= {f.observation_key: spaces.Text(f.max_length, min_length=1, charset=f.charset)
+                  for f in core.source.text_fields}
     observation = spaces.Dict(
         {
             **condition,
@@ -38,14 +40,15 @@ class GenerationEnv(gymnasium.Env):
     """Generate one image with a generator, one env step per layout step; the reward scores the image.
 
     ## Description
-    Autoregressive image generation as an MDP. An episode is one class-conditional image made of T tokens,
+    Autoregressive image generation as an MDP. An episode is one conditional image (a class, or a prompt) made of T tokens,
     emitted in the K steps of the generator's `vargym.models.TokenLayout` (for VAR one step is one scale's
     ``pn_k x pn_k`` token map, coarse to fine). The agent (the generator's policy network, see
     `vargym.envs.GeneratorPolicy`) chooses all tokens of the current step in one action. After the last step
     the env decodes the tokens with the generator's frozen decoder and scores the image with the reward.
 
     ## Spaces
-    - Observation ``Dict``: the condition's entries (a class model: ``class_label`` ``Discrete(C)``); ``step`` ``Discrete(K)``, the index of the step
+    - Observation ``Dict``: the condition's entries (a class model: ``class_label`` ``Discrete(C)``; a text model:
+      ``prompt_id`` ``Discrete(P)`` and the prompt itself, ``prompt`` ``Text``); ``step`` ``Discrete(K)``, the index of the step
       to generate next (it stays K-1 after the last step); ``canvas`` ``MultiDiscrete([V+1] * T)``, all
       tokens so far in layout order, ``0`` = not yet generated, ``token + 1`` otherwise.
     - Action ``MultiDiscrete([V] * max_tokens)`` with ``max_tokens`` the largest step (VAR: ``pn_{K-1}^2``):
@@ -65,7 +68,7 @@ class GenerationEnv(gymnasium.Env):
     - ``reward``: a reward name, expression, `vargym.rewards.Reward` or callable (default ``"brightness"``).
     - ``conditions``: the pool `reset` draws from, as the generator's condition source takes it (a class
       model: a list of labels; default: all). ``reset(options={"class_label": c})`` (the condition's
-      observation entries) fixes the condition of one episode. ``labels`` is its deprecated name.
+      observation entries; a text model also takes ``{"prompt": "..."}``) fixes the condition of one episode. ``labels`` is its deprecated name.
     - ``group_size``: must be 1 for this single env (use `GenerationVectorEnv` for groups).
     - ``device``: where the decoder and reward run (default: the model's device).
     - ``num_classes``: needed only when ``model`` is a bare tokenizer.
@@ -103,6 +106,7 @@ class GenerationEnv(gymnasium.Env):
         core = self.core
         return {
             **{k: np.int64(v[0].item()) for k, v in core.condition_observation().items()},
+            **{k: v[0] for k, v in core.condition_text().items()},
             "step": np.int64(min(core.current_step, core.num_steps - 1)),
             "canvas": (core.canvas[0] + 1).cpu().numpy(),
         }
@@ -112,12 +116,19 @@ class GenerationEnv(gymnasium.Env):
         options = options or {}
         source = self.core.source
         keys = [f.observation_key for f in source.fields]
-        if any(k in options for k in keys):
+        text_keys = [f.observation_key for f in source.text_fields]
+        if any(k in options for k in text_keys):  # a text model's prompt, by its text
+            condition = source.coerce([options[next(k for k in text_keys if k in options)]], 1)
+        elif any(k in options for k in keys):
             condition = source.from_observation({k: torch.as_tensor(options[k]).reshape(1) for k in keys})
         else:
             condition = source.pick(torch.tensor([int(self.np_random.integers(source.pool_size))]))
         self.core.reset(condition)
-        return self._obs(), {}
+        obs = self._obs()
+        if not self.observation_space.contains(obs):
+            raise ValueError(f"reset options {options!r} give a condition outside this env's observation space (its "
+                             f"conditions are fixed when the env is made: pass them as conditions=)")
+        return obs, {}
 
     def step(self, action: Any):
         action = np.asarray(action)
@@ -197,6 +208,7 @@ class GenerationVectorEnv(VectorEnv):
         core = self.core
         return {
             **core.condition_observation(),
+            **{k: tuple(v) for k, v in core.condition_text().items()},
             "step": torch.full((core.num_envs,), min(core.current_step, core.num_steps - 1), device=core.device),
             "canvas": core.canvas + 1,
         }

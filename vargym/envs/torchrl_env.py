@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from tensordict import TensorDict, TensorDictBase
-from torchrl.data import Categorical, Composite, Unbounded
+from tensordict import NonTensorStack, TensorDict, TensorDictBase
+from torchrl.data import Categorical, Composite, NonTensor, Unbounded
 from torchrl.envs import EnvBase
 
 from vargym.deprecation import renamed_kwargs, warn_renamed
@@ -20,7 +20,8 @@ class GenerationTorchRLEnv(EnvBase):
     """N lockstep generation episodes as a torchrl env; one env step = one step of the generator's layout.
 
     Specs (N = ``num_envs``): observation: the condition's entries (a class model: ``class_label``
-    Categorical(C) [N]), ``step`` Categorical(K) [N]
+    Categorical(C) [N]; a text model: ``prompt_id`` Categorical(P) [N] and ``prompt`` NonTensor [N] strings),
+    ``step`` Categorical(K) [N]
     (stays K-1 after the last step), ``canvas`` Categorical(V+1) [N, T] (0 = not yet generated,
     ``token + 1`` otherwise); action Categorical(V) [N, max_tokens], the step's tokens padded to the largest
     step (entries past the step's size are ignored); reward [N, 1], 0 until the last step. Every episode
@@ -63,6 +64,8 @@ class GenerationTorchRLEnv(EnvBase):
         N = core.num_envs
         condition = {f.observation_key: Categorical(f.num_values, shape=(N,), dtype=torch.long, device=core.device)
                      for f in core.source.fields}
+        condition |= {f.observation_key: NonTensor(shape=(N,), example_data="", device=core.device)
+                      for f in core.source.text_fields}
         self.observation_spec = Composite(
             **condition,
             step=Categorical(core.num_steps, shape=(N,), dtype=torch.long, device=core.device),
@@ -88,7 +91,7 @@ class GenerationTorchRLEnv(EnvBase):
 
     def _obs(self) -> TensorDict:
         core = self.core
-        return TensorDict(
+        out = TensorDict(
             {
                 **core.condition_observation(),  # [N] each
                 "step": torch.full(
@@ -99,6 +102,9 @@ class GenerationTorchRLEnv(EnvBase):
             batch_size=self.batch_size,
             device=core.device,
         )
+        for key, texts in core.condition_text().items():  # a text model's prompt: [N] strings
+            out.set(key, NonTensorStack(*texts))
+        return out
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: Any) -> TensorDictBase:
         self.core.reset(self._pinned)

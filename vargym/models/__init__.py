@@ -9,7 +9,15 @@ GPT). Layers above this package use only the interface and the entry points; the
 re-exported here for users.
 """
 
-from vargym.models.conditions import ClassConditionSource, ConditionField, ConditionSource
+from vargym.models.conditions import (
+    ClassConditionSource,
+    ConditionField,
+    ConditionSource,
+    PromptCondition,
+    PromptSource,
+    PromptTable,
+    TextField,
+)
 from vargym.models.families import (
     as_generator,
     load_generator,
@@ -33,6 +41,7 @@ from vargym.models.llamagen import (
     LlamaGen,
     LlamaGenConfig,
     LlamaGenGenerator,
+    LlamaGenTextGenerator,
     LlamaGenVQ,
     LlamaGenVQConfig,
     TokenSampler,
@@ -43,7 +52,7 @@ from vargym.models.llamagen import (
 from vargym.models.lora import LoRAConfig, lora_disabled, merge_lora
 from vargym.models.presets import build_preset, preset_configs, preset_names
 from vargym.models.registry import Family, families, get_family, register_family
-from vargym.models.text import clean_caption
+from vargym.models.text import T5TextEncoder, TextEncoder, clean_caption, load_text_encoder
 from vargym.models.var import (
     PRESETS,
     VAR,
@@ -63,6 +72,8 @@ from vargym.models.var import (
 __all__ = [
     "LLAMAGEN_PRESETS", "PRESETS", "VAR", "VQVAE", "ClassCondition", "ClassConditionSource", "Condition",
     "ConditionField", "ConditionSource", "Family", "Generator", "LlamaGen", "LlamaGenConfig", "LlamaGenGenerator",
+    "LlamaGenTextGenerator", "PromptCondition", "PromptSource", "PromptTable", "T5TextEncoder", "TextEncoder",
+    "TextField", "load_text_encoder",
     "LlamaGenVQ", "LlamaGenVQConfig", "LoRAConfig", "RLForward", "SamplingConfig", "ScaleSampler", "StepSampler",
     "TokenLayout", "TokenSampler", "VARConfig", "VARGenerator", "VQVAEConfig", "as_generator", "build_preset",
     "clean_caption",

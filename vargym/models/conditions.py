@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-__all__ = ["ClassCondition", "ClassConditionSource", "Condition", "ConditionField", "ConditionSource"]
+__all__ = ["ClassCondition", "ClassConditionSource", "Condition", "ConditionField", "ConditionSource", "PromptCondition",
+           "PromptSource", "PromptTable", "TextField"]
 
 
 class Condition(ABC):
@@ -67,11 +69,28 @@ class ConditionField:
     """Values lie in ``[0, num_values)``."""
 
 
+@dataclass(frozen=True)
+class TextField:
+    """A text entry of env observations (a prompt): what gymnasium's ``Text`` space needs to hold it."""
+
+    observation_key: str
+    max_length: int
+    """The longest text the entry may hold (characters)."""
+    charset: str
+    """Every character the entry may hold."""
+
+
 class ConditionSource(ABC):
     """The conditions a generator takes: a pool to draw from, and the ways to rebuild a `Condition`."""
 
     fields: tuple[ConditionField, ...]
     """The tensors a condition writes (batch and observation keys, value ranges)."""
+    text_fields: tuple[TextField, ...] = ()
+    """Text entries of the observation besides the tensors (a prompt), filled by `observation_text`."""
+
+    def observation_text(self, condition: Condition) -> dict[str, list[str]]:
+        """The text entries (`text_fields`) of each row of ``condition``."""
+        return {}
 
     @property
     @abstractmethod
@@ -166,6 +185,9 @@ class ClassConditionSource(ConditionSource):
         self.pool: torch.Tensor | None = None
         """The allowed labels int64 ``[P]`` (None: every class)."""
         if pool is not None:
+            if _is_text_value(pool):
+                raise TypeError(f"this model is class-conditional: its conditions are class labels (integers in "
+                                f"[0, {self.num_classes})), not prompts ({_short(pool)})")
             values = pool if isinstance(pool, torch.Tensor) else torch.as_tensor(list(pool))
             if values.numel() == 0:
                 raise ValueError("labels must name at least one class (or be None for all classes)")
@@ -200,9 +222,9 @@ class ClassConditionSource(ConditionSource):
     def coerce(self, value: Any, num: int | None = None, device: torch.device | str | None = None) -> ClassCondition:
         if isinstance(value, Condition) and not isinstance(value, ClassCondition):
             raise TypeError(f"this model is class-conditional: pass class labels, not a {type(value).__name__}")
-        if isinstance(value, str) or (isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)):
+        if _is_text_value(value):
             raise TypeError(f"this model is class-conditional: pass class labels (integers), not prompts "
-                            f"({value!r})")
+                            f"({_short(value)})")
         labels = value.labels if isinstance(value, ClassCondition) else torch.as_tensor(value, device=device)
         if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.ndim != 1 or (
                 num is not None and labels.shape[0] != num):
@@ -214,3 +236,208 @@ class ClassConditionSource(ConditionSource):
 
     def reward_fields(self, condition: Condition) -> dict[str, Any]:
         return {"labels": condition.labels, "class_names": self.class_names}
+
+
+# --------------------------------------------------------------------------------------------- prompts
+class PromptTable:
+    """Every prompt a text generator has been given, each with a stable id (its row) and its metadata.
+
+    Rollouts store prompt ids (tensors), so every `PromptSource` of a generator shares the generator's
+    table: ids written by one source read back as the same prompts through any other. Two entries with the
+    same text and different metadata (a GenEval prompt under two tags) are different conditions.
+    """
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+        self.metadata: list[dict[str, Any]] = []
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def add(self, prompts: Sequence[str], metadata: Sequence[Mapping[str, Any]] | None = None) -> torch.Tensor:
+        """The ids int64 ``[N]`` of ``prompts`` (with their ``metadata``), added when new."""
+        prompts = check_prompts(prompts)
+        metadata = list(metadata) if metadata is not None else [{} for _ in prompts]
+        if len(metadata) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(metadata)} metadata entries")
+        ids = []
+        for prompt, meta in zip(prompts, metadata):
+            key = (prompt, json.dumps(dict(meta), sort_keys=True, default=str))
+            if key not in self._ids:
+                self._ids[key] = len(self.prompts)
+                self.prompts.append(prompt)
+                self.metadata.append(dict(meta))
+            ids.append(self._ids[key])
+        return torch.tensor(ids, dtype=torch.long)
+
+    def check_ids(self, ids: torch.Tensor) -> None:
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= len(self)):
+            raise ValueError(f"prompt ids must lie in [0, {len(self)}) (the prompts this generator was given), "
+                             f"got min {int(ids.min())} max {int(ids.max())}")
+
+
+def check_prompts(prompts: Any, what: str = "prompts") -> list[str]:
+    """``prompts`` as a list of non-empty strings; anything else raises, naming the bad entry."""
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, Sequence) or not len(prompts):
+        raise ValueError(f"{what} must be a non-empty list of strings, got {prompts!r}")
+    out = []
+    for i, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise TypeError(f"{what}[{i}] must be a string (a prompt), got {type(prompt).__name__} {prompt!r}")
+        if not prompt.strip():
+            raise ValueError(f"{what}[{i}] is empty: every prompt needs some text")
+        out.append(prompt)
+    return out
+
+
+@dataclass(frozen=True)
+class PromptCondition(Condition):
+    """Prompts ``[N]``: ids into a generator's `PromptTable` (the table gives the text and metadata)."""
+
+    prompt_ids: torch.Tensor
+    table: PromptTable = field(compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        ids = torch.as_tensor(self.prompt_ids)
+        if ids.ndim != 1 or ids.dtype.is_floating_point or ids.dtype == torch.bool:
+            raise ValueError(f"prompt_ids must be a 1-D integer tensor, got {ids.dtype} {tuple(ids.shape)}")
+        object.__setattr__(self, "prompt_ids", ids.long())
+        self.table.check_ids(self.prompt_ids)
+
+    def __len__(self) -> int:
+        return self.prompt_ids.shape[0]
+
+    def to(self, device: torch.device | str) -> PromptCondition:
+        return PromptCondition(self.prompt_ids.to(device), self.table)
+
+    def index(self, rows: torch.Tensor | slice) -> PromptCondition:
+        return PromptCondition(self.prompt_ids[rows], self.table)
+
+    def to_batch(self) -> dict[str, torch.Tensor]:
+        return {"prompt_id": self.prompt_ids}
+
+    @property
+    def ids(self) -> torch.Tensor:
+        return self.prompt_ids
+
+    @property
+    def prompts(self) -> list[str]:
+        """Each row's prompt."""
+        return [self.table.prompts[i] for i in self.prompt_ids.tolist()]
+
+    @property
+    def metadata(self) -> list[dict[str, Any]]:
+        """Each row's metadata (a prompt set's category, GenEval's tags)."""
+        return [self.table.metadata[i] for i in self.prompt_ids.tolist()]
+
+    def captions(self) -> list[str]:
+        return self.prompts
+
+
+class PromptSource(ConditionSource):
+    """The prompts of a text generator's `PromptTable`, or the subset ``pool``.
+
+    ``pool``: prompts as a string, a list of strings, or a prompt set (anything with ``prompts`` and
+    ``metadata``, such as `vargym.data.PromptSet`); they join the table. None: every prompt of the table.
+
+    Example:
+        >>> source = generator.condition_source(vargym.data.load_prompts("parti"))
+        >>> source.draw(4, torch.Generator().manual_seed(0), "cpu").prompts
+    """
+
+    def __init__(self, table: PromptTable, pool: Any = None) -> None:
+        self.table = table
+        self.pool: torch.Tensor | None = None
+        """Ids of the allowed prompts int64 ``[P]`` (None: the whole table)."""
+        if pool is not None:
+            self.pool = self._add(pool, "prompts")
+
+    def _add(self, value: Any, what: str) -> torch.Tensor:
+        if isinstance(value, PromptCondition):
+            return self.table.add(value.prompts, value.metadata)
+        if _is_class_value(value):
+            raise TypeError(f"this model is text-conditional: its conditions are prompts (strings), not class labels "
+                            f"({_short(value)})")
+        if hasattr(value, "prompts") and hasattr(value, "metadata"):
+            return self.table.add(list(value.prompts), list(value.metadata))
+        return self.table.add(check_prompts(value, what))
+
+    @property
+    def fields(self) -> tuple[ConditionField, ...]:
+        return (ConditionField("prompt_id", "prompt_id", max(len(self.table), 1)),)
+
+    @property
+    def text_fields(self) -> tuple[TextField, ...]:
+        prompts = self.table.prompts
+        charset = "".join(sorted(set("".join(prompts)))) or " "
+        return (TextField("prompt", max(1, max((len(p) for p in prompts), default=1)), charset),)
+
+    def observation_text(self, condition: Condition) -> dict[str, list[str]]:
+        return {"prompt": self._own(condition).prompts}
+
+    @property
+    def num_conditions(self) -> int:
+        return len(self.table)
+
+    @property
+    def pool_size(self) -> int:
+        size = len(self.table) if self.pool is None else self.pool.numel()
+        if size == 0:
+            raise ValueError("this model is text-conditional and has no prompts to draw from: pass prompts "
+                             "(conditions=[...] in Python; --prompts NAME_OR_FILE or --prompt TEXT on the command line)")
+        return size
+
+    def pick(self, indices: torch.Tensor) -> PromptCondition:
+        ids = torch.arange(self.pool_size) if self.pool is None else self.pool
+        return PromptCondition(ids.to(indices.device)[indices], self.table)
+
+    def from_batch(self, batch: Any) -> PromptCondition:
+        if "prompt_id" not in batch.keys():
+            raise KeyError("the batch holds no condition: expected a 'prompt_id' entry (written by the collector)")
+        return PromptCondition(batch["prompt_id"], self.table)
+
+    def _own(self, condition: Condition) -> PromptCondition:
+        if not isinstance(condition, PromptCondition):
+            raise TypeError(f"this model is text-conditional: pass prompts, not a {type(condition).__name__}")
+        if condition.table is not self.table:
+            return PromptCondition(self.table.add(condition.prompts, condition.metadata).to(condition.ids.device),
+                                   self.table)
+        return condition
+
+    def coerce(self, value: Any, num: int | None = None, device: torch.device | str | None = None) -> PromptCondition:
+        if isinstance(value, Condition):
+            condition = self._own(value)
+        else:
+            condition = PromptCondition(self._add(value, "prompts"), self.table)
+        if num is not None and len(condition) != num:
+            raise ValueError(f"expected {num} prompts (one per episode), got {len(condition)}")
+        return condition if device is None else condition.to(device)
+
+    def reward_fields(self, condition: Condition) -> dict[str, Any]:
+        condition = self._own(condition)
+        return {"image_prompts": condition.prompts, "metadata": condition.metadata}
+
+
+def _is_class_value(value: Any) -> bool:
+    """Whether ``value`` looks like class labels (a ClassCondition, an int, int tensors or a list of ints)."""
+    if isinstance(value, ClassCondition) or (isinstance(value, int) and not isinstance(value, bool)):
+        return True
+    if isinstance(value, torch.Tensor):
+        return True
+    return isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _is_text_value(value: Any) -> bool:
+    """Whether ``value`` looks like prompts (a string, strings, a prompt set or a PromptCondition)."""
+    if isinstance(value, (str, PromptCondition)) or (hasattr(value, "prompts") and hasattr(value, "metadata")):
+        return True
+    return isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

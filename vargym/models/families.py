@@ -25,13 +25,15 @@ def model_names() -> list[str]:
 
 
 def load_generator(spec: str | Path = "tiny", device: torch.device | str | None = None,
-                   tokens_per_step: int | None = None, **files: Any) -> Generator:
+                   tokens_per_step: int | None = None, text_encoder: Any = None, **files: Any) -> Generator:
     """A `Generator` from a ``--model`` spec: a shipped model (``"tiny"``, ``"tiny-llamagen"``), a released
     preset (``"var-d16"``, ``"llamagen-b"``: downloaded, or from local weight files given by their family's
     keys, e.g. ``vae_path=``/``var_path=`` for VAR and ``vq_path=``/``gpt_path=`` for LlamaGen),
     ``"random:<preset>"``, a model directory written by vargym, or a training run directory (its newest
     checkpoint). A `pathlib.Path` is always read as a directory (its error says what the directory lacks).
-    ``tokens_per_step`` sets a raster model's env step (VAR's steps are its scales)."""
+    ``tokens_per_step`` sets a raster model's env step (VAR's steps are its scales). ``text_encoder`` gives a
+    text-conditional model its encoder (a `vargym.models.text.TextEncoder`, a T5 folder or repo id, or a
+    ``.safetensors`` features file from ``vargym encode-prompts``); a class-conditional model refuses one."""
     import json
 
     from vargym.models.files import ASSETS, model_dir
@@ -49,16 +51,17 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
     if directory is not None:
         meta = json.loads((directory / "model.json").read_text())
         if "lora" in meta:
-            generator = _load_adapters(directory, meta, device)
+            generator = _load_adapters(directory, meta, device, text_encoder)
         else:
             family = _directory_family(directory, meta.get("family", "var"))
-            generator = family.module.load_directory(directory, device)
+            generator = family.module.load_directory(directory, device, **_text(family, text_encoder, spec))
         names = meta.get("class_names")
         if isinstance(names, list) and len(names) == generator.num_classes:
             generator.class_names = [str(n) for n in names]
     elif spec.startswith("random:"):
         preset = spec.removeprefix("random:")
-        generator = family_of_preset(preset).module.build(preset)
+        family = family_of_preset(preset)
+        generator = family.module.build(preset, **_text(family, text_encoder, spec))
         generator.policy.eval()
         generator.to(device)
     elif spec in named:
@@ -67,7 +70,7 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
         if unknown:
             raise ValueError(f"{spec} ({family.name}) takes the weight files {list(family.weight_files)}, "
                              f"got {unknown}")
-        generator = family.module.load_released(spec, device=device, **files)
+        generator = family.module.load_released(spec, device=device, **_text(family, text_encoder, spec), **files)
     else:
         choices = model_names()
         raise ValueError(f"unknown model {spec!r}: use one of {choices}, 'random:<preset>', or a checkpoint "
@@ -100,6 +103,18 @@ def load_pretrained(name: str = "var-d16", device: torch.device | str | None = N
     return family.module.load_released_parts(name, device=device, cache_dir=cache_dir, **files)
 
 
+def _text(family: Any, text_encoder: Any, spec: Any) -> dict[str, Any]:
+    """``{"text_encoder": ...}`` for a family that takes one; a text encoder for one that does not raises."""
+    if text_encoder is None:
+        return {}
+    import inspect
+
+    if "text_encoder" not in inspect.signature(family.module.build).parameters:
+        raise ValueError(f"{spec} ({family.name}) is class-conditional: it takes no text encoder "
+                         f"(text_encoder={text_encoder!r})")
+    return {"text_encoder": text_encoder}
+
+
 def _directory_family(directory: Path, name: str):
     from vargym.errors import CheckpointError
 
@@ -118,7 +133,8 @@ def _shipped(directory: Path, name: str) -> Path:
     return directory
 
 
-def _load_adapters(directory: Path, meta: dict, device: torch.device | str | None) -> Generator:
+def _load_adapters(directory: Path, meta: dict, device: torch.device | str | None,
+                   text_encoder: Any = None) -> Generator:
     """A LoRA checkpoint: rebuild the base generator as the run did (same spec and seed), add the adapters."""
     from safetensors.torch import load_file
 
@@ -127,7 +143,8 @@ def _load_adapters(directory: Path, meta: dict, device: torch.device | str | Non
 
     with torch.random.fork_rng(devices=[]):  # a random:<preset> base is rebuilt from its seed
         torch.manual_seed(int(meta.get("base_seed", 0)))
-        generator = load_generator(meta["base_model"], device=device, **meta.get("base_files", {}))
+        generator = load_generator(meta["base_model"], device=device, text_encoder=text_encoder or meta.get("text_encoder"),
+                                   **meta.get("base_files", {}))
         config = meta["lora"]
         generator.apply_lora(LoRAConfig(rank=config["rank"], alpha=config["alpha"], targets=tuple(config["targets"])))
     try:

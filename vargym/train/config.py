@@ -79,6 +79,14 @@ class TrainConfig:
     """Samples per label (GRPO/RLOO normalise rewards within a group)."""
     labels: tuple[int, ...] | None = None
     """Restrict training to these class labels (None: all classes)."""
+    prompts: str | None = None
+    """Prompts of a text-conditional model: a shipped set ("parti", "geneval") or a prompt file (text, JSONL,
+    CSV/TSV). A seeded split (``prompt_eval_fraction``) keeps some of them for evaluation only."""
+    prompt_eval_fraction: float = 0.1
+    """Share of ``prompts`` held out for evaluation and sample grids (0: evaluate on training prompts)."""
+    text_encoder: str | None = None
+    """Text encoder of a text-conditional model: a T5 folder or Hugging Face repo id (None: the model's own,
+    FLAN-T5-XL for LlamaGen t2i), or a ``.safetensors`` features file written by `vargym encode-prompts`."""
     minibatch_size: int = 32
     """Episodes per gradient step; must divide num_labels * group_size. Global: under torchrun each process
     computes minibatch_size / W of them and DDP averages the gradients."""
@@ -226,7 +234,24 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (len(value) == 0 or min(value) < 0):
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
+        if self.prompts is not None and (self.labels is not None or self.eval_labels is not None):
+            raise ValueError("give either prompts (a text model) or labels / eval_labels (a class model), not both")
+        if not 0.0 <= self.prompt_eval_fraction < 1.0:
+            raise ValueError(f"prompt_eval_fraction must be in [0, 1), got {self.prompt_eval_fraction!r}")
         algo_class.config_class(**self.algo_overrides(num_conditions=None))  # range checks of the algorithm
+
+    def condition_pools(self) -> tuple[Any, Any]:
+        """The pools training and evaluation draw conditions from, as ``generator.condition_source`` takes them:
+        ``labels`` and ``eval_labels``, or the seeded train/eval split of ``prompts``. None: the model's default
+        (every class; evaluation: the first conditions of the training pool)."""
+        if self.prompts is None:
+            return self.labels, self.eval_labels
+        from vargym.data.prompts import load_prompts
+
+        prompts = load_prompts(self.prompts)
+        if self.prompt_eval_fraction == 0 or len(prompts) < 2:
+            return prompts, None
+        return prompts.split(self.prompt_eval_fraction, seed=self.seed)
 
     @property
     def batch_size(self) -> int:

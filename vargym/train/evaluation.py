@@ -33,18 +33,19 @@ class RunEvaluator:
     """
 
     def __init__(self, generator: Generator, source: ConditionSource, reward: Reward, sampling: SamplingConfig,
-                 config: TrainConfig, device: torch.device) -> None:
+                 config: TrainConfig, device: torch.device, eval_pool: Any = None) -> None:
         self.generator, self.source, self.reward, self.sampling = generator, source, reward, sampling
+        self.eval_pool = eval_pool
         self.config, self.device = config, device
         self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
         self._gold: Any = None  # built at the first evaluation
 
     def condition(self) -> Condition:
-        """The fixed evaluation conditions, each once: ``eval_labels`` (the pool given for evaluation), else
-        the first 8 of the training pool."""
-        if self.config.eval_labels is not None:
-            source = self.generator.condition_source(self.config.eval_labels)
-            return source.first(source.pool_size, self.device)
+        """The fixed evaluation conditions, each once: the pool given for evaluation (``eval_labels``, or the
+        held-out prompts: their first 8), else the first 8 of the training pool."""
+        if self.eval_pool is not None:
+            source = self.generator.condition_source(self.eval_pool)
+            return source.first(source.pool_size if self.config.prompts is None else 8, self.device)
         return self.source.first(8, self.device)
 
     @torch.no_grad()

@@ -100,7 +100,8 @@ class Trainer:
         if model is None:
             with torch.random.fork_rng(devices=[]):  # random:<preset> inits reproducibly, global RNG untouched
                 torch.manual_seed(config.seed)
-                model = load_generator(config.model, device=self.device, **config.model_files)
+                model = load_generator(config.model, device=self.device, text_encoder=config.text_encoder,
+                                       **config.model_files)
         self.generator = as_generator(model, device=self.device)
         if config.tokens_per_step is not None:
             self.generator.set_tokens_per_step(config.tokens_per_step)
@@ -126,7 +127,8 @@ class Trainer:
         self.sampling = config.sampling.resolve(self.device)
         """The training distribution, "auto" precisions decided for this device (what config.json records)."""
         self.layout = self.generator.layout
-        self.source = self.generator.condition_source(config.labels)
+        pool, self.eval_pool = config.condition_pools()
+        self.source = self.generator.condition_source(pool)
         """The conditions training draws from (`vargym.models.ConditionSource`)."""
         self.algo = make_algorithm(config.algo, **config.algo_overrides(self.source.num_conditions)).to(self.device)
         self.reference = None
@@ -164,7 +166,7 @@ class Trainer:
             async_rewards=config.async_rewards,
             shard=(self.dist.rank, world),
             group_size=config.group_size,
-            conditions=config.labels,
+            conditions=pool,
             sampling=self.sampling,
             seed=config.seed,
             keep_images=False,
@@ -197,7 +199,8 @@ class Trainer:
         """True when the last `train` call stopped at ``config.target_reward``."""
         self.stopped_for_hacking = False
         """True when the last `train` call stopped because the reward-hacking flag was raised."""
-        self.evaluator = RunEvaluator(self.generator, self.source, self.reward, self.sampling, config, self.device)
+        self.evaluator = RunEvaluator(self.generator, self.source, self.reward, self.sampling, config, self.device,
+                                      eval_pool=self.eval_pool)
         """Evaluations, sample grids and the reward-hacking monitor (`vargym.train.evaluation`)."""
         self.monitor = self.evaluator.monitor
 
@@ -581,7 +584,7 @@ class Trainer:
                 f"{ckpt} has checkpoint format {meta.get('format')!r}; this vargym reads {CHECKPOINT_FORMAT}"
             )
         config = TrainConfig.from_dict(meta["config"]).merged(overrides)
-        generator = load_generator(ckpt, device=resolve_device(config.device))
+        generator = load_generator(ckpt, device=resolve_device(config.device), text_encoder=config.text_encoder)
         trainer = cls(config, model=generator, reward=reward)
         try:
             trainer.load_state_dict(tensors, meta)

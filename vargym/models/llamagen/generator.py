@@ -8,9 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from typing import Any
+
+from vargym.models.conditions import PromptCondition, PromptSource, PromptTable
 from vargym.models.generator import (
     ClassCondition,
     Condition,
+    ConditionSource,
     Generator,
     RLForward,
     SamplingConfig,
@@ -20,19 +24,11 @@ from vargym.models.generator import (
 )
 from vargym.models.llamagen.transformer import LlamaGen, TokenSampler
 from vargym.models.llamagen.vq import LlamaGenVQ
+from vargym.models.text.encoders import DEFAULT_T5, TextEncoder, TextFeatures, load_text_encoder
 
-__all__ = ["LlamaGenGenerator"]
+__all__ = ["LlamaGenGenerator", "LlamaGenTextGenerator"]
 
-
-_NO_TEXT_GENERATOR = ("this GPT is text-conditional (t2i): its Generator, with prompts through a text encoder, is "
-                      "not available yet; use vargym.models.load_pretrained(name) or build_preset(name) for the "
-                      "(vq, gpt) pair and call gpt.sample(captions, caption_mask=...)")
-
-
-def _refuse_text(preset: str) -> None:
-    """Refuse a t2i preset before building or downloading it (the Generator would refuse it anyway)."""
-    if preset_configs(preset)[1].model_type != "c2i":
-        raise ValueError(f"{preset}: {_NO_TEXT_GENERATOR}")
+TEXT_ENCODER_OPTION = "text_encoder= (CLI: --text-encoder FOLDER_OR_REPO, or --text-features FILE)"
 
 
 def _labels_of(condition: Condition) -> torch.Tensor:
@@ -73,8 +69,8 @@ class LlamaGenGenerator(Generator):
                             f"{type(gpt).__name__}")
         if gpt.vocab_size != vq.vocab_size:
             raise ValueError(f"GPT vocab_size={gpt.vocab_size} must equal the codebook size {vq.vocab_size}")
-        if gpt.cfg.model_type != "c2i":
-            raise ValueError(_NO_TEXT_GENERATOR)
+        if gpt.cfg.model_type != "c2i" and not isinstance(self, LlamaGenTextGenerator):
+            raise ValueError("this GPT is text-conditional (t2i): use LlamaGenTextGenerator(vq, gpt, text_encoder)")
         self.vq, self.gpt = vq, gpt
         self.set_tokens_per_step(tokens_per_step)
 
@@ -162,6 +158,97 @@ class LlamaGenGenerator(Generator):
                 f"tokens_per_step={self.tokens_per_step}, vocab_size={self.vocab_size}, gpt={self.gpt.cfg})")
 
 
+class LlamaGenTextGenerator(LlamaGenGenerator):
+    """A t2i LlamaGen: the VQ tokenizer, the t2i GPT (the policy) and a frozen text encoder.
+
+    Conditions are prompts (`vargym.models.PromptCondition`); the encoder turns each unique prompt into
+    left-padded caption features once (cached), and the GPT samples and scores tokens against them with the
+    caption mask, as the official t2i sampler does.
+
+    Args:
+        vq, gpt: the tokenizer and a ``model_type="t2i"`` GPT.
+        text_encoder: a `vargym.models.text.TextEncoder` (or a spec `load_text_encoder` takes) whose features
+            fit the GPT: ``dim == caption_dim`` and ``max_length == cls_token_num``.
+        tokens_per_step: tokens emitted per env step.
+
+    Example:
+        >>> gen = load_generator("llamagen-t2i-xl")                     # + FLAN-T5-XL
+        >>> condition = gen.condition_source().coerce(["a red apple on a table"])
+        >>> images = gen.decode(gen.sample(condition, SamplingConfig(cfg=7.5, top_k=1000)))
+    """
+
+    def __init__(self, vq: LlamaGenVQ, gpt: LlamaGen, text_encoder: TextEncoder | str, tokens_per_step: int = 1,
+                 prompt_table: PromptTable | None = None):
+        if not isinstance(gpt, LlamaGen) or gpt.cfg.model_type != "t2i":
+            raise ValueError(f"LlamaGenTextGenerator takes a t2i GPT, got "
+                             f"{getattr(getattr(gpt, 'cfg', None), 'model_type', type(gpt).__name__)!r}")
+        super().__init__(vq, gpt, tokens_per_step)
+        encoder = load_text_encoder(text_encoder, device=self.device)
+        encoder.check_fits(gpt.cfg.caption_dim, gpt.cfg.cls_token_num, TEXT_ENCODER_OPTION)
+        self.text_encoder = encoder
+        self.prompt_table = prompt_table if prompt_table is not None else PromptTable()
+        """Every prompt this generator was given: rollouts store ids into it."""
+
+    @property
+    def num_classes(self) -> int:
+        return 0
+
+    def condition_source(self, pool: Any = None) -> ConditionSource:
+        """Prompts: ``pool`` is a list of prompts or a prompt set (`vargym.data.load_prompts`); None = every
+        prompt given so far. Prompts the text encoder cannot encode (a features file without them) raise here."""
+        source = PromptSource(self.prompt_table, pool)
+        if source.pool is not None:
+            self.text_encoder.check_available([self.prompt_table.prompts[i] for i in source.pool.tolist()],
+                                              TEXT_ENCODER_OPTION)
+        return source
+
+    def captions(self, condition: Condition) -> TextFeatures:
+        """Caption features and mask of each row's prompt, on the generator's device."""
+        if not isinstance(condition, PromptCondition):
+            raise TypeError(f"LlamaGen t2i is text-conditional: condition must be prompts (a PromptCondition), "
+                            f"got {type(condition).__name__}")
+        return self.text_encoder.encode(condition.prompts, device=self.device)
+
+    def make_sampler(self, condition: Condition, sampling: SamplingConfig,
+                     generator: torch.Generator | None = None) -> StepSampler:
+        s, text = sampling, self.captions(condition)
+        return TokenSampler(self.gpt, text.features, cfg=s.cfg, cfg_interval=s.cfg_interval, top_k=s.top_k,
+                            top_p=s.top_p or 1.0, temperature=s.temperature, generator=generator,
+                            precision=s.precision, tokens_per_step=self.tokens_per_step, draw=s.draw,
+                            caption_mask=text.mask)
+
+    def forward_rl(self, condition: Condition, tokens: torch.Tensor, sampling: SamplingConfig) -> RLForward:
+        s, text = sampling, self.captions(condition)
+        with s.autocast(self.device):
+            out = self.gpt.forward_rl(text.features, tokens, s.temperature, s.cfg, s.cfg_interval, s.top_k,
+                                      s.top_p or 1.0, network=self.forward_module, caption_mask=text.mask)
+        return RLForward(out.log_probs.float(), out.entropy.float(), out.hidden)
+
+    def frozen_copy(self) -> LlamaGenTextGenerator:
+        return LlamaGenTextGenerator(self.vq, copy.deepcopy(self.gpt).requires_grad_(False), self.text_encoder,
+                                     self.tokens_per_step, self.prompt_table)
+
+    def to(self, device: torch.device | str | None) -> LlamaGenTextGenerator:
+        super().to(device)
+        if device is not None and hasattr(self, "text_encoder"):
+            self.text_encoder.to(device)
+        return self
+
+    def save(self, directory: str | Path, extra: dict | None = None) -> Path:
+        """As `LlamaGenGenerator.save`; ``model.json`` also names the text encoder (its spec), which is not copied."""
+        extra = dict(extra or {})
+        if self.text_encoder.spec is not None:
+            extra.setdefault("text_encoder", self.text_encoder.spec)
+        return super().save(directory, extra)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "text_encoder": self.text_encoder.spec, "caption_slots": self.gpt.cfg.cls_token_num}
+
+    def __repr__(self) -> str:
+        return (f"LlamaGenTextGenerator(text_encoder={self.text_encoder.spec!r}, tokens={self.gpt.block_size}, "
+                f"tokens_per_step={self.tokens_per_step}, vocab_size={self.vocab_size}, gpt={self.gpt.cfg})")
+
+
 StepSampler.register(TokenSampler)
 
 
@@ -180,11 +267,30 @@ def build_parts(preset: str) -> tuple:
     return build_llamagen(*preset_configs(preset))
 
 
-def build(preset: str) -> LlamaGenGenerator:
-    """A random-init preset (``random:<preset>``)."""
-    _refuse_text(preset)
+def _generator(vq: LlamaGenVQ, gpt: LlamaGen, text_encoder: Any, name: str) -> LlamaGenGenerator:
+    """The c2i or t2i generator of (vq, gpt); a t2i GPT without ``text_encoder`` gets FLAN-T5-XL when its caption
+    input is FLAN-T5-XL's (2048 wide, 120 slots), else the error says what to pass."""
+    if gpt.cfg.model_type == "c2i":
+        if text_encoder is not None:
+            raise ValueError(f"{name} is class-conditional: it takes no text encoder (text_encoder={text_encoder!r})")
+        return LlamaGenGenerator(vq, gpt)
+    if text_encoder is None:
+        if (gpt.cfg.caption_dim, gpt.cfg.cls_token_num) != (2048, 120):
+            raise ValueError(f"{name} is text-conditional with {gpt.cfg.caption_dim}-wide caption features in "
+                             f"{gpt.cfg.cls_token_num} slots: give it a text encoder, {TEXT_ENCODER_OPTION}")
+        text_encoder = DEFAULT_T5
+    return LlamaGenTextGenerator(vq, gpt, load_text_encoder(text_encoder, device=vq_device(vq),
+                                                            max_length=gpt.cfg.cls_token_num))
+
+
+def vq_device(vq: LlamaGenVQ) -> torch.device:
+    return next(vq.parameters()).device
+
+
+def build(preset: str, text_encoder: Any = None) -> LlamaGenGenerator:
+    """A random-init preset (``random:<preset>``); t2i presets take a text encoder."""
     vq, gpt = build_parts(preset)
-    return LlamaGenGenerator(vq, gpt.eval())
+    return _generator(vq, gpt.eval(), text_encoder, f"random:{preset}")
 
 
 def load_released_parts(name: str, device: torch.device | str | None = None, **files) -> tuple[LlamaGenVQ, LlamaGen]:
@@ -194,22 +300,38 @@ def load_released_parts(name: str, device: torch.device | str | None = None, **f
     return load_llamagen_pretrained(name, device=device, **files)
 
 
-def load_released(name: str, device: torch.device | str | None = None, **files) -> LlamaGenGenerator:
-    """The official release ``name``, downloaded or from ``vq_path``/``gpt_path``."""
-    _refuse_text(name)
-    return LlamaGenGenerator(*load_released_parts(name, device=device, **files))
+def load_released(name: str, device: torch.device | str | None = None, text_encoder: Any = None,
+                  **files) -> LlamaGenGenerator:
+    """The official release ``name``, downloaded or from ``vq_path``/``gpt_path`` (t2i: with its text encoder,
+    FLAN-T5-XL unless ``text_encoder`` says otherwise; checked before the GPT is read)."""
+    if preset_configs(name)[1].model_type == "t2i":
+        text_encoder = load_text_encoder(DEFAULT_T5 if text_encoder is None else text_encoder, device=device,
+                                         max_length=preset_configs(name)[1].cls_token_num)
+    return _generator(*load_released_parts(name, device=device, **files), text_encoder, name)
 
 
-def load_directory(directory: Path, device: torch.device | str | None = None) -> LlamaGenGenerator:
-    """A model directory written by `LlamaGenGenerator.save`."""
+def load_directory(directory: Path, device: torch.device | str | None = None,
+                   text_encoder: Any = None) -> LlamaGenGenerator:
+    """A model directory written by `LlamaGenGenerator.save` (a t2i one names its text encoder in
+    ``model.json``; ``text_encoder`` replaces it)."""
+    import json
+
     from vargym.models.llamagen.loading import load_llamagen_checkpoint
 
-    return LlamaGenGenerator(*load_llamagen_checkpoint(directory, device=device))
+    vq, gpt = load_llamagen_checkpoint(directory, device=device)
+    if gpt.cfg.model_type == "t2i" and text_encoder is None:
+        text_encoder = json.loads((Path(directory) / "model.json").read_text()).get("text_encoder")
+    return _generator(vq, gpt, text_encoder, str(directory))
 
 
 def wrap(obj: object, num_classes: int | None = None) -> LlamaGenGenerator | None:
-    """A ``(LlamaGenVQ, LlamaGen)`` tuple as a generator; None for anything else (a GPT alone cannot decode)."""
+    """A ``(LlamaGenVQ, LlamaGen)`` tuple (a t2i one: ``(vq, gpt, text_encoder)``) as a generator; None for
+    anything else (a GPT alone cannot decode)."""
+    if isinstance(obj, tuple) and len(obj) == 3 and isinstance(obj[0], LlamaGenVQ):
+        return LlamaGenTextGenerator(*obj)
     if isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], LlamaGenVQ):
+        if isinstance(obj[1], LlamaGen) and obj[1].cfg.model_type == "t2i":
+            raise TypeError("a t2i GPT needs a text encoder: pass (vq, gpt, text_encoder)")
         return LlamaGenGenerator(obj[0], obj[1])
     if isinstance(obj, LlamaGen):
         raise TypeError("a LlamaGen GPT alone cannot decode images: pass (vq, gpt)")

@@ -56,8 +56,13 @@ TINY_LLAMAGEN_VQ = LlamaGenVQConfig(codebook_size=512, codebook_embed_dim=8, enc
                                     norm_groups=8)
 TINY_LLAMAGEN = LlamaGenConfig(dim=128, n_layer=4, n_head=4, num_classes=10, vocab_size=512, block_size=64,
                                token_dropout_p=0.0, resid_dropout_p=0.0, ffn_dropout_p=0.0)
+TINY_LLAMAGEN_T2I = LlamaGenConfig(dim=128, n_layer=4, n_head=4, vocab_size=512, block_size=64, model_type="t2i",
+                                   cls_token_num=24, caption_dim=64, token_dropout_p=0.0, resid_dropout_p=0.0,
+                                   ffn_dropout_p=0.0)
+"""The tiny LlamaGen's size with the official t2i layout: 24 caption slots of 64-wide features."""
 OWN_LLAMAGEN: dict[str, tuple[LlamaGenVQConfig, LlamaGenConfig]] = {
     "tiny-llamagen": (TINY_LLAMAGEN_VQ, TINY_LLAMAGEN),
+    "tiny-llamagen-t2i": (TINY_LLAMAGEN_VQ, TINY_LLAMAGEN_T2I),
 }
 LLAMAGEN_PRESETS = {**RELEASED_LLAMAGEN, **OWN_LLAMAGEN}
 
