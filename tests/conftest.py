@@ -46,3 +46,23 @@ def fid_inception_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fid_inception") / "weights-inception-2015-12-05-6726825d.pth"
     torch.save(network.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory) -> Path:
+    """A tiny T5 folder built here (`tests.tiny_t5`): 64-wide features, the width of ``tiny-llamagen-t2i``."""
+    pytest.importorskip("transformers")
+    from tests.tiny_t5 import build_tiny_t5
+
+    return build_tiny_t5(tmp_path_factory.mktemp("tiny_t5") / "t5")
+
+
+@pytest.fixture
+def text_generator(tiny_t5):
+    """``random:tiny-llamagen-t2i`` with the tiny T5 and a non-zero output layer (its init is zero: uniform)."""
+    from vargym.models import load_generator
+
+    torch.manual_seed(0)
+    generator = load_generator("random:tiny-llamagen-t2i", text_encoder=tiny_t5)
+    torch.nn.init.normal_(generator.gpt.output.weight, std=0.5)
+    return generator

@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from vargym.cli import bench as bench_cmd
-from vargym.cli import eval as eval_cmd
 from vargym.cli import encode, export, info, pretrain, sample, serve
+from vargym.cli import eval as eval_cmd
 from vargym.cli import train as train_cmd
 
 app = typer.Typer(

@@ -13,9 +13,9 @@ envs, collector, trainer, evaluation and CLI never learn which kind of condition
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-import json
 from dataclasses import dataclass, field
 from typing import Any
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
-
-from typing import Any
 
 from vargym.models.conditions import PromptCondition, PromptSource, PromptTable
 from vargym.models.generator import (

@@ -80,6 +80,7 @@ class TextEncoder(ABC):
     def check_available(self, prompts: Sequence[str], option: str) -> None:
         """Raise a `TextFeaturesError` naming ``option`` when some prompts cannot be encoded (an encoder with a
         fixed set of prompts, such as a features file, lacks them); a text model encodes anything."""
+        return None
 
     def to(self, device: torch.device | str | None) -> TextEncoder:
         """Move the encoder (a no-op for encoders that hold no network)."""

@@ -1,0 +1,86 @@
+"""The text-to-image command line on the tiny t2i preset with the tiny T5: encode, sample, train, bad input."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.rewards.conftest import tiny_clip  # noqa: F401 - fixture
+from vargym.cli.main import app
+
+runner = CliRunner()
+PROMPTS = ["a red cat", "a dog, sleeping on a sofa!", "naïve café (test)", "the sky at night", "many small boats",
+           "an old clock"]
+
+
+@pytest.fixture
+def prompt_file(tmp_path):
+    path = tmp_path / "prompts.txt"
+    path.write_text("\n".join(PROMPTS) + "\n", encoding="utf-8")
+    return path
+
+
+def test_encode_then_sample_without_t5(tiny_t5, prompt_file, tmp_path):
+    features = tmp_path / "f.safetensors"
+    result = runner.invoke(app, ["encode-prompts", str(prompt_file), "--out", str(features), "--text-encoder",
+                                 str(tiny_t5), "--max-length", "24"])
+    assert result.exit_code == 0, result.output
+    assert "6 prompts (64 wide, 24 slots)" in result.output
+    out = tmp_path / "s.png"
+    result = runner.invoke(app, ["sample", "--model", "random:tiny-llamagen-t2i", "--text-features", str(features),
+                                 "--prompts", str(prompt_file), "--per-label", "2", "--cfg", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 12 samples" in result.output and out.stat().st_size > 0
+    result = runner.invoke(app, ["sample", "--model", "random:tiny-llamagen-t2i", "--text-features", str(features),
+                                 "--prompt", "a blue bird", "--out", str(out)])
+    assert result.exit_code == 2 and "holds no features" in result.output and "--prompt" in result.output
+
+
+def test_train_on_a_prompt_file_with_clip(tiny_t5, tiny_clip, prompt_file, tmp_path):  # noqa: F811
+    name, weights = tiny_clip
+    out = tmp_path / "run"
+    args = ["train", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5), "--prompts",
+            str(prompt_file), "--reward", "clip", "--reward-arg", f"clip_model={name}", "--reward-arg",
+            f"weights_path={weights}", "--tokens-per-step", "16", "--steps", "2", "--num-labels", "2",
+            "--group-size", "2", "--minibatch-size", "4", "--device", "cpu", "--quiet", "--out", str(out),
+            "--eval-every", "2", "--sample-every", "2", "--checkpoint-every", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 2 and all(m["reward_mean"] is not None for m in metrics)
+    assert any("eval_reward_mean" in m for m in metrics)
+    checkpoint = sorted((out / "checkpoints").iterdir())[-1]
+    assert json.loads((checkpoint / "model.json").read_text())["text_encoder"] == str(tiny_t5)
+    assert (out / "samples" / "iter_000002.png").is_file()
+    result = runner.invoke(app, ["train", "--resume", str(out), "--steps", "3", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("case", ["empty-file", "not-utf8", "label-to-text", "prompt-to-class", "both-encoders",
+                                  "width-mismatch"])
+def test_bad_t2i_input(case, tiny_t5, prompt_file, tmp_path):
+    text = ["--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5)]
+    if case == "empty-file":
+        (tmp_path / "empty.txt").write_text("\n\n")
+        args, expect = ["sample", *text, "--prompts", str(tmp_path / "empty.txt")], "no prompts"
+    elif case == "not-utf8":
+        (tmp_path / "bad.txt").write_bytes(b"a caf\xe9\n")
+        args, expect = ["sample", *text, "--prompts", str(tmp_path / "bad.txt")], "UTF-8"
+    elif case == "label-to-text":
+        args, expect = ["sample", *text, "--labels", "1,2"], "its conditions are prompts"
+    elif case == "prompt-to-class":
+        args, expect = ["sample", "--model", "random:tiny-llamagen", "--prompt", "a cat"], "class-conditional"
+    elif case == "both-encoders":
+        args, expect = ["sample", *text, "--text-features", "f.safetensors", "--prompt", "a"], "not both"
+    else:
+        args, expect = ["sample", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5), "--prompt",
+                        "a cat"], None
+        from tests.tiny_t5 import build_tiny_t5
+
+        wide = build_tiny_t5(tmp_path / "wide", width=32)
+        args[4], expect = str(wide), "32-wide features"
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2, result.output
+    assert expect in " ".join(result.output.replace("│", " ").split()), result.output
+    assert "Traceback" not in result.output
