@@ -84,3 +84,30 @@ def test_bad_t2i_input(case, tiny_t5, prompt_file, tmp_path):
     assert result.exit_code == 2, result.output
     assert expect in " ".join(result.output.replace("│", " ").split()), result.output
     assert "Traceback" not in result.output
+
+
+def test_eval_prompts_reports_each_category(tiny_t5, tmp_path):
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5),
+                                 "--prompts", "parti", "--max-prompts", "40", "--labels-per-class", "1",
+                                 "--reward", "luma", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "mean reward per Category" in result.output
+    groups = json.loads(out.read_text())["results"]["base"]["per_group"]
+    assert groups["key"] == "Category" and sum(groups["counts"].values()) == 40
+    assert set(groups["rewards"]["luma"]) == set(groups["counts"])
+
+
+def test_group_rewards_is_the_mean_of_each_group():
+    import torch
+
+    from vargym.evaluation.evaluate import group_rewards
+
+    values = torch.tensor([1.0, 2.0, 3.0, 10.0])
+    metadata = [{"tag": "a"}, {"tag": "b"}, {"tag": "a"}, {}]
+    groups = group_rewards({"r": values}, metadata, "auto")
+    assert groups == {"key": "tag", "counts": {"(none)": 1, "a": 2, "b": 1},
+                      "rewards": {"r": {"(none)": 10.0, "a": 2.0, "b": 2.0}}}
+    assert group_rewards({"r": values}, [{}] * 4, "auto") is None
+    with pytest.raises(ValueError, match="no sample's metadata has the key 'color'"):
+        group_rewards({"r": values}, metadata, "color")

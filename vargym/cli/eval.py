@@ -11,12 +11,15 @@ from typing import Any
 import typer
 
 from vargym.cli.common import (
+    TEXT_ENCODER_HELP,
+    TEXT_FEATURES_HELP,
     load_generator_or_exit,
     model_file_help,
     model_files,
     model_help,
     parse_labels,
     pick_device,
+    text_encoder_spec,
 )
 from vargym.cli.options import config_options, given
 from vargym.configdoc import field_help
@@ -57,6 +60,19 @@ def _table(results: dict[str, dict]):
     return table
 
 
+def _group_table(name: str, groups: dict):
+    from rich.table import Table
+
+    table = Table(title=f"{name}: mean reward per {groups['key']}")
+    table.add_column(groups["key"])
+    table.add_column("samples", justify="right")
+    for reward in groups["rewards"]:
+        table.add_column(reward, justify="right")
+    for group, count in groups["counts"].items():
+        table.add_row(group, str(count), *(f"{values[group]:.4f}" for values in groups["rewards"].values()))
+    return table
+
+
 @config_options(SamplingConfig, defaults=evaluation_sampling())
 @config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
 def eval_command(
@@ -72,6 +88,8 @@ def eval_command(
     resnet_weights: Path | None = typer.Option(None, help=_HELP["resnet_weights"]),
     fid_reference: Path | None = typer.Option(None, help=_HELP["fid_reference"]),
     inception_weights: Path | None = typer.Option(None, help=_HELP["inception_weights"]),
+    text_encoder: str | None = typer.Option(None, help=TEXT_ENCODER_HELP),
+    text_features: str | None = typer.Option(None, help=TEXT_FEATURES_HELP),
     json_path: Path | None = typer.Option(
         None, "--json", help="Write the full results (per class too) here."
     ),
@@ -94,10 +112,11 @@ def eval_command(
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--model-file") from e
     dev = pick_device(device)
-    models = {"base": load_generator_or_exit(model, dev, **files)}
+    encoder = text_encoder_spec(text_encoder, text_features)
+    models = {"base": load_generator_or_exit(model, dev, text_encoder=encoder, **files)}
     if checkpoint is not None:
         try:
-            models["checkpoint"] = load_trained(checkpoint, device=dev)
+            models["checkpoint"] = load_trained(checkpoint, device=dev, text_encoder=encoder)
         except (VargymError, ValueError) as e:
             raise _fail(e) from e
     num_classes = models["base"].num_classes
@@ -116,7 +135,7 @@ def eval_command(
         raise typer.BadParameter(str(e)) from e
     s = config.sampling
     typer.echo(f"sampling: temperature {s.temperature:g}, cfg {s.cfg:g}, top_k {s.top_k}, top_p {s.top_p:g}, "
-               f"seed {config.seed} ({config.labels_per_class} per class)", err=True)
+               f"seed {config.seed} ({config.labels_per_class} per condition)", err=True)
     console = Console(stderr=True)
     try:
         with console.status("loading scoring models"):
@@ -132,6 +151,9 @@ def eval_command(
     for note in shared.notes:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     Console().print(_table(results))
+    for name, result in results.items():
+        if "per_group" in result:
+            Console().print(_group_table(name, result["per_group"]))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(config).items()}

@@ -10,8 +10,9 @@ import torch
 __all__ = ["load_trained"]
 
 
-def load_trained(path: str | os.PathLike, device: torch.device | str | None = None):
-    """Load a trained `Generator`: a model dir (``model.json``), or a training run dir (its newest checkpoint)."""
+def load_trained(path: str | os.PathLike, device: torch.device | str | None = None, text_encoder=None):
+    """Load a trained `Generator`: a model dir (``model.json``), or a training run dir (its newest checkpoint);
+    ``text_encoder`` replaces a text model's recorded one."""
     from vargym.models import load_generator
 
-    return load_generator(Path(path), device=device)
+    return load_generator(Path(path), device=device, text_encoder=text_encoder)

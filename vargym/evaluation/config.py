@@ -33,6 +33,14 @@ class EvalConfig:
     """Samples per class (the seed paper uses 10 per ImageNet class)."""
     classes: tuple[int, ...] | None = None
     """Class labels to sample; None = all of the model's classes."""
+    prompts: str | None = None
+    """Prompts of a text-conditional model instead of classes: a shipped set ("parti", "geneval") or a prompt
+    file; each prompt gets ``labels_per_class`` samples."""
+    max_prompts: int | None = None
+    """Evaluate only the first N prompts of ``prompts`` (None: all)."""
+    group_by: str = "auto"
+    """Metadata key of the per-group reward table (PartiPrompts' "Category", GenEval's "tag"): "auto" picks the
+    first of those the prompts carry, "none" turns the table off."""
     rewards: tuple[str | Reward, ...] | None = None
     """Reward specs for `vargym.rewards.make` (or built rewards); None = ``brightness`` (+ ``aesthetic``
     for the imagenet suite)."""
@@ -79,6 +87,10 @@ class EvalConfig:
             raise ValueError(f"suite must be one of {SUITES}, got {self.suite!r}.{hint}")
         if not isinstance(self.sampling, SamplingConfig):
             object.__setattr__(self, "sampling", evaluation_sampling(**dict(self.sampling)))
+        if self.prompts is not None and self.classes is not None:
+            raise ValueError("give either classes (a class model) or prompts (a text model), not both")
+        if self.max_prompts is not None and int(self.max_prompts) < 1:
+            raise ValueError(f"max_prompts must be None or an int >= 1, got {self.max_prompts!r}")
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(int(c) for c in self.classes))
             if not self.classes:

@@ -1,4 +1,4 @@
-"""Evaluate a class-conditional generator: sample ``labels_per_class`` images per class, then score them.
+"""Evaluate a generator: sample ``labels_per_class`` images per class (or per prompt), then score them.
 
 Suites pick the fidelity classifier: ``"tiny"`` (the shipped `TinyClassifier` of the procedural classes,
 for 10-class models), ``"imagenet"`` (torchvision ResNet-50 ``IMAGENET1K_V2`` and the LAION aesthetic
@@ -94,10 +94,17 @@ def evaluate_model(
     config = dataclasses.replace(config or EvalConfig(), **overrides)
     model = as_generator(model)
     device = model.device
+    pool, what = config.classes, "classes"
+    if config.prompts is not None:
+        from vargym.data.prompts import load_prompts
+
+        pool, what = load_prompts(config.prompts), "prompts"
+        if config.max_prompts is not None:
+            pool = pool.subset(range(min(config.max_prompts, len(pool))), pool.name)
     try:
-        source = model.condition_source(config.classes)  # checks the pool against the model
-    except ValueError as e:
-        raise ValueError(f"classes: {e}") from e
+        source = model.condition_source(pool)  # checks the pool against the model
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: {e}") from e
     pool = source.pick(torch.arange(source.pool_size, device=device))  # every condition of the pool once
     classes = pool.ids.tolist()
     scorers = scorers or build_scorers(config, model.num_classes, device)
@@ -106,6 +113,7 @@ def evaluate_model(
         scorers.rewards, scorers.classifier, scorers.fid_extractor, pixel_size=config.pixel_size
     )
     sample_s, start = 0.0, time.perf_counter()
+    metadata: list[dict[str, Any]] = []  # each sample's condition metadata (a prompt set's category)
     sampling = config.sampling.resolve(device)
     batches = sample_images(model, condition, sampling, config.seed, config.batch_size)
     while True:
@@ -116,7 +124,10 @@ def evaluate_model(
         if images.is_cuda:
             torch.cuda.synchronize(images.device)
         sample_s += time.perf_counter() - tick
-        accumulator.add(images, chunk.ids, reward_context(source, chunk))
+        context = reward_context(source, chunk)
+        accumulator.add(images, chunk.ids, context)
+        metadata += context.metadata or [{} for _ in range(len(chunk))]
+    per_group = group_rewards(accumulator.sample_rewards(), metadata, config.group_by)
     result = accumulator.result(scorers.fid_reference, config.duplicate_threshold)
     return {
         "suite": scorers.name,
@@ -128,9 +139,35 @@ def evaluate_model(
         "sample_wall_s": sample_s,
         "eval_wall_s": time.perf_counter() - start,
         **result,
+        **({"per_group": per_group} if per_group else {}),
         **({"fid_features": scorers.fid_features} if "fid" in result else {}),
         "notes": list(scorers.notes),
     }
+
+
+GROUP_KEYS = ("Category", "category", "tag")
+"""Metadata keys ``group_by="auto"`` looks for: PartiPrompts' category, GenEval's tag."""
+
+
+def group_rewards(rewards: dict[str, torch.Tensor], metadata: list[dict[str, Any]], group_by: str) -> dict | None:
+    """Mean reward per value of a metadata key: ``{"key", "counts": {group: n}, "rewards": {name: {group: mean}}}``;
+    None when the samples carry no such key (class models) or ``group_by="none"``."""
+    if group_by == "none" or not metadata:
+        return None
+    key = next((k for k in GROUP_KEYS if any(k in m for m in metadata)), None) if group_by == "auto" else group_by
+    if key is None or not any(key in m for m in metadata):
+        if group_by != "auto":
+            raise ValueError(f"group_by: no sample's metadata has the key {group_by!r}")
+        return None
+    groups = [str(m.get(key, "(none)")) for m in metadata]
+    names = sorted(set(groups))
+    index = torch.tensor([names.index(g) for g in groups])
+    counts = torch.bincount(index, minlength=len(names))
+    out = {}
+    for reward, values in rewards.items():
+        sums = torch.zeros(len(names)).index_add_(0, index, values.float())
+        out[reward] = {g: float(s / c) for g, s, c in zip(names, sums, counts)}
+    return {"key": key, "counts": dict(zip(names, counts.tolist())), "rewards": out}
 
 
 def summary(result: dict) -> dict[str, float]:

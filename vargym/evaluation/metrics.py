@@ -108,6 +108,10 @@ class MetricAccumulator:
         self._pixels: list[torch.Tensor] = []
         self._fid: list[torch.Tensor] = []
 
+    def sample_rewards(self) -> dict[str, torch.Tensor]:
+        """Each reward's total per sample so far, float ``[N]`` in the order the samples were added."""
+        return {name: torch.cat(store["total"]) for name, store in self._rewards.items() if store.get("total")}
+
     @torch.no_grad()
     def add(self, images: torch.Tensor, labels: torch.Tensor, context: RewardContext | None = None) -> None:
         """Score a batch: images float ``[B, 3, H, W]`` in [0, 1] and their condition ids int64 ``[B]`` (class
