@@ -8,10 +8,15 @@ Contenders, alternated in every repetition and reported as medians (seconds per 
 - ``vargym float32``: ``generator.sample`` + ``generator.decode`` at the same settings and numerics.
 - ``vargym bfloat16`` (+ ``bf16 decode``): the GPT (and the decoder) under bf16 autocast.
 
-The default settings are the official demo's (``sample_c2i.py``): cfg 4.0, top-k 2000, top-p 1, temperature 1.
+The default settings are the official demos': ``sample_c2i.py`` (cfg 4.0, top-k 2000) for a c2i preset,
+``sample_t2i.py`` (cfg 7.5, top-k 1000) for a t2i one; top-p 1, temperature 1. A t2i preset (``llamagen-t2i-xl``)
+samples from random caption features, left-padded to prompt lengths 9 to 33 of the 120 slots, with their masks
+(the text encoder is left out on both sides: it is the same T5 either way); vargym trims the caption window to
+the batch's longest prompt, the official ``generate`` runs all 120 slots.
 
 Usage:
     python benchmarks/llamagen_speed.py --official /path/to/LlamaGen [--preset llamagen-b] [--batch 4] [--reps 3]
+    python benchmarks/llamagen_speed.py --official /path/to/LlamaGen --preset llamagen-t2i-xl --batch 2 --reps 2
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 import torch
 
 from vargym.models import ClassCondition, LlamaGenGenerator, SamplingConfig, build_preset
+from vargym.models.generator import autocast
 
 
 def official_models(path: Path, vq, gpt):
@@ -48,7 +54,8 @@ def official_models(path: Path, vq, gpt):
                                       z_channels=c.z_channels)
     official_gpt = Transformer(ModelArgs(dim=g.dim, n_layer=g.n_layer, n_head=g.n_head, n_kv_head=g.n_kv_head,
                                          vocab_size=g.vocab_size, block_size=g.block_size, num_classes=g.num_classes,
-                                         cls_token_num=1, model_type="c2i"))
+                                         cls_token_num=g.cls_token_num, model_type=g.model_type,
+                                         caption_dim=g.caption_dim))
     official_vq.load_state_dict(vq.state_dict(), strict=True)
     official_gpt.load_state_dict(gpt.state_dict(), strict=True)
     return official_vq.eval(), official_gpt.eval(), generate
@@ -77,10 +84,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--cfg", type=float, default=4.0)
-    parser.add_argument("--top-k", type=int, default=2000)
+    parser.add_argument("--cfg", type=float, default=None, help="default: the official demo's (c2i 4.0, t2i 7.5)")
+    parser.add_argument("--top-k", type=int, default=None, help="default: the official demo's (c2i 2000, t2i 1000)")
     parser.add_argument("--skip-bf16", action="store_true", help="time float32 only (official vs vargym)")
-    parser.add_argument("--out", default="benchmarks/results/llamagen_speed.json")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/llamagen_speed[_t2i].json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -88,7 +95,10 @@ def main() -> None:
     for p in gpt.parameters():  # the official init zeroes the head (uniform logits): give it a real distribution
         if p.ndim == 2:
             torch.nn.init.normal_(p, std=0.02)
-    generator = LlamaGenGenerator(vq.eval(), gpt.eval())
+    text = gpt.cfg.model_type == "t2i"
+    args.cfg = args.cfg if args.cfg is not None else (7.5 if text else 4.0)
+    args.top_k = args.top_k if args.top_k is not None else (1000 if text else 2000)
+    generator = None if text else LlamaGenGenerator(vq.eval(), gpt.eval())
     official = None
     if args.official is not None and (args.official / "autoregressive" / "models" / "gpt.py").is_file():
         official = official_models(args.official, vq, gpt)
@@ -100,11 +110,23 @@ def main() -> None:
           f"threads {torch.get_num_threads()}; cfg {args.cfg}, top_k {args.top_k}; decode included")
     labels = torch.tensor([207, 360, 387, 974, 88, 979, 417, 279])[:B] % gpt.num_classes
     cond = ClassCondition(labels)
+    if text:  # random caption features, left-padded to prompt lengths 9..33, padded slots zero (as the scripts do)
+        T = gpt.cfg.cls_token_num
+        lengths = torch.tensor([18, 33, 9, 25, 12, 30, 21, 15])[:B]
+        mask = torch.arange(T).unsqueeze(0) >= (T - lengths).unsqueeze(1)  # [B, T]
+        labels = torch.randn(B, T, gpt.cfg.caption_dim) * mask.unsqueeze(-1)  # the official generate's `cond`
 
     def ours(precision: str, decode: str = "float32") -> None:
         sampling = SamplingConfig(cfg=args.cfg, top_k=args.top_k, precision=precision, decode_precision=decode)
         with torch.no_grad():
-            generator.decode(generator.sample(cond, sampling, torch.Generator().manual_seed(0)), decode)
+            if not text:
+                generator.decode(generator.sample(cond, sampling, torch.Generator().manual_seed(0)), decode)
+                return
+            sampler = gpt.make_sampler(labels, cfg=args.cfg, top_k=args.top_k, generator=torch.Generator().manual_seed(0),
+                                       precision=precision, caption_mask=mask)
+            tokens, _ = sampler.run()
+            with autocast(decode, "cpu"):
+                vq.decode_code(tokens)
 
     contenders = {"vargym float32": lambda: ours("float32")}
     if not args.skip_bf16:
@@ -118,7 +140,8 @@ def main() -> None:
             torch.manual_seed(0)
             with torch.no_grad():
                 tokens = generate(official_gpt, labels, L, cfg_scale=args.cfg, cfg_interval=-1, temperature=1.0,
-                                  top_k=args.top_k, top_p=1.0, sample_logits=True)
+                                  top_k=args.top_k, top_p=1.0, sample_logits=True,
+                                  **({"emb_masks": mask.long()} if text else {}))
                 official_vq.decode_code(tokens, [B, grid[0], grid[1], grid[1]])
 
         contenders = {"official float32": official_sample, **contenders}
@@ -144,6 +167,7 @@ def main() -> None:
         print(f"{name:<32} {med / B:8.2f}  {f'{speedup:.2f}x' if speedup else '-':>11}  [{runs}]")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak_mib:.0f} MiB")
+    args.out = args.out or f"benchmarks/results/llamagen_speed{'_t2i' if text else ''}.json"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
         "preset": args.preset, "batch": B, "threads": args.threads, "cfg": args.cfg, "top_k": args.top_k,

@@ -15,6 +15,9 @@ def test_shipped_sets_with_their_metadata():
     assert geneval.metadata[0] == {"tag": "single_object", "include": [{"class": "bench", "count": 1}]}
     assert {m["tag"] for m in geneval.metadata} == {"single_object", "two_object", "counting", "colors", "position",
                                                     "color_attr"}
+    coco = load_prompts("coco")
+    assert len(coco) == 1000 and coco.prompts[1] == "A motorcycle parked in a parking space next to another motorcycle."
+    assert all(p.strip() for p in coco.prompts)
 
 
 def test_split_is_disjoint_complete_ordered_and_seeded():

@@ -189,7 +189,7 @@ def test_official_training_checkpoints_load_strictly(golden, tmp_path):
         load_llamagen_official(tmp_path / "vq.pt", tmp_path / "bad.pt", configs=configs)
 
 
-def test_the_t2i_release_is_named_and_its_generator_refused_clearly(tmp_path, monkeypatch):
+def test_the_t2i_release_is_named_and_fails_offline_at_once(tmp_path, monkeypatch):
     from vargym.errors import WeightsNotAvailableError
     from vargym.models import load_generator, released_weight_files
 
@@ -201,8 +201,11 @@ def test_the_t2i_release_is_named_and_its_generator_refused_clearly(tmp_path, mo
 
     with pytest.raises(WeightsNotAvailableError, match=r"vq_ds16_t2i.pt.*peizesun/llamagen_t2i.*--model-file vq_path=PATH"):
         load_pretrained("llamagen-t2i-xl")
-    for spec in ("llamagen-t2i-xl", "random:llamagen-t2i-xl-512"):  # refused before any download or build
-        with pytest.raises(ValueError, match="text-conditional .t2i.: its Generator"):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    for spec in ("llamagen-t2i-xl", "random:llamagen-t2i-xl-512"):  # the text encoder first: before any GPT is read
+        with pytest.raises(WeightsNotAvailableError, match="T5 text encoder google/flan-t5-xl.*--text-features"):
             load_generator(spec)
 
 

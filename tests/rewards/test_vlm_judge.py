@@ -5,7 +5,7 @@ import torch
 
 from vargym.rewards import RewardContext, make
 from vargym.rewards.remote import RewardServerError
-from vargym.rewards.vlm_judge import parse_score
+from vargym.rewards.vlm_judge import DEFAULT_PROMPT_QUESTION, VLMJudgeReward, parse_score
 
 
 def test_scores_come_back_in_order_for_the_images_sent(judge):
@@ -57,3 +57,14 @@ def test_unreachable_server_fails_at_construction():
 ])
 def test_parse_score(answer, score):
     assert parse_score(answer) == score
+
+
+def test_a_text_model_is_judged_against_each_images_prompt(judge):
+    reward = VLMJudgeReward(base_url=judge.url, max_concurrency=2)
+    prompts = ['a cat in a "hat"', "two {curly} dogs", "an owl"]
+    reward(torch.rand(3, 3, 8, 8), RewardContext(image_prompts=prompts))
+    asked = sorted(judge.questions[-3:])
+    assert asked == sorted(DEFAULT_PROMPT_QUESTION.format(prompt=p) for p in prompts)
+    assert all(any(p in q for q in asked) for p in prompts)
+    with pytest.raises(ValueError, match=r"prompt_question must contain \{prompt\}"):
+        VLMJudgeReward(base_url=judge.url, prompt_question="rate this image")

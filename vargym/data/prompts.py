@@ -1,7 +1,8 @@
 """Prompt sets for text-to-image training and evaluation: the shipped ones and the user's files.
 
 `load_prompts(name_or_file)` reads a shipped set (``"parti"``: PartiPrompts, 1632 prompts with category and
-challenge; ``"geneval"``: the 553 GenEval prompts with the metadata a GenEval-style reward needs; licences and
+challenge; ``"geneval"``: the 553 GenEval prompts with the metadata a GenEval-style reward needs; ``"coco"``: 1,000
+COCO 2014 val captions, the head of the 30k sample LlamaGen's T2I evaluation uses; licences and
 sources in ``vargym/assets/prompts/SOURCES.md``) or a file: text (one prompt per line), JSONL (a ``prompt``
 field, every other field kept as metadata) or CSV/TSV (a prompt column, the other columns as metadata).
 `PromptSet.split` makes a seeded, disjoint train/eval split. Bad files raise a `PromptFileError` that names the
@@ -29,7 +30,7 @@ from vargym.naming import did_you_mean
 __all__ = ["SHIPPED_PROMPTS", "PromptFileError", "PromptSet", "load_prompts"]
 
 _ASSETS = Path(__file__).resolve().parents[1] / "assets" / "prompts"
-SHIPPED_PROMPTS = {"parti": "parti.tsv", "geneval": "geneval.jsonl"}
+SHIPPED_PROMPTS = {"parti": "parti.tsv", "geneval": "geneval.jsonl", "coco": "coco.csv"}
 """Shipped prompt sets: name -> file under ``vargym/assets/prompts``."""
 PROMPT_COLUMNS = ("prompt", "Prompt", "text", "caption")
 """Column names a CSV/TSV prompt column may have (the first one present is used)."""

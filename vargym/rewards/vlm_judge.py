@@ -28,11 +28,16 @@ from vargym.rewards.base import Reward, RewardContext
 from vargym.rewards.registry import register
 from vargym.rewards.remote import RewardServerError, request_json
 
-__all__ = ["DEFAULT_QUESTION", "VLMJudgeReward", "parse_score"]
+__all__ = ["DEFAULT_PROMPT_QUESTION", "DEFAULT_QUESTION", "VLMJudgeReward", "parse_score"]
 
 DEFAULT_QUESTION = (
     "This image was generated for the class '{label}'. Judge it: does it show a {label}, is the object "
     "complete and plausible, is it sharp and free of artifacts, does it look like a real photo? "
+    'Answer with JSON only: {{"score": S}}, where S is a number from 0 (worst) to 10 (best).'
+)
+DEFAULT_PROMPT_QUESTION = (
+    "This image was generated for the prompt: \"{prompt}\". Judge it: does it show what the prompt asks for "
+    "(objects, counts, colours, positions), is it sharp and free of artifacts, is it pleasing to look at? "
     'Answer with JSON only: {{"score": S}}, where S is a number from 0 (worst) to 10 (best).'
 )
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
@@ -73,6 +78,8 @@ class VLMJudgeReward(Reward):
         model: the model name the server serves.
         question: the prompt; ``{label}`` is filled with each image's class name (see `RewardContext.prompts`;
             write literal braces as ``{{ }}`` in a question that uses ``{label}``).
+        prompt_question: the question for images of a text-conditional model: ``{prompt}`` is filled with each
+            image's own prompt (literal braces as ``{{ }}``).
         score_range: the scores the question allows; an answer outside is an error.
         api_key: sent as a bearer token (default: ``$OPENAI_API_KEY``; local servers need none).
         max_concurrency: requests in flight at once.
@@ -88,6 +95,7 @@ class VLMJudgeReward(Reward):
         base_url: str | None = None,
         model: str = "Qwen/Qwen2.5-VL-7B-Instruct",
         question: str = DEFAULT_QUESTION,
+        prompt_question: str = DEFAULT_PROMPT_QUESTION,
         score_range: tuple[float, float] = (0.0, 10.0),
         api_key: str | None = None,
         max_concurrency: int = 8,
@@ -111,7 +119,10 @@ class VLMJudgeReward(Reward):
         if max_concurrency < 1 or retries < 0 or timeout <= 0:
             raise ValueError(f"need max_concurrency >= 1, retries >= 0 and timeout > 0, got {max_concurrency}, "
                              f"{retries}, {timeout}")
+        if "{prompt}" not in prompt_question:
+            raise ValueError(f"prompt_question must contain {{prompt}} (each image's prompt), got {prompt_question!r}")
         self.base_url, self.model, self.question = base_url, model, question
+        self.prompt_question = prompt_question
         self.score_range = (low, high)
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.max_concurrency, self.timeout, self.retries, self.backoff = max_concurrency, timeout, retries, backoff
@@ -170,8 +181,10 @@ class VLMJudgeReward(Reward):
         )
 
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        # the question (with {label} filled), not the images' prompts
-        questions = dataclasses.replace(context, prompt=None, image_prompts=None).prompts(self.question)
+        if context.image_prompts is not None:  # a text model: ask about each image's own prompt
+            questions = [self.prompt_question.format(prompt=p) for p in context.image_prompts]
+        else:  # the question (with {label} filled), not the run's reward prompt
+            questions = dataclasses.replace(context, prompt=None).prompts(self.question)
         questions = questions * images.shape[0] if len(questions) == 1 else questions
         with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
             scores = list(pool.map(self._judge, images.detach().float().cpu(), questions))

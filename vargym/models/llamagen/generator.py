@@ -21,7 +21,7 @@ from vargym.models.generator import (
     TokenLayout,
     autocast,
 )
-from vargym.models.llamagen.transformer import LlamaGen, TokenSampler
+from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig, TokenSampler
 from vargym.models.llamagen.vq import LlamaGenVQ
 from vargym.models.text.encoders import DEFAULT_T5, TextEncoder, TextFeatures, load_text_encoder
 
@@ -266,30 +266,33 @@ def build_parts(preset: str) -> tuple:
     return build_llamagen(*preset_configs(preset))
 
 
-def _generator(vq: LlamaGenVQ, gpt: LlamaGen, text_encoder: Any, name: str) -> LlamaGenGenerator:
-    """The c2i or t2i generator of (vq, gpt); a t2i GPT without ``text_encoder`` gets FLAN-T5-XL when its caption
-    input is FLAN-T5-XL's (2048 wide, 120 slots), else the error says what to pass."""
-    if gpt.cfg.model_type == "c2i":
+def _text_encoder(cfg: LlamaGenConfig, text_encoder: Any, name: str, device: Any = None) -> TextEncoder | None:
+    """The text encoder of a t2i GPT (None for c2i), loaded before the GPT is built or read, so that a missing
+    one fails at once: ``text_encoder`` as `load_text_encoder` takes it; None: FLAN-T5-XL when the caption input
+    is FLAN-T5-XL's (2048 wide, 120 slots), else the error says what to pass."""
+    if cfg.model_type == "c2i":
         if text_encoder is not None:
             raise ValueError(f"{name} is class-conditional: it takes no text encoder (text_encoder={text_encoder!r})")
-        return LlamaGenGenerator(vq, gpt)
+        return None
     if text_encoder is None:
-        if (gpt.cfg.caption_dim, gpt.cfg.cls_token_num) != (2048, 120):
-            raise ValueError(f"{name} is text-conditional with {gpt.cfg.caption_dim}-wide caption features in "
-                             f"{gpt.cfg.cls_token_num} slots: give it a text encoder, {TEXT_ENCODER_OPTION}")
+        if (cfg.caption_dim, cfg.cls_token_num) != (2048, 120):
+            raise ValueError(f"{name} is text-conditional with {cfg.caption_dim}-wide caption features in "
+                             f"{cfg.cls_token_num} slots: give it a text encoder, {TEXT_ENCODER_OPTION}")
         text_encoder = DEFAULT_T5
-    return LlamaGenTextGenerator(vq, gpt, load_text_encoder(text_encoder, device=vq_device(vq),
-                                                            max_length=gpt.cfg.cls_token_num))
+    return load_text_encoder(text_encoder, device=device, max_length=cfg.cls_token_num)
 
 
-def vq_device(vq: LlamaGenVQ) -> torch.device:
-    return next(vq.parameters()).device
+def _generator(vq: LlamaGenVQ, gpt: LlamaGen, text_encoder: TextEncoder | None) -> LlamaGenGenerator:
+    if text_encoder is None:
+        return LlamaGenGenerator(vq, gpt)
+    return LlamaGenTextGenerator(vq, gpt, text_encoder)
 
 
 def build(preset: str, text_encoder: Any = None) -> LlamaGenGenerator:
     """A random-init preset (``random:<preset>``); t2i presets take a text encoder."""
+    encoder = _text_encoder(preset_configs(preset)[1], text_encoder, f"random:{preset}")
     vq, gpt = build_parts(preset)
-    return _generator(vq, gpt.eval(), text_encoder, f"random:{preset}")
+    return _generator(vq, gpt.eval(), encoder)
 
 
 def load_released_parts(name: str, device: torch.device | str | None = None, **files) -> tuple[LlamaGenVQ, LlamaGen]:
@@ -303,10 +306,8 @@ def load_released(name: str, device: torch.device | str | None = None, text_enco
                   **files) -> LlamaGenGenerator:
     """The official release ``name``, downloaded or from ``vq_path``/``gpt_path`` (t2i: with its text encoder,
     FLAN-T5-XL unless ``text_encoder`` says otherwise; checked before the GPT is read)."""
-    if preset_configs(name)[1].model_type == "t2i":
-        text_encoder = load_text_encoder(DEFAULT_T5 if text_encoder is None else text_encoder, device=device,
-                                         max_length=preset_configs(name)[1].cls_token_num)
-    return _generator(*load_released_parts(name, device=device, **files), text_encoder, name)
+    encoder = _text_encoder(preset_configs(name)[1], text_encoder, name, device)
+    return _generator(*load_released_parts(name, device=device, **files), encoder)
 
 
 def load_directory(directory: Path, device: torch.device | str | None = None,
@@ -320,7 +321,7 @@ def load_directory(directory: Path, device: torch.device | str | None = None,
     vq, gpt = load_llamagen_checkpoint(directory, device=device)
     if gpt.cfg.model_type == "t2i" and text_encoder is None:
         text_encoder = json.loads((Path(directory) / "model.json").read_text()).get("text_encoder")
-    return _generator(vq, gpt, text_encoder, str(directory))
+    return _generator(vq, gpt, _text_encoder(gpt.cfg, text_encoder, str(directory), device))
 
 
 def wrap(obj: object, num_classes: int | None = None) -> LlamaGenGenerator | None:
