@@ -98,7 +98,8 @@ def main() -> None:
     text = gpt.cfg.model_type == "t2i"
     args.cfg = args.cfg if args.cfg is not None else (7.5 if text else 4.0)
     args.top_k = args.top_k if args.top_k is not None else (1000 if text else 2000)
-    generator = None if text else LlamaGenGenerator(vq.eval(), gpt.eval())
+    vq, gpt = vq.eval(), gpt.eval()
+    generator = None if text else LlamaGenGenerator(vq, gpt)
     official = None
     if args.official is not None and (args.official / "autoregressive" / "models" / "gpt.py").is_file():
         official = official_models(args.official, vq, gpt)

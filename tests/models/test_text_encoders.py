@@ -117,3 +117,15 @@ def test_missing_t5_offline_fails_at_once(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(WeightsNotAvailableError, match="google/flan-t5-xl.*HF_HUB_OFFLINE.*--text-features"):
         load_text_encoder(None)
+
+
+def test_left_pad_moves_valid_slots_last_and_passes_gradients():
+    from vargym.models.text.encoders import left_pad
+
+    hidden = torch.arange(2 * 4 * 1, dtype=torch.float32).view(2, 4, 1).requires_grad_(True)
+    mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    out = left_pad(hidden, mask)
+    assert out.features.squeeze(-1).tolist() == [[0, 0, 0, 1], [4, 5, 6, 7]]
+    assert out.mask.tolist() == [[False, False, True, True], [True] * 4]
+    out.features.sum().backward()
+    assert hidden.grad.squeeze(-1).tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]

@@ -102,3 +102,14 @@ def test_prompt_table_ids_and_metadata():
     assert condition.prompts == ["a", "b"] and condition.metadata == [{"k": 2}, {}]
     with pytest.raises(ValueError, match=r"prompt ids must lie in \[0, 3\)"):
         PromptCondition(torch.tensor([3]), table)
+
+
+def test_caption_dropout_in_train_mode_fits_a_trimmed_window():
+    """Train mode drops whole captions to the null table; a trimmed window takes the table's last slots."""
+    from vargym.models.llamagen.transformer import CaptionEmbedder
+
+    embedder = CaptionEmbedder(caption_dim=8, dim=16, token_num=24, dropout_prob=1.0).train()
+    captions = torch.randn(3, 10, 8)
+    torch.testing.assert_close(embedder(captions), embedder.cap_proj(embedder.uncond_embedding[-10:]).expand(3, -1, -1))
+    embedder.eval()
+    torch.testing.assert_close(embedder(captions), embedder.cap_proj(captions))

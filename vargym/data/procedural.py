@@ -213,20 +213,23 @@ def procedural_batches(
 
 
 def _render(
-    labels: torch.Tensor, params: torch.Tensor, noise: torch.Tensor, size: int, config: ProceduralConfig
+    labels: torch.Tensor, params: torch.Tensor, noise: torch.Tensor, size: int, config: ProceduralConfig,
+    background: torch.Tensor | None = None, foreground: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Map uniform parameters ``[N, P]`` and noise ``[N, 3, H, W]`` to images ``[N, 3, H, W]``."""
+    """Map uniform parameters ``[N, P]`` and noise ``[N, 3, H, W]`` to images ``[N, 3, H, W]``; ``background``
+    and ``foreground`` ``[N, 3]`` replace the drawn colours when given (the captioned set names its colours)."""
     n = labels.shape[0]
     device = labels.device
-    background = _colour(params[:, _BG_LEVEL], params[:, _BG_CHROMA], params[:, _BG_SAT])  # [N, 3]
-
-    # Foreground brightness differs from the background's by 0.35..0.7, on a side with room for it.
-    level = params[:, _BG_LEVEL]
-    delta = 0.35 + 0.35 * params[:, _FG_DELTA]
-    sign = torch.where(params[:, _FG_SIGN] < 0.5, -1.0, 1.0)
-    sign = torch.where(level - delta < 0, 1.0, torch.where(level + delta > 1, -1.0, sign))
-    fg_level = (level + sign * delta).clamp(0, 1)
-    foreground = _colour(fg_level, params[:, _FG_CHROMA], params[:, _FG_SAT])  # [N, 3]
+    if background is None:
+        background = _colour(params[:, _BG_LEVEL], params[:, _BG_CHROMA], params[:, _BG_SAT])  # [N, 3]
+    if foreground is None:
+        # Foreground brightness differs from the background's by 0.35..0.7, on a side with room for it.
+        level = params[:, _BG_LEVEL]
+        delta = 0.35 + 0.35 * params[:, _FG_DELTA]
+        sign = torch.where(params[:, _FG_SIGN] < 0.5, -1.0, 1.0)
+        sign = torch.where(level - delta < 0, 1.0, torch.where(level + delta > 1, -1.0, sign))
+        fg_level = (level + sign * delta).clamp(0, 1)
+        foreground = _colour(fg_level, params[:, _FG_CHROMA], params[:, _FG_SAT])  # [N, 3]
 
     pixel = 2.0 / size  # coordinates span [-1, 1]
     coords = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) * pixel - 1.0  # [W]

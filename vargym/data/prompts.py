@@ -32,6 +32,9 @@ __all__ = ["SHIPPED_PROMPTS", "PromptFileError", "PromptSet", "load_prompts"]
 _ASSETS = Path(__file__).resolve().parents[1] / "assets" / "prompts"
 SHIPPED_PROMPTS = {"parti": "parti.tsv", "geneval": "geneval.jsonl", "coco": "coco.csv"}
 """Shipped prompt sets: name -> file under ``vargym/assets/prompts``."""
+GENERATED_PROMPTS = {"procedural": (2000, 0, "seen"), "procedural-held-out": (200, 0, "held_out")}
+"""Prompt sets made on the fly: the procedural captions of the embedded text-to-image world (`vargym.data.captioned`;
+``(count, seed, split)``): seen compositions, and the held-out shape/colour pairs."""
 PROMPT_COLUMNS = ("prompt", "Prompt", "text", "caption")
 """Column names a CSV/TSV prompt column may have (the first one present is used)."""
 
@@ -83,12 +86,17 @@ class PromptSet:
 def load_prompts(name_or_file: str | Path) -> PromptSet:
     """A shipped prompt set by name (`SHIPPED_PROMPTS`) or a prompt file (``.txt``, ``.jsonl``, ``.csv``, ``.tsv``)."""
     spec = str(name_or_file)
+    if spec in GENERATED_PROMPTS:
+        from vargym.data.captioned import captioned_prompts
+
+        return captioned_prompts(*GENERATED_PROMPTS[spec])
     if spec in SHIPPED_PROMPTS:
         return _read(_ASSETS / SHIPPED_PROMPTS[spec], spec)
     path = Path(spec)
     if not path.is_file():
-        hint = did_you_mean(spec, SHIPPED_PROMPTS) if path.suffix == "" else ""
-        raise PromptFileError(f"prompts {spec!r} is neither a shipped set ({', '.join(SHIPPED_PROMPTS)}) nor an "
+        names = [*SHIPPED_PROMPTS, *GENERATED_PROMPTS]
+        hint = did_you_mean(spec, names) if path.suffix == "" else ""
+        raise PromptFileError(f"prompts {spec!r} is neither a shipped set ({', '.join(names)}) nor an "
                               f"existing file.{hint}")
     return _read(path, path.stem)
 

@@ -329,6 +329,10 @@ class Generator(ABC):
     """Registered family name (``"var"``)."""
     class_names: list[str] | None = None
     """Names of the classes when the checkpoint records them (the shipped model does), else None."""
+    gold_metric: str | tuple[str, dict] | None = None
+    """The held-out metric a training run logs beside its reward when ``--gold auto``: a reward spec its
+    checkpoint recommends, with the reward's keyword arguments (``("text-fidelity", {"classifier": DIR})`` for
+    ``tiny-t2i``), else None."""
 
     # -- what the generator is -------------------------------------------------------------------------
     @property

@@ -108,7 +108,7 @@ register_family(Family(
 register_family(Family(
     name="llamagen", glue="vargym.models.llamagen.generator",
     presets=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "llamagen-t2i-xl",
-             "llamagen-t2i-xl-512", "tiny-llamagen", "tiny-llamagen-t2i"),
+             "llamagen-t2i-xl-512", "tiny-llamagen", "tiny-llamagen-t2i", "tiny-t2i"),
     released=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "llamagen-t2i-xl",
               "llamagen-t2i-xl-512"),
     weight_files=("vq_path", "gpt_path"),

@@ -258,6 +258,11 @@ def run_pretrain(
     from vargym.models.var.loading import save_checkpoint
     from vargym.pretrain.report import quality_figures, write_model_card
 
+
+    if getattr(preset_configs(cfg.preset)[1], "model_type", "c2i") == "t2i":
+        from vargym.pretrain.text import run_pretrain_t2i
+
+        return run_pretrain_t2i(cfg, progress, command)
     if preset_family(cfg.preset) == "llamagen":
         from vargym.pretrain.llamagen import run_pretrain_llamagen
 

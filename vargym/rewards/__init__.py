@@ -8,12 +8,14 @@ Build one by name or expression::
 
 Built-ins: ``brightness`` (seed paper, binary), ``luma``, ``dark``, ``colorfulness``, ``contrast``,
 ``saturation``, ``sharpness``, ``jpeg``, ``aesthetic`` (LAION v2), ``aesthetic-v1``, ``clip``,
-``loo-fid``, ``hpsv2``, ``brisque``, ``clip-iqa``, ``maniqa``, ``pickscore``, ``vlm-judge``. Importing this package is cheap: open_clip/torchvision load only when a model is built.
+``loo-fid``, ``hpsv2``, ``brisque``, ``clip-iqa``, ``maniqa``, ``pickscore``, ``vlm-judge``, ``attr`` and
+``text-fidelity`` (the embedded text-to-image world's attribute classifiers). Importing this package is cheap: open_clip/torchvision load only when a model is built.
 This package imports nothing from envs, algos or models.
 """
 
 from vargym.rewards import (  # noqa: F401 - registration
     aesthetic,
+    attributes,
     brightness,
     classical,
     clip_score,

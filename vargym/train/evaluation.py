@@ -91,7 +91,8 @@ class RunEvaluator:
                  reward_mean: float) -> dict[str, float]:
         """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
         if self._gold is None:
-            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device) or ()
+            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device,
+                                    self.generator.gold_metric) or ()
         metrics = diversity_metrics(images, ids)
         if self._gold:
             _, score = self._gold

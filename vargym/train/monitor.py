@@ -30,9 +30,11 @@ def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: in
     return {"diversity_within": within, "diversity_across": across}
 
 
-def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tuple[str, Callable] | None:
+def build_gold(spec: str | None, num_classes: int, device: torch.device,
+               recommended: str | tuple[str, dict] | None = None) -> tuple[str, Callable] | None:
     """The gold metric: ``"class_fidelity"`` (the shipped tiny classifier's top-1 for 10-class models),
-    a reward spec (its mean), ``"none"``, or ``None``/``"auto"`` (class fidelity where it applies, else none).
+    a reward spec (its mean), ``"none"``, or ``None``/``"auto"``: the model's ``recommended`` one (its
+    `Generator.gold_metric`), else class fidelity where it applies, else none.
 
     Returns:
         ``(name, fn(images, context) -> float)`` or None; ``context`` is the images' `RewardContext`.
@@ -41,6 +43,9 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tupl
     from vargym.models.files import TINY_DIR
 
     tiny = resolve_suite("auto", num_classes) == "tiny"  # the models the shipped classifier knows
+    kwargs: dict = {}
+    if spec in (None, "auto") and recommended:
+        spec, kwargs = recommended if isinstance(recommended, tuple) else (recommended, {})
     if spec in (None, "auto"):
         spec = "class_fidelity" if tiny and (TINY_DIR / "classifier.json").is_file() else "none"
     if spec == "none":
@@ -57,7 +62,7 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device) -> tupl
     import vargym.rewards
     from vargym.rewards import resize_for
 
-    reward = vargym.rewards.make(spec, device=device)
+    reward = vargym.rewards.make(spec, device=device, **kwargs)
     return spec, lambda images, context: float(reward(resize_for(images, reward.input_size), context).total.mean())
 
 

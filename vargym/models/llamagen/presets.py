@@ -60,9 +60,14 @@ TINY_LLAMAGEN_T2I = LlamaGenConfig(dim=128, n_layer=4, n_head=4, vocab_size=512,
                                    cls_token_num=24, caption_dim=64, token_dropout_p=0.0, resid_dropout_p=0.0,
                                    ffn_dropout_p=0.0)
 """The tiny LlamaGen's size with the official t2i layout: 24 caption slots of 64-wide features."""
+TINY_T2I = LlamaGenConfig(dim=128, n_layer=6, n_head=4, vocab_size=512, block_size=64, model_type="t2i",
+                          cls_token_num=16, caption_dim=64, token_dropout_p=0.0, resid_dropout_p=0.0,
+                          ffn_dropout_p=0.0)
+"""The embedded text-to-image model (``vargym pretrain --preset tiny-t2i``): 16 caption slots of a tiny T5."""
 OWN_LLAMAGEN: dict[str, tuple[LlamaGenVQConfig, LlamaGenConfig]] = {
     "tiny-llamagen": (TINY_LLAMAGEN_VQ, TINY_LLAMAGEN),
     "tiny-llamagen-t2i": (TINY_LLAMAGEN_VQ, TINY_LLAMAGEN_T2I),
+    "tiny-t2i": (TINY_LLAMAGEN_VQ, TINY_T2I),
 }
 LLAMAGEN_PRESETS = {**RELEASED_LLAMAGEN, **OWN_LLAMAGEN}
 

@@ -273,7 +273,8 @@ class CaptionEmbedder(nn.Module):
     def forward(self, captions: torch.Tensor) -> torch.Tensor:
         if self.training and self.dropout_prob > 0:
             drop = torch.rand(captions.shape[0], device=captions.device) < self.dropout_prob  # [B]
-            captions = torch.where(drop[:, None, None], self.uncond_embedding.to(captions.dtype), captions)
+            table = self.uncond_embedding[-captions.shape[1]:]  # a trimmed window keeps the table's last slots
+            captions = torch.where(drop[:, None, None], table.to(captions.dtype), captions)
         return self.cap_proj(captions)  # [B, T, D]
 
 

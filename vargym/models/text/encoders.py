@@ -31,7 +31,7 @@ from vargym.errors import CheckpointError, VargymError, WeightsNotAvailableError
 from vargym.models.conditions import check_prompts
 
 __all__ = ["DEFAULT_T5", "FeatureFileEncoder", "T5TextEncoder", "TextEncoder", "TextFeatures", "TextFeaturesError",
-           "load_text_encoder", "write_feature_file"]
+           "left_pad", "load_text_encoder", "write_feature_file"]
 
 DEFAULT_T5 = "google/flan-t5-xl"
 """The text encoder of LlamaGen's t2i models (``language/README.md`` of the official code)."""
@@ -120,6 +120,18 @@ class TextEncoder(ABC):
             raise TextFeaturesError(
                 f"{option} gives {self.dim}-wide features in a window of {self.max_length} slots ({self.spec or self}); "
                 f"the model takes {caption_dim}-wide features in {caption_slots} slots")
+
+
+def left_pad(hidden: torch.Tensor, mask: torch.Tensor) -> TextFeatures:
+    """Right-padded encoder output ``[N, T, C]`` with its mask ``[N, T]`` (valid slots first) -> `TextFeatures`
+    with the valid slots last and the padded ones zero (the official sample scripts' flip-and-rotate), in a
+    form autograd passes through."""
+    N, T = mask.shape
+    valid = mask.sum(dim=1, keepdim=True)  # [N, 1]
+    source = torch.arange(T, device=mask.device).unsqueeze(0) - (T - valid)  # [N, T]: where slot t comes from
+    new_mask = source >= 0
+    gathered = hidden.gather(1, source.clamp_min(0).unsqueeze(-1).expand(-1, -1, hidden.shape[-1]))
+    return TextFeatures(gathered * new_mask.unsqueeze(-1).to(hidden.dtype), new_mask)
 
 
 # ------------------------------------------------------------------------------------------------------ T5

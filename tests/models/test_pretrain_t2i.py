@@ -1,0 +1,40 @@
+"""Pretraining the tiny text-to-image LlamaGen: a shortened run writes a loadable text model, resume is exact."""
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.models.test_pretrain import TINY_RUN, _Interrupt
+from vargym.models import LlamaGenTextGenerator, load_generator
+from vargym.pretrain.stages import PretrainConfig, run_pretrain
+
+pytest.importorskip("transformers")
+RUN = {**TINY_RUN, "decoder_steps": 0, "preset": "tiny-t2i", "var_batch_size": 4, "eval_per_class": 1,
+       "eval_cfgs": (1.0, 3.0), "classifier_steps": 2, "classifier_batch_size": 4}
+
+
+@pytest.mark.parametrize("stage", ["vq", "gpt"])
+def test_t2i_pretrain_writes_a_loadable_text_model_and_resumes_exactly(tmp_path, stage):
+    full = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "full"), **RUN))
+    generator = load_generator(full.out_dir)
+    assert isinstance(generator, LlamaGenTextGenerator)
+    assert generator.text_encoder.spec == str(full.out_dir / "text_encoder")
+    assert generator.gold_metric == ("text-fidelity", {"classifier": str(full.out_dir / "attr_gold")})
+    source = generator.condition_source()  # the procedural captions by default
+    assert source.pool_size == 2000 and "color" in source.first(1, "cpu").metadata[0]
+    assert {"gpt_final_loss", "attr_gold_all", "seen_cfg3_all", "held_out_cfg1_color"} <= set(full.figures)
+
+    def interrupt(s, step, total, metrics):
+        if (s, step) == (stage, 2):  # right after the step-2 checkpoint, as a kill would
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        run_pretrain(PretrainConfig(out_dir=str(tmp_path / "cut"), **RUN), progress=interrupt)
+    seen = []
+    cut = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "cut"), resume=True, **RUN),
+                       progress=lambda s, step, total, m: seen.append((s, step))).out_dir
+    assert (stage, 3) == next(x for x in seen if x[0] == stage)
+    for name in ("vq.safetensors", "gpt.safetensors", "text_encoder/model.safetensors"):
+        a, b = load_file(str(full.out_dir / name)), load_file(str(cut / name))
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name} {key}")

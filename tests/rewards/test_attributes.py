@@ -1,0 +1,66 @@
+"""The attribute classifiers and the ``attr`` / ``text-fidelity`` rewards of the captioned world."""
+
+import pytest
+import torch
+
+from vargym.data.attributes import attribute_fidelity, train_attribute_classifier
+from vargym.data.captioned import describe, draw_attributes, render_attributes
+from vargym.data.classifier import save_classifier
+from vargym.errors import WeightsNotAvailableError
+from vargym.rewards import RewardContext, make
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory):
+    model, figures = train_attribute_classifier(steps=150, batch_size=64, seed=1)
+    folder = tmp_path_factory.mktemp("attr")
+    save_classifier(model, folder)
+    return folder, model, figures
+
+
+def test_a_short_training_recognises_each_attribute(classifier_dir):
+    _, _, figures = classifier_dir
+    # chance: shape 0.1, colour and background 0.125, size 0.5; all four right by chance < 0.001
+    assert figures["shape"] > 0.5 and figures["color"] > 0.5 and figures["background"] > 0.5
+    assert figures["all"] > 0.1
+
+
+def test_fidelity_is_all_or_nothing_over_named_attributes(classifier_dir):
+    _, model, _ = classifier_dir
+    generator = torch.Generator().manual_seed(5)
+    rows = draw_attributes(64, generator, "all")
+    images = render_attributes(rows, generator)
+    truth = attribute_fidelity(model, images, rows)
+    wrong = rows.clone()
+    wrong[:, 1] = (wrong[:, 1] + 1) % 8  # every colour named wrongly
+    lied = attribute_fidelity(model, images, wrong)
+    assert lied["all"] <= 1 - truth["color"] + 1e-6 and lied["color"] < truth["color"]
+    unnamed = rows.clone()
+    unnamed[:, 2] = -1  # the background not named: it no longer counts
+    assert attribute_fidelity(model, images, unnamed)["all"] >= truth["all"]
+
+
+def test_attr_reward_reads_the_prompt_metadata(classifier_dir):
+    folder, _, _ = classifier_dir
+    generator = torch.Generator().manual_seed(6)
+    rows = draw_attributes(32, generator, "all")
+    images = render_attributes(rows, generator)
+    reward = make("attr", classifier=str(folder))
+    right = reward(images, RewardContext(metadata=[describe(r) for r in rows]))
+    swapped = rows.clone()
+    swapped[:, 0] = (swapped[:, 0] + 3) % 10  # the shape and the colour named wrongly
+    swapped[:, 1] = (swapped[:, 1] + 1) % 8
+    swapped[:, 3] = torch.where(swapped[:, 0] < 6, swapped[:, 3].clamp_min(0), -1)
+    wrong = reward(images, RewardContext(metadata=[describe(r) for r in swapped]))
+    assert right.total.mean() > wrong.total.mean() + 0.2
+    assert set(right.components) == {"shape", "color", "background", "size", "all_correct"}
+    assert ((right.total >= 0) & (right.total <= 1)).all()
+    gold = make("text-fidelity", classifier=str(folder))(images, RewardContext(metadata=[describe(r) for r in rows]))
+    torch.testing.assert_close(gold.total, right.components["all_correct"])
+    with pytest.raises(ValueError, match="reads each image's prompt metadata"):
+        reward(images, RewardContext(labels=torch.zeros(32, dtype=torch.long)))
+
+
+def test_missing_classifier_is_named(tmp_path):
+    with pytest.raises(WeightsNotAvailableError, match="no attribute classifier at"):
+        make("attr", classifier=str(tmp_path))
