@@ -281,3 +281,28 @@ def test_resize_and_crop_is_torchvisions(height, width, mode):
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
     if mode == "bilinear":
         torch.testing.assert_close(resize_for(images, 224), reference, atol=1e-6, rtol=0)
+
+
+def test_group_normalisation_standardises_each_term_within_its_group():
+    """normalize="group" (GDPO): sum_m w_m (x_m - mean_g(x_m)) / (std_g(x_m) + eps), each term's raw value logged."""
+    import torch
+
+    from vargym.rewards import RewardContext, make
+
+    images = torch.rand(6, 3, 8, 8)
+    reward = make("brightness+0.5*colorfulness", normalize="group")
+    out = reward(images, RewardContext(group_size=3))
+    raw = {name: make(name)(images).total for name in ("brightness", "colorfulness")}
+    expected = torch.zeros(6)
+    for weight, name in ((1.0, "brightness"), (0.5, "colorfulness")):
+        g = raw[name].view(2, 3)
+        expected += weight * ((g - g.mean(1, keepdim=True)) / (g.std(1, keepdim=True) + 1e-4)).view(-1)
+    torch.testing.assert_close(out.total, expected)
+    torch.testing.assert_close(out.components["brightness"], raw["brightness"])
+    torch.testing.assert_close(out.components["colorfulness"], raw["colorfulness"])
+    flat = make("brightness", normalize="group")(torch.full((4, 3, 8, 8), 0.5), RewardContext(group_size=2))
+    assert torch.equal(flat.total, torch.zeros(4))  # a flat group adds nothing
+    with pytest.raises(ValueError, match="needs|without a group size"):
+        reward(images, RewardContext())
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        make("brightness+contrast", normalize="batch")

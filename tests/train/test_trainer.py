@@ -392,3 +392,15 @@ def test_micro_batches_and_activation_checkpointing_give_the_same_update(tmp_pat
     assert any((a - b).abs().max() > 0 for a, b in zip(finals["checkpointed"], before))
     with pytest.raises(ValueError, match="micro_batch_size must be None or an int >= 1 dividing minibatch_size"):
         _config(tmp_path, minibatch_size=4, micro_batch_size=3)
+
+
+def test_group_reward_normalisation_reaches_the_run(tmp_path):
+    """reward_normalization="group": the reward sees the group size, the total is the per-group standardised
+    sum, and each term's raw mean is logged."""
+    trainer = Trainer(_config(tmp_path, reward="luma+0.5*colorfulness", reward_normalization="group", group_size=4,
+                              num_labels=2, minibatch_size=8))
+    metrics = trainer.step()
+    assert {"reward_luma_mean", "reward_colorfulness_mean"} <= set(metrics)
+    assert abs(metrics["reward_mean"]) < 1e-5  # standardised within every group, so centred
+    with pytest.raises(ValueError, match="reward_normalization must be one of"):
+        _config(tmp_path, reward_normalization="batch")

@@ -227,7 +227,7 @@ class GroupedCollector:
             images.append(self.model.decode(tokens[-1], self.sampling.decode_precision))  # [rows, 3, H, W]
 
             def score(images: torch.Tensor = images[-1], part: Condition = part):
-                context = reward_context(core.source, part)
+                context = reward_context(core.source, part, self.group_size)
                 return self.reward(resize_for(images, self.reward.input_size), context)
 
             if self._pool is not None:

@@ -34,12 +34,13 @@ def resolve_reward(reward: Any, device: torch.device | None = None) -> Reward:
     return vargym.rewards.make(reward, device=device)
 
 
-def reward_context(source: ConditionSource, condition: Condition) -> RewardContext:
+def reward_context(source: ConditionSource, condition: Condition, group_size: int | None = None) -> RewardContext:
     """What a reward knows besides the images: each image's condition as its source describes it (labels and
-    class names, or prompts and metadata). Built here only, for the envs, the collector and evaluation."""
+    class names, or prompts and metadata), and the group size of a grouped batch. Built here only, for the
+    envs, the collector and evaluation."""
     from vargym.rewards import RewardContext
 
-    return RewardContext(**source.reward_fields(condition))
+    return RewardContext(**source.reward_fields(condition), group_size=group_size)
 
 
 def _deprecated(old: str, new: str) -> None:
@@ -217,7 +218,7 @@ class GenerationCore:
 
     def reward_context(self) -> RewardContext:
         """What the reward knows about the current episodes besides their images."""
-        return reward_context(self.source, self.condition)
+        return reward_context(self.source, self.condition, self.group_size if self.group_size > 1 else None)
 
     def _score_partial(self, k: int) -> torch.Tensor:
         """Intermediate reward after step k: the reward of the partial canvas's image."""

@@ -57,6 +57,9 @@ class RewardContext:
     """The training iteration, for rewards whose behaviour changes over training."""
     class_names: list[str] | None = None
     """Names of the generator's classes, indexed by label (None: the ImageNet-1k names)."""
+    group_size: int | None = None
+    """G when the images come in groups of G contiguous samples of one condition (a grouped rollout); rewards
+    that normalise within groups (``make(expr, normalize="group")``) read it. None: no groups."""
 
     def index(self, rows: slice | torch.Tensor) -> RewardContext:
         """The context of some images: every per-image field (labels, prompts, metadata) sliced alike."""

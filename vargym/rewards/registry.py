@@ -9,9 +9,13 @@ Specs accepted by `make`:
   by a letter (``"aesthetic-v1"``, ``"loo-fid"``), so subtracting a bare name needs spaces
   (``"a - b"``) or a coefficient (``"a-1*b"``).
 
-``make(expr, normalize=True)`` standardises every term with its own running mean/std
+``make(expr, normalize=True)`` (or ``"running"``) standardises every term with its own running mean/std
 (`RunningNormalizeReward`) before weighting, so terms on different scales (aesthetic ~1..10, CLIP
-cosine ~0.1..0.35) are balanced. The components of the output stay the raw scores.
+cosine ~0.1..0.35) are balanced. ``normalize="group"`` standardises every term **within its group** of G
+samples of one condition before weighting (the decoupled normalisation of GDPO, Liu et al. 2026, and of
+Flow-GRPO's multi-reward runs): a term whose group is flat adds nothing, so an easy term cannot drown a hard
+one; it needs grouped batches (`RewardContext.group_size`). The components of the output stay the raw scores,
+each term's total under its name.
 """
 
 from __future__ import annotations
@@ -199,6 +203,23 @@ def parse_expression(spec: str) -> list[tuple[float, str]]:
     return terms
 
 
+NORMALIZATIONS = ("none", "running", "group")
+"""How `CombinedReward` scales each term before weighting: not at all, by a running mean/std, or within groups."""
+
+
+def group_standardize(values: torch.Tensor, group_size: int | None, eps: float = 1e-4, name: str = "reward"
+                      ) -> torch.Tensor:
+    """``values`` ``[N]`` centred on their group's mean and divided by its std + ``eps`` (groups: ``group_size``
+    contiguous rows); a flat group gives zeros."""
+    if not group_size or values.shape[0] % group_size:
+        raise ValueError(f"{name}: normalize='group' standardises each term within groups, but the images come "
+                         f"without a group size dividing {values.shape[0]} (got {group_size}); use it in grouped "
+                         f"training (group_size >= 2) or normalize='running'")
+    grouped = values.view(-1, group_size)
+    mean, std = grouped.mean(dim=1, keepdim=True), grouped.std(dim=1, keepdim=True) if group_size > 1 else 0
+    return ((grouped - mean) / (std + eps)).view(-1)
+
+
 class CombinedReward(Reward):
     """Weighted sum of rewards; components are the raw scores of each term.
 
@@ -206,14 +227,19 @@ class CombinedReward(Reward):
     (see `vargym.rewards.clip_models.load_clip`) run the image encoder once.
     """
 
-    def __init__(self, terms: list[tuple[float, Reward]], normalize: bool = False, name: str | None = None):
+    def __init__(self, terms: list[tuple[float, Reward]], normalize: bool | str = False, name: str | None = None,
+                 eps: float = 1e-4):
         super().__init__(name=name or "+".join(r.name for _, r in terms))
         if not terms:
             raise ValueError("CombinedReward needs at least one term")
-        if normalize:
+        normalize = {False: "none", True: "running"}.get(normalize, normalize)
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS} (or True/False), got {normalize!r}")
+        if normalize == "running":
             from vargym.rewards.wrappers import RunningNormalizeReward
 
             terms = [(w, RunningNormalizeReward(r)) for w, r in terms]
+        self.eps = float(eps)
         self.weights = [float(w) for w, _ in terms]
         self.rewards = nn.ModuleList([r for _, r in terms])
         self.normalize = normalize
@@ -223,14 +249,23 @@ class CombinedReward(Reward):
     def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
         total = images.new_zeros(images.shape[0], dtype=torch.float32)  # [N]
         components: dict[str, torch.Tensor] = {}
+
+        def add(key: str, value: torch.Tensor) -> None:
+            unique, k = key, 2
+            while unique in components:
+                unique, k = f"{key}#{k}", k + 1
+            components[unique] = value
+
         for weight, reward in zip(self.weights, self.rewards, strict=True):
             out = reward(images, context)
-            total = total + weight * out.total.to(total.device)
+            term = out.total.to(total.device).float()  # [N]
+            if self.normalize == "group":
+                term = group_standardize(term, context.group_size, self.eps, self.name)
+            total = total + weight * term
             for key, value in out.components.items():
-                unique, k = key, 2
-                while unique in components:
-                    unique, k = f"{key}#{k}", k + 1
-                components[unique] = value
+                add(key, value)
+            if reward.name not in out.components:  # the term's raw total, logged beside its parts
+                add(reward.name, out.total)
         return {"total": total, **components}
 
     def extra_repr(self) -> str:
@@ -242,7 +277,7 @@ def make(
     spec: str | Reward | Callable[..., Any],
     device: torch.device | str | None = None,
     *,
-    normalize: bool = False,
+    normalize: bool | str = False,
     nan_policy: str | None = None,
     **kwargs: Any,
 ) -> Reward:
@@ -251,7 +286,8 @@ def make(
     Args:
         spec: see the module docstring.
         device: where to put the reward's models (None: leave where built, CPU for weights).
-        normalize: standardise each term with running mean/std before weighting.
+        normalize: how each term is scaled before weighting: False/"none", True/"running" (running mean/std)
+            or "group" (within each group of G samples, GDPO's decoupled normalisation).
         nan_policy: ``"raise"`` (default), ``"zero"`` or ``"min"``; set on every sub-reward.
         **kwargs: constructor arguments. For a single reward they go to it directly; for an
             expression, pass one dict per term, keyed by the term's name:
@@ -278,7 +314,7 @@ def make(
 
             return _finish(RemoteReward(spec, **kwargs), device, nan_policy)
         terms = [(1.0, spec)] if spec in _REGISTRY or _is_file_entry(spec) else parse_expression(spec)
-        if len(terms) == 1 and terms[0][0] == 1.0 and not normalize:
+        if len(terms) == 1 and terms[0][0] == 1.0 and normalize in (False, "none"):
             reward = _build_one(terms[0][1], kwargs, device)
         else:
             names = [n for _, n in terms]

@@ -52,6 +52,10 @@ class TrainConfig:
     """Intermediate rewards: env steps (0-based) after which the partial canvas is decoded and scored, so
     ``step_reward`` is not zero before the end (PPO's GAE uses them; GRPO with algo_kwargs
     step_advantages=true normalises returns-to-go per step). None: the final image only."""
+    reward_normalization: str = "none"
+    """How the terms of a reward expression are scaled before weighting: "none", "running" (each term's running
+    mean/std) or "group" (each term standardised within its group, GDPO's decoupled normalisation: an easy
+    term cannot drown a hard one). Each term's raw value is logged as reward_<term>_mean either way."""
     reward_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the reward (for an expression: one dict per term name)."""
     model: str = "tiny"
@@ -236,6 +240,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
         if self.prompts is not None and (self.labels is not None or self.eval_labels is not None):
             raise ValueError("give either prompts (a text model) or labels / eval_labels (a class model), not both")
+        from vargym.rewards.registry import NORMALIZATIONS
+
+        if self.reward_normalization not in NORMALIZATIONS:
+            raise ValueError(f"reward_normalization must be one of {NORMALIZATIONS}, got {self.reward_normalization!r}")
+        if self.reward_normalization == "group" and self.group_size < 2:
+            raise ValueError("reward_normalization 'group' standardises each term within groups: group_size must be >= 2")
         if not 0.0 <= self.prompt_eval_fraction < 1.0:
             raise ValueError(f"prompt_eval_fraction must be in [0, 1), got {self.prompt_eval_fraction!r}")
         algo_class.config_class(**self.algo_overrides(num_conditions=None))  # range checks of the algorithm

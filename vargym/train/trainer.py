@@ -154,7 +154,7 @@ class Trainer:
         built = vargym.rewards.make(
             reward if reward is not None else config.reward,
             device=self.device,
-            **({} if reward is not None else dict(config.reward_kwargs)),
+            **({} if reward is not None else {"normalize": config.reward_normalization, **config.reward_kwargs}),
         )
         self.reward = RunReward(built, prompt=config.prompt)
         self.collector = GroupedCollector(
