@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tests.rewards.conftest import tiny_clip  # noqa: F401 - fixture
@@ -111,3 +112,23 @@ def test_group_rewards_is_the_mean_of_each_group():
     assert group_rewards({"r": values}, [{}] * 4, "auto") is None
     with pytest.raises(ValueError, match="no sample's metadata has the key 'color'"):
         group_rewards({"r": values}, metadata, "color")
+
+
+def test_train_the_text_world_on_the_attr_reward(tiny_t5, tmp_path):
+    """The procedural captions as prompts, the attr reward read from their metadata, the gold metric beside it."""
+    from vargym.data.attributes import NUM_LOGITS
+    from vargym.data.classifier import ClassifierConfig, TinyClassifier, save_classifier
+
+    torch.manual_seed(0)
+    folder = tmp_path / "attr"
+    save_classifier(TinyClassifier(ClassifierConfig(num_classes=NUM_LOGITS, input_size=32)), folder)
+    out = tmp_path / "run"
+    args = ["train", "--model", "random:tiny-t2i", "--text-encoder", str(tiny_t5), "--prompts", "procedural",
+            "--reward", "attr+0.5*text-fidelity", "--reward-normalization", "group", "--reward-arg",
+            f"attr.classifier={folder}", "--reward-arg", f"text-fidelity.classifier={folder}", "--tokens-per-step", "16",
+            "--steps", "1", "--num-labels", "2", "--group-size", "2", "--minibatch-size", "4", "--device", "cpu",
+            "--quiet", "--out", str(out), "--gold", "none"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"reward_attr_mean", "reward_text-fidelity_mean", "reward_shape_mean"} <= set(metrics)

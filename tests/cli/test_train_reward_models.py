@@ -13,6 +13,7 @@ from tests.rewards.conftest import (  # noqa: F401 - fixtures
     tiny_clip,
     tiny_maniqa,
     tiny_pickscore,
+    tiny_rn_clip,
     v2_head,
 )
 from vargym.cli.main import app
@@ -30,7 +31,7 @@ def _clip_args(clip_fixture, prefix=""):
 @pytest.mark.parametrize("case", ["aesthetic", "clip", "aesthetic+0.5*clip", "loo-fid", "hpsv2+0.5*clip",
                                   "pickscore", "clip-iqa+brisque", "vlm-judge", "maniqa"])
 def test_train_with_reward_model(case, tiny_clip, v2_head, hps_checkpoint, tiny_pickscore, brisque_svr, judge,  # noqa: F811
-                                 tiny_maniqa, tmp_path):  # noqa: F811
+                                 tiny_maniqa, tiny_rn_clip, tmp_path):  # noqa: F811
     out = tmp_path / "run"
     if case == "aesthetic":
         extra = ["--reward", "aesthetic", *_clip_args(tiny_clip), "--reward-arg", f"head_path={v2_head}"]
@@ -43,7 +44,8 @@ def test_train_with_reward_model(case, tiny_clip, v2_head, hps_checkpoint, tiny_
     elif case == "pickscore":
         extra = ["--reward", case, "--reward-arg", f"weights_path={tiny_pickscore}"]
     elif case == "clip-iqa+brisque":
-        extra = ["--reward", case, *_clip_args(tiny_clip, "clip-iqa."), "--reward-arg", f"brisque.weights_path={brisque_svr}"]
+        extra = ["--reward", case, *_clip_args(tiny_rn_clip, "clip-iqa."), "--reward-arg",
+                 f"brisque.weights_path={brisque_svr}"]
     elif case == "maniqa":
         extra = ["--reward", case, "--reward-arg", f"weights_path={tiny_maniqa[0]}",
                  "--reward-arg", f"config={json.dumps(tiny_maniqa[1])}"]

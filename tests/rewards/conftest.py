@@ -51,6 +51,36 @@ def tiny_clip(tmp_path_factory):
     return TINY_CLIP, path
 
 
+TINY_RN_CLIP = "vargym-tiny-rn-clip-test"
+TINY_RN_CLIP_CFG = {  # a ResNet CLIP (CLIP-IQA's architecture); text width 128 = 2 heads of 64, as OpenAI's layout
+    "embed_dim": 64, "quick_gelu": True, "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_rn_clip(tmp_path_factory):
+    """(model name, weights path) of a tiny random ResNet open_clip model (CLIP-IQA's RN50 layout, small)."""
+    import open_clip
+
+    folder = tmp_path_factory.mktemp("tiny_rn_clip")
+    config = folder / f"{TINY_RN_CLIP}.json"
+    config.write_text(json.dumps(TINY_RN_CLIP_CFG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    model = open_clip.create_model(TINY_RN_CLIP, pretrained=None)
+    for module in model.visual.modules():  # at unit running variance the random ResNet's features barely
+        if isinstance(module, torch.nn.BatchNorm2d):  # depend on the image: sharpen them
+            module.running_var.fill_(0.05)
+    with torch.no_grad():  # OpenAI's released CLIP weights are float16 values (piq's build_model rounds to them)
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    path = folder / "tiny_rn_clip.pt"
+    torch.save(model.state_dict(), path)
+    return TINY_RN_CLIP, path
+
+
 @pytest.fixture
 def v2_head():
     return shared_path("fixtures", "aesthetic", "laion_v2", "sac+logos+ava1-l14-linearMSE.pth")

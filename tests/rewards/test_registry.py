@@ -232,7 +232,8 @@ def test_resize_for():
     torch.testing.assert_close(resize_for(flat, 24), torch.full((1, 3, 24, 24), 0.25))
 
 
-def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa):
+def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa, tiny_rn_clip,
+                  attr_dir):
     model, path = tiny_clip
     clip = {"clip_model": model, "weights_path": path}
     return {
@@ -240,7 +241,9 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pic
         "aesthetic-v1": {**clip, "head_path": v1_dir / "sa_0_4_vit_l_14_linear.pth"},
         "clip": clip,
         "hpsv2": clip,
-        "clip-iqa": clip,
+        "clip-iqa": {"clip_model": tiny_rn_clip[0], "weights_path": tiny_rn_clip[1]},
+        "attr": {"classifier": attr_dir},
+        "text-fidelity": {"classifier": attr_dir},
         "brisque": {"weights_path": brisque_svr},
         "vlm-judge": {"base_url": judge.url},
         "pickscore": {"weights_path": tiny_pickscore},
@@ -248,13 +251,29 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pic
     }.get(name, {})
 
 
+@pytest.fixture(scope="module")
+def attr_dir(tmp_path_factory):
+    """A random attribute classifier (the attr rewards' layout) in a folder."""
+    from vargym.data.attributes import NUM_LOGITS
+    from vargym.data.classifier import ClassifierConfig, TinyClassifier, save_classifier
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("attr")
+    save_classifier(TinyClassifier(ClassifierConfig(num_classes=NUM_LOGITS, input_size=32)), folder)
+    return str(folder)
+
+
 @pytest.mark.parametrize("name", rewards.list_rewards())
 def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore,
-                                     tiny_maniqa):
-    kwargs = _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa)
+                                     tiny_maniqa, tiny_rn_clip, attr_dir):
+    kwargs = _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pickscore, tiny_maniqa,
+                           tiny_rn_clip, attr_dir)
     reward = make(name, **kwargs)
     images = torch.rand(3, 3, 32, 32)
-    out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2])))
+    metadata = [{"shape": "circle", "color": "red", "background": "white", "size": "small"},
+                {"shape": "star", "color": "blue", "background": "black"}, {"shape": "gradient", "color": "pink",
+                                                                            "background": "teal"}]
+    out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2]), metadata=metadata))
     assert out.total.shape == (3,) and out.total.dtype == torch.float32
     assert torch.isfinite(out.total).all()
     for value in out.components.values():
@@ -302,7 +321,9 @@ def test_group_normalisation_standardises_each_term_within_its_group():
     torch.testing.assert_close(out.components["colorfulness"], raw["colorfulness"])
     flat = make("brightness", normalize="group")(torch.full((4, 3, 8, 8), 0.5), RewardContext(group_size=2))
     assert torch.equal(flat.total, torch.zeros(4))  # a flat group adds nothing
-    with pytest.raises(ValueError, match="needs|without a group size"):
-        reward(images, RewardContext())
+    raw_sum = raw["brightness"] + 0.5 * raw["colorfulness"]
+    torch.testing.assert_close(reward(images, RewardContext()).total, raw_sum)  # no groups (evaluation): raw terms
+    with pytest.raises(ValueError, match="without a group size dividing 6"):
+        reward(images, RewardContext(group_size=4))
     with pytest.raises(ValueError, match="normalize must be one of"):
         make("brightness+contrast", normalize="batch")

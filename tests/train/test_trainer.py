@@ -119,7 +119,7 @@ def _token_fraction_model(seed: int):
 # models in tests/cli/test_train_reward_models.py (aesthetic-v1 shares aesthetic's path and is tested in
 # tests/rewards/test_aesthetic.py); every other registered reward runs here.
 NEEDS_WEIGHTS = {"aesthetic", "aesthetic-v1", "clip", "hpsv2", "pickscore", "clip-iqa", "brisque", "vlm-judge",
-                 "maniqa"}
+                 "maniqa", "attr", "text-fidelity"}  # the last two: a text model (tests/cli/test_t2i_cli.py)
 
 
 @pytest.mark.parametrize("reward", sorted(set(list_rewards()) - NEEDS_WEIGHTS))

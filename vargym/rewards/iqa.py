@@ -9,9 +9,11 @@ Both are oriented "higher is better" in ``total``; the raw metric is kept as a c
   Featureless images (a flat colour) have no BRISQUE features: they score NaN, which the reward's
   default ``nan_policy="min"`` turns into the batch's worst score.
 - CLIP-IQA (Wang et al. 2023): the softmax probability of "Good photo." against "Bad photo." under a
-  CLIP model (OpenAI RN50 by default), in [0, 1]. We run it on our shared open_clip backbones with
-  CLIP's standard 224 px preprocessing; piq's ``CLIPIQA`` instead feeds images at their own size
-  without the positional embedding, so absolute values differ slightly from piq's.
+  CLIP model (OpenAI RN50 by default), in [0, 1]. By default (``protocol="piq"``) as the reference
+  (``piq.CLIPIQA``, and the paper's code): the image at its own size, normalised with CLIP's mean and std,
+  through the ResNet, and the attention pool **without** its positional embedding (which only fits 224 px);
+  tested equal to piq's own ``CLIPIQA`` on the same weights. ``protocol="resize"`` is CLIP's usual 224 px
+  resize-and-crop with the positional embedding (the scores differ from the reference by 0.1-0.3).
 
 The learned quality model of AR-GRPO, MANIQA, is `vargym.rewards.maniqa`.
 """
@@ -27,7 +29,10 @@ from vargym.rewards.base import Reward, RewardContext
 from vargym.rewards.clip_models import ClipBackbone, load_clip
 from vargym.rewards.registry import register
 
-__all__ = ["BRISQUE_WEIGHTS_URL", "BRISQUEReward", "ClipIQAReward"]
+__all__ = ["BRISQUE_WEIGHTS_URL", "BRISQUEReward", "CLIP_IQA_PROTOCOLS", "ClipIQAReward"]
+
+CLIP_IQA_PROTOCOLS = ("piq", "resize")
+"""How CLIP-IQA sees an image: as the reference (own size, no positional embedding) or CLIP's 224 px crop."""
 
 BRISQUE_WEIGHTS_URL = "https://github.com/photosynthesis-team/piq/releases/download/v0.4.0/brisque_svm_weights.pt"
 _SVR_GAMMA, _SVR_RHO = 0.05, -153.591  # the official MATLAB model's kernel width and offset
@@ -95,6 +100,8 @@ class ClipIQAReward(Reward):
         clip_model, pretrained, weights_path, device, dtype: the backbone (see `load_clip`); OpenAI RN50
             by default, as CLIP-IQA.
         backbone: a ready `ClipBackbone` to use instead of loading one.
+        protocol: "piq" (the reference: images at their own size, no positional embedding; needs a ResNet
+            CLIP and images of at least 32 px) or "resize" (224 px crop with the positional embedding).
     """
 
     def __init__(
@@ -106,20 +113,50 @@ class ClipIQAReward(Reward):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         backbone: ClipBackbone | None = None,
+        protocol: str = "piq",
     ) -> None:
         super().__init__(name="clip-iqa")
         if len(prompts) != 2 or not all(isinstance(p, str) and p for p in prompts):
             raise ValueError(f"prompts must be two non-empty strings (positive, negative), got {prompts!r}")
-        self.prompts = tuple(prompts)
+        if protocol not in CLIP_IQA_PROTOCOLS:
+            raise ValueError(f"protocol must be one of {CLIP_IQA_PROTOCOLS}, got {protocol!r}")
+        self.prompts, self.protocol = tuple(prompts), protocol
         if backbone is None:
             backbone = load_clip(clip_model, pretrained, weights_path, device=device, dtype=dtype)
         self.backbone = backbone
+        visual = getattr(backbone.model, "visual", None)
+        if protocol == "piq" and not (hasattr(visual, "attnpool") and hasattr(visual, "stem")):
+            raise ValueError(f"protocol 'piq' runs CLIP-IQA's ResNet without positional embeddings; "
+                             f"{backbone.model_name} is not a ResNet CLIP: use protocol='resize' or an RN model")
+        self.input_size = None if protocol == "piq" else backbone.image_size
+
+    def _piq_image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Unit-norm image embeddings ``[N, D]`` as piq's CLIPIQA computes them (own size, no positions)."""
+        visual, backbone = self.backbone.model.visual, self.backbone
+        if min(images.shape[-2:]) < 32:
+            raise ValueError(f"clip-iqa (protocol 'piq') needs images of at least 32 px (the ResNet downsamples "
+                             f"32x), got {tuple(images.shape[-2:])}")
+        x = ((images.float().to(backbone.mean.device) - backbone.mean) / backbone.std).to(visual.conv1.weight.dtype)
+        x = visual.layer4(visual.layer3(visual.layer2(visual.layer1(visual.stem(x)))))  # [N, C, h, w]
+        pool = visual.attnpool
+        x = x.flatten(2).permute(2, 0, 1)  # (hw)NC
+        x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)  # (hw+1)NC: no positional embedding
+        x, _ = torch.nn.functional.multi_head_attention_forward(
+            query=x, key=x, value=x, embed_dim_to_check=x.shape[-1], num_heads=pool.num_heads,
+            q_proj_weight=pool.q_proj.weight, k_proj_weight=pool.k_proj.weight, v_proj_weight=pool.v_proj.weight,
+            in_proj_weight=None, in_proj_bias=torch.cat([pool.q_proj.bias, pool.k_proj.bias, pool.v_proj.bias]),
+            bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, out_proj_weight=pool.c_proj.weight,
+            out_proj_bias=pool.c_proj.bias, use_separate_proj_weight=True, training=False, need_weights=False)
+        return torch.nn.functional.normalize(x[0].float(), dim=-1)  # [N, D]
 
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        image_emb = self.backbone.encode_images(images)  # [N, D], unit norm
+        if self.protocol == "piq":
+            image_emb = self._piq_image_features(images)  # [N, D], unit norm
+        else:
+            image_emb = self.backbone.encode_images(images)  # [N, D], unit norm
         anchors = self.backbone.encode_texts(list(self.prompts))  # [2, D], unit norm
         logit_scale = self.backbone.model.logit_scale.exp().float()
         return (logit_scale * image_emb @ anchors.T).softmax(dim=-1)[:, 0]  # [N]
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, prompts={self.prompts!r}"
+        return f"{super().extra_repr()}, prompts={self.prompts!r}, protocol={self.protocol!r}"

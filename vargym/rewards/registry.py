@@ -14,8 +14,9 @@ Specs accepted by `make`:
 cosine ~0.1..0.35) are balanced. ``normalize="group"`` standardises every term **within its group** of G
 samples of one condition before weighting (the decoupled normalisation of GDPO, Liu et al. 2026, and of
 Flow-GRPO's multi-reward runs): a term whose group is flat adds nothing, so an easy term cannot drown a hard
-one; it needs grouped batches (`RewardContext.group_size`). The components of the output stay the raw scores,
-each term's total under its name.
+one. It applies to grouped batches (`RewardContext.group_size`, which the training rollouts set); images that
+come without groups (evaluations, sample grids) get the weighted sum of the raw terms, comparable across a run.
+The components of the output stay the raw scores, each term's total under its name.
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ class CombinedReward(Reward):
         for weight, reward in zip(self.weights, self.rewards, strict=True):
             out = reward(images, context)
             term = out.total.to(total.device).float()  # [N]
-            if self.normalize == "group":
+            if self.normalize == "group" and context.group_size is not None:
                 term = group_standardize(term, context.group_size, self.eps, self.name)
             total = total + weight * term
             for key, value in out.components.items():
