@@ -40,7 +40,7 @@ _WRITERS = {
     "old_value": "the trainer (value head without grad before the update)",
     "log_prob": "the trainer (current policy, per minibatch)",
     "value": "the trainer (value head, per minibatch)",
-    "entropy": "the trainer (per minibatch; needed because entropy_coef > 0)",
+    "entropy": "the trainer (per minibatch; needed for entropy_coef > 0 and token_selection=\"entropy\")",
     "advantage": "Algorithm.compute_advantages",
     "return": "Algorithm.compute_advantages",
 }
@@ -96,6 +96,12 @@ class LossConfig:
     train_steps: int | None = None
     """Update only the tokens of the first k env steps (later steps are sampled but get no gradient);
     None: all steps."""
+    token_selection: str = "all"
+    """Which tokens get gradient: "all", or "entropy": in each sample the ``token_fraction`` of its tokens
+    where the policy's distribution has the highest entropy (GCPO's critical tokens, Zhang et al. 2026: the
+    uncertain choices carry the credit; the others keep the KL term only if they are selected too)."""
+    token_fraction: float = 0.3
+    """Share of each sample's tokens that ``token_selection="entropy"`` keeps (at least one)."""
 
     @property
     def needs_groups(self) -> bool:
@@ -119,6 +125,23 @@ class LossConfig:
             check_range("train_steps", self.train_steps, 1)
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+        if self.token_selection not in TOKEN_SELECTIONS:
+            raise ValueError(f"token_selection must be one of {TOKEN_SELECTIONS}, got {self.token_selection!r}")
+        check_range("token_fraction", self.token_fraction, 0.0, 1.0, low_open=True)
+
+
+TOKEN_SELECTIONS = ("all", "entropy")
+
+
+def select_uncertain_tokens(entropy: torch.Tensor, fraction: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """bool ``[N, T]``: in each row, the ``ceil(fraction * valid)`` valid tokens of highest ``entropy`` ``[N, T]``
+    (ties broken by position, earliest first); ``mask`` marks the valid tokens (None: all)."""
+    valid = torch.ones_like(entropy, dtype=torch.bool) if mask is None else mask.bool()
+    keep = (valid.sum(dim=1).float() * fraction).ceil().clamp_min(1).long()  # [N]
+    scores = entropy.float().masked_fill(~valid, float("-inf"))
+    order = scores.argsort(dim=1, descending=True, stable=True)  # [N, T]
+    rank = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
+    return (rank < keep.unsqueeze(1)) & valid
 
 
 class Algorithm(nn.Module):
@@ -190,8 +213,12 @@ class Algorithm(nn.Module):
 
     def _step_mask_and_weights(self, td: TensorDict, mask: torch.Tensor | None
                                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Apply ``train_steps`` to the token mask; the per-token weights of ``step_weights`` (None: uniform)."""
+        """Apply ``train_steps`` and ``token_selection`` to the token mask; the per-token weights of
+        ``step_weights`` (None: uniform)."""
         cfg = self.config
+        if cfg.token_selection == "entropy":
+            (entropy,) = self.require(td, "entropy")
+            mask = select_uncertain_tokens(entropy.detach(), cfg.token_fraction, mask)
         if cfg.train_steps is None and cfg.step_weights == "token":
             return mask, None
         (step_index,) = self.require(td, "step_index")  # [N, T]
