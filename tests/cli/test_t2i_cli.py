@@ -132,3 +132,16 @@ def test_train_the_text_world_on_the_attr_reward(tiny_t5, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert {"reward_attr_mean", "reward_text-fidelity_mean", "reward_shape_mean"} <= set(metrics)
+
+
+def test_train_on_geneval_prompts_with_a_served_style_detector(tiny_t5, tmp_path):
+    """The GenEval prompts' metadata reaches the "geneval" reward, whose detector is any importable callable."""
+    out = tmp_path / "run"
+    args = ["train", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5), "--prompts", "geneval",
+            "--reward", "geneval", "--reward-arg", "detector=tests.cli.fake_detector:detect", "--tokens-per-step",
+            "16", "--steps", "1", "--num-labels", "2", "--group-size", "2", "--minibatch-size", "4", "--device",
+            "cpu", "--quiet", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert 0.0 <= metrics["reward_mean"] <= 1.0

@@ -243,6 +243,7 @@ def _sweep_kwargs(name, tiny_clip, v2_head, v1_dir, brisque_svr, judge, tiny_pic
         "hpsv2": clip,
         "clip-iqa": {"clip_model": tiny_rn_clip[0], "weights_path": tiny_rn_clip[1]},
         "attr": {"classifier": attr_dir},
+        "geneval": {"detector": lambda images: [[{"class": "circle", "box": [0, 0, 8, 8], "score": 0.9}]] * len(images)},
         "text-fidelity": {"classifier": attr_dir},
         "brisque": {"weights_path": brisque_svr},
         "vlm-judge": {"base_url": judge.url},
@@ -270,9 +271,10 @@ def test_every_registered_reward_runs(name, tiny_clip, v2_head, v1_dir, brisque_
                            tiny_rn_clip, attr_dir)
     reward = make(name, **kwargs)
     images = torch.rand(3, 3, 32, 32)
-    metadata = [{"shape": "circle", "color": "red", "background": "white", "size": "small"},
-                {"shape": "star", "color": "blue", "background": "black"}, {"shape": "gradient", "color": "pink",
-                                                                            "background": "teal"}]
+    geneval = {"tag": "single_object", "include": [{"class": "circle", "count": 1}]}
+    metadata = [{"shape": "circle", "color": "red", "background": "white", "size": "small", **geneval},
+                {"shape": "star", "color": "blue", "background": "black", **geneval},
+                {"shape": "gradient", "color": "pink", "background": "teal", **geneval}]
     out = reward(images, RewardContext(labels=torch.tensor([0, 1, 2]), metadata=metadata))
     assert out.total.shape == (3,) and out.total.dtype == torch.float32
     assert torch.isfinite(out.total).all()

@@ -119,7 +119,8 @@ def _token_fraction_model(seed: int):
 # models in tests/cli/test_train_reward_models.py (aesthetic-v1 shares aesthetic's path and is tested in
 # tests/rewards/test_aesthetic.py); every other registered reward runs here.
 NEEDS_WEIGHTS = {"aesthetic", "aesthetic-v1", "clip", "hpsv2", "pickscore", "clip-iqa", "brisque", "vlm-judge",
-                 "maniqa", "attr", "text-fidelity"}  # the last two: a text model (tests/cli/test_t2i_cli.py)
+                 "maniqa", "attr", "text-fidelity", "geneval"}  # the last three: text models (tests/cli/test_t2i_cli.py,
+# tests/rewards/test_geneval.py)
 
 
 @pytest.mark.parametrize("reward", sorted(set(list_rewards()) - NEEDS_WEIGHTS))
@@ -130,8 +131,8 @@ def test_each_registered_reward_trains_one_iteration(tmp_path, reward):
 
 def test_weighted_rewards_are_covered_elsewhere():
     assert NEEDS_WEIGHTS <= set(list_rewards())
-    covered = Path(__file__).parents[1] / "cli" / "test_train_reward_models.py"
-    text = covered.read_text()
+    cli = Path(__file__).parents[1] / "cli"
+    text = (cli / "test_train_reward_models.py").read_text() + (cli / "test_t2i_cli.py").read_text()
     lost = [name for name in NEEDS_WEIGHTS - {"aesthetic-v1"} if f'"{name}' not in text]
     assert not lost, f"{lost} lost their trainer test"
 

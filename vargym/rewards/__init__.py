@@ -19,6 +19,7 @@ from vargym.rewards import (  # noqa: F401 - registration
     brightness,
     classical,
     clip_score,
+    geneval,
     hps,
     iqa,
     loo_fid,
