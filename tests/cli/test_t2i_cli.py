@@ -91,12 +91,17 @@ def test_eval_prompts_reports_each_category(tiny_t5, tmp_path):
     out = tmp_path / "eval.json"
     result = runner.invoke(app, ["eval", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5),
                                  "--prompts", "parti", "--max-prompts", "40", "--labels-per-class", "1",
-                                 "--reward", "luma", "--json", str(out)])
+                                 "--reward", "luma", "--json", str(out), "--grid", str(tmp_path / "grid.png"),
+                                 "--grid-rows", "5"])
     assert result.exit_code == 0, result.output
     assert "mean reward per Category" in result.output
     groups = json.loads(out.read_text())["results"]["base"]["per_group"]
     assert groups["key"] == "Category" and sum(groups["counts"].values()) == 40
     assert set(groups["rewards"]["luma"]) == set(groups["counts"])
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "grid.png")
+    assert grid.height > 5 * 64 and grid.width > 64  # five prompt rows of one sample, with their captions
 
 
 def test_group_rewards_is_the_mean_of_each_group():

@@ -71,6 +71,11 @@ class EvalConfig:
     """Images sampled and scored per batch."""
     pixel_size: int = 32
     """Side of the downsampled images pixel diversity is measured on."""
+    grid: str | None = None
+    """Write a PNG of the first ``grid_rows`` conditions (one row each, captioned with the class or prompt) and
+    their samples here (None: no grid)."""
+    grid_rows: int = 16
+    """Conditions in the grid."""
     duplicate_threshold: float = 0.02
     """RMS pixel distance (in [0, 1] units, at ``pixel_size``) below which two samples are near-duplicates."""
 

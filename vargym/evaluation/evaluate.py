@@ -114,6 +114,7 @@ def evaluate_model(
     )
     sample_s, start = 0.0, time.perf_counter()
     metadata: list[dict[str, Any]] = []  # each sample's condition metadata (a prompt set's category)
+    grid_images: list[torch.Tensor] = []
     sampling = config.sampling.resolve(device)
     batches = sample_images(model, condition, sampling, config.seed, config.batch_size)
     while True:
@@ -126,8 +127,20 @@ def evaluate_model(
         sample_s += time.perf_counter() - tick
         context = reward_context(source, chunk)
         accumulator.add(images, chunk.ids, context)
+        if config.grid and sum(len(x) for x in grid_images) < config.grid_rows * config.labels_per_class:
+            grid_images.append(images.cpu())  # condition-major: the first rows' samples come first
         metadata += context.metadata or [{} for _ in range(len(chunk))]
     per_group = group_rewards(accumulator.sample_rewards(), metadata, config.group_by)
+    if config.grid and grid_images:
+        from vargym.data.grid import save_grid
+
+        rows = min(config.grid_rows, len(pool))
+        shown = torch.cat(grid_images)[: rows * config.labels_per_class]
+        names = model.class_names
+        captions = pool.index(slice(0, rows)).captions()
+        if names:
+            captions = [f"{c}: {names[i]}" for c, i in zip(captions, pool.ids[:rows].tolist())]
+        save_grid(shown, config.grid, nrow=config.labels_per_class, row_labels=[c[:48] for c in captions])
     result = accumulator.result(scorers.fid_reference, config.duplicate_threshold)
     return {
         "suite": scorers.name,
