@@ -6,7 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.rewards.conftest import tiny_clip  # noqa: F401 - fixture
+from tests.rewards.conftest import hps_checkpoint, judge, tiny_clip, tiny_maniqa  # noqa: F401 - fixtures
 from vargym.cli.main import app
 
 runner = CliRunner()
@@ -150,3 +150,23 @@ def test_train_on_geneval_prompts_with_a_served_style_detector(tiny_t5, tmp_path
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert 0.0 <= metrics["reward_mean"] <= 1.0
+
+
+def test_ar_grpo_t2i_preset_trains_end_to_end(tiny_t5, tiny_clip, hps_checkpoint, tiny_maniqa, judge,  # noqa: F811
+                                              prompt_file, tmp_path):
+    """AR-GRPO's eight-term T2I reward set, its models replaced by tiny ones and the VLM judge by a fake server."""
+    judge.mode = "unit"
+    out = tmp_path / "run"
+    args = ["train", "--model", "random:tiny-llamagen-t2i", "--text-encoder", str(tiny_t5), "--prompts",
+            str(prompt_file), "--reward-preset", "ar-grpo-t2i",
+            "--reward-arg", f"clip.clip_model={tiny_clip[0]}", "--reward-arg", f"clip.weights_path={tiny_clip[1]}",
+            "--reward-arg", f"hpsv2.clip_model={hps_checkpoint[0]}", "--reward-arg",
+            f"hpsv2.weights_path={hps_checkpoint[1]}", "--reward-arg", f"maniqa.weights_path={tiny_maniqa[0]}",
+            "--reward-arg", f"maniqa.config={json.dumps(tiny_maniqa[1])}", "--reward-arg",
+            f"judge.base_url={judge.url}", "--tokens-per-step", "16", "--steps", "1", "--num-labels", "2",
+            "--group-size", "2", "--minibatch-size", "4", "--device", "cpu", "--quiet", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert {"reward_clip_mean", "reward_hpsv2_mean", "reward_vlm-judge_mean"} <= set(metrics)
+    assert any(p in q for q in judge.questions for p in PROMPTS)

@@ -104,7 +104,8 @@ def hps_checkpoint(tiny_clip, tmp_path_factory):
 
 
 class FakeJudge(ThreadingHTTPServer):
-    """Answers each chat request with 10 x the mean pixel value of the image it got (or as `mode` says)."""
+    """Answers each chat request with 10 x the mean pixel value of the image it got (or as `mode` says: "unit"
+    answers the mean itself, within any score range from 0 to 1 or more)."""
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
@@ -149,6 +150,7 @@ class Handler(BaseHTTPRequestHandler):
             data = base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1])
             mean = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64).mean() / 255
             answer = {"mean": f'Looks fine.\n```json\n{{"score": {10 * mean:.6f}}}\n```',
+                      "unit": f'{{"score": {mean:.6f}}}',
                       "garbage": "I cannot rate images.", "out-of-range": '{"score": 42}'}[server.mode]
             self._send(200, {"choices": [{"message": {"role": "assistant", "content": answer}}]})
         finally:

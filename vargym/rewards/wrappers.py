@@ -11,7 +11,7 @@ import torch
 
 from vargym.rewards.base import Reward, RewardContext
 
-__all__ = ["ClipReward", "RewardWrapper", "RunningNormalizeReward", "ScaleReward", "ThresholdReward"]
+__all__ = ["BinnedReward", "ClipReward", "RewardWrapper", "RunningNormalizeReward", "ScaleReward", "ThresholdReward"]
 
 
 class RewardWrapper(Reward):
@@ -47,6 +47,30 @@ class ThresholdReward(RewardWrapper):
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, above={self.above}"
+
+
+class BinnedReward(RewardWrapper):
+    """A step function of the total: ``values[0]`` below ``edges[0]``, ``values[i + 1]`` on
+    ``[edges[i], edges[i + 1])``, the last value from the last edge on (AR-GRPO's quantised rewards).
+
+    Example:
+        >>> BinnedReward(make("clip"), edges=(0, 0.3, 0.6), values=(-1, 0.5, 1, 1.5))
+    """
+
+    def __init__(self, reward: Reward, edges: tuple[float, ...], values: tuple[float, ...]) -> None:
+        edges, values = tuple(float(e) for e in edges), tuple(float(v) for v in values)
+        if not edges or any(b <= a for a, b in zip(edges, edges[1:])) or len(values) != len(edges) + 1:
+            raise ValueError(f"BinnedReward needs increasing edges and one more value than edges, got edges={edges}, "
+                             f"values={values}")
+        super().__init__(reward)
+        self.edges, self.values = edges, values
+
+    def transform(self, total: torch.Tensor) -> torch.Tensor:
+        index = torch.bucketize(total.float(), torch.tensor(self.edges, device=total.device), right=True)
+        return torch.tensor(self.values, device=total.device)[index]
+
+    def extra_repr(self) -> str:
+        return f"edges={self.edges}, values={self.values}"
 
 
 class ClipReward(RewardWrapper):

@@ -52,6 +52,9 @@ class TrainConfig:
     """Intermediate rewards: env steps (0-based) after which the partial canvas is decoded and scored, so
     ``step_reward`` is not zero before the end (PPO's GAE uses them; GRPO with algo_kwargs
     step_advantages=true normalises returns-to-go per step). None: the final image only."""
+    reward_preset: str | None = None
+    """A paper's reward recipe instead of ``reward`` (`vargym.rewards.presets`: "ar-grpo-t2i"); ``reward_kwargs``
+    then holds one dict per term of the recipe."""
     reward_normalization: str = "none"
     """How the terms of a reward expression are scaled before weighting: "none", "running" (each term's running
     mean/std) or "group" (each term standardised within its group, GDPO's decoupled normalisation: an easy
@@ -240,7 +243,15 @@ class TrainConfig:
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
         if self.prompts is not None and (self.labels is not None or self.eval_labels is not None):
             raise ValueError("give either prompts (a text model) or labels / eval_labels (a class model), not both")
+        from vargym.rewards.presets import REWARD_PRESETS
         from vargym.rewards.registry import NORMALIZATIONS
+
+        if self.reward_preset is not None:
+            if self.reward_preset not in REWARD_PRESETS:
+                raise ValueError(f"reward_preset must be one of {sorted(REWARD_PRESETS)}, got {self.reward_preset!r}")
+            if self.reward != "brightness":
+                raise ValueError(f"give either reward ({self.reward!r}) or reward_preset ({self.reward_preset!r}), "
+                                 f"not both")
 
         if self.reward_normalization not in NORMALIZATIONS:
             raise ValueError(f"reward_normalization must be one of {NORMALIZATIONS}, got {self.reward_normalization!r}")

@@ -151,11 +151,17 @@ class Trainer:
         )
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        built = vargym.rewards.make(
-            reward if reward is not None else config.reward,
-            device=self.device,
-            **({} if reward is not None else {"normalize": config.reward_normalization, **config.reward_kwargs}),
-        )
+        if reward is None and config.reward_preset is not None:
+            from vargym.rewards.presets import make_preset
+
+            built = make_preset(config.reward_preset, self.device, normalize=config.reward_normalization,
+                                **config.reward_kwargs)
+        else:
+            built = vargym.rewards.make(
+                reward if reward is not None else config.reward,
+                device=self.device,
+                **({} if reward is not None else {"normalize": config.reward_normalization, **config.reward_kwargs}),
+            )
         self.reward = RunReward(built, prompt=config.prompt)
         self.collector = GroupedCollector(
             self.generator,
