@@ -55,3 +55,25 @@ def test_a_run_that_hacks_its_reward_is_flagged_and_can_stop(tmp_path):
     stopped = stopper.train()
     assert stopper.stopped_for_hacking and len(stopped) < 8 and stopped[-1]["hacking_flag"] == 1.0
     assert (tmp_path / "stop" / "checkpoints").is_dir()
+
+
+def test_feature_space_diversity_ignores_a_global_brightness_change():
+    """Brightening every image shrinks pixel distances, not the classifier features' view of what is shown."""
+    from vargym.data.procedural import generate
+    from vargym.models.files import TINY_DIR
+    from vargym.train.monitor import build_feature_space
+
+    features = build_feature_space("auto", 10, torch.device("cpu"))
+    assert features is not None and (TINY_DIR / "classifier.json").is_file()
+    labels = torch.arange(4).repeat_interleave(4)
+    images = generate(labels, torch.Generator().manual_seed(0), image_size=64)
+    bright = 0.7 + 0.3 * images  # the same pictures, washed out
+    before, after = diversity_metrics(images, labels, features=features), diversity_metrics(bright, labels, features=features)
+    pixel_fall = 1 - after["diversity_within_pixels"] / before["diversity_within_pixels"]
+    feature_fall = 1 - after["diversity_within"] / before["diversity_within"]
+    assert pixel_fall == pytest.approx(0.7, abs=0.01)  # pixel RMS scales with the contrast
+    assert feature_fall < pixel_fall - 0.2
+    assert build_feature_space("pixels", 10, torch.device("cpu")) is None
+    assert build_feature_space("auto", 1000, torch.device("cpu")) is None  # no classifier knows ImageNet here
+    with pytest.raises(ValueError, match="diversity_space 'classifier' needs a classifier"):
+        build_feature_space("classifier", 1000, torch.device("cpu"))

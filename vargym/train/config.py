@@ -165,6 +165,11 @@ class TrainConfig:
     """Held-out metric logged beside the proxy reward at every evaluation, with within- and across-group
     diversity: "auto" (the tiny classifier's class fidelity for the 10-class procedural models, else none),
     "class_fidelity", a reward spec (e.g. "aesthetic" when training on "clip"), or "none"."""
+    diversity_space: str = "auto"
+    """Where the monitor measures within-group diversity: "classifier" (a tiny classifier's features: the
+    procedural models', or the text world's attribute classifier), "pixels", or "auto" (a classifier where one
+    fits the model, else pixels). Pixel distances fall whenever a reward darkens or brightens the images, a
+    classifier's features only when the images show less variety. Both are logged."""
     hacking_window: int = 3
     """Reward-hacking monitor: evaluations to look back (it flags a rising reward with a falling gold metric
     or within-group diversity)."""
@@ -241,6 +246,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (len(value) == 0 or min(value) < 0):
                 raise ValueError(f"{name} must be None or a non-empty list of labels >= 0, got {value!r}")
+        from vargym.train.monitor import DIVERSITY_SPACES
+
+        if self.diversity_space not in DIVERSITY_SPACES:
+            raise ValueError(f"diversity_space must be one of {DIVERSITY_SPACES}, got {self.diversity_space!r}")
         if self.prompts is not None and (self.labels is not None or self.eval_labels is not None):
             raise ValueError("give either prompts (a text model) or labels / eval_labels (a class model), not both")
         from vargym.rewards.presets import REWARD_PRESETS

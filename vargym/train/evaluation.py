@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vargym.train.monitor import HackingMonitor, build_gold, diversity_metrics
+from vargym.train.monitor import HackingMonitor, build_feature_space, build_gold, diversity_metrics
 
 if TYPE_CHECKING:
     from vargym.models import Condition, ConditionSource, Generator, SamplingConfig
@@ -39,6 +39,7 @@ class RunEvaluator:
         self.config, self.device = config, device
         self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
         self._gold: Any = None  # built at the first evaluation
+        self._features: Any = None  # the diversity's feature space, built with the gold metric
 
     def condition(self) -> Condition:
         """The fixed evaluation conditions, each once: the pool given for evaluation (``eval_labels``, or the
@@ -91,9 +92,12 @@ class RunEvaluator:
                  reward_mean: float) -> dict[str, float]:
         """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
         if self._gold is None:
-            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device,
-                                    self.generator.gold_metric) or ()
-        metrics = diversity_metrics(images, ids)
+            recommended = self.generator.gold_metric
+            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device, recommended) or ()
+            classifier = recommended[1].get("classifier") if isinstance(recommended, tuple) else None
+            self._features = build_feature_space(self.config.diversity_space, self.generator.num_classes,
+                                                 self.device, classifier)
+        metrics = diversity_metrics(images, ids, features=self._features)
         if self._gold:
             _, score = self._gold
             metrics["gold"] = float(score(images, context))

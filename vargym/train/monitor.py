@@ -18,16 +18,58 @@ import torch
 __all__ = ["HackingMonitor", "build_gold", "diversity_metrics"]
 
 
-def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: int = 32) -> dict[str, float]:
-    """Mean RMS pixel distance between samples of one condition (``diversity_within``; ``labels`` are the
-    condition ids ``[E]``) and between samples of different conditions as well (``diversity_across``), on
-    images downsampled to ``pixel_size``."""
+def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: int = 32,
+                      features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, float]:
+    """Mean RMS distance between samples of one condition (``diversity_within``; ``labels`` are the condition
+    ids ``[E]``) and between samples of different conditions as well (``diversity_across``): in the feature
+    space of ``features`` (images -> ``[E, D]``, as FID compares images) when given, else between images
+    downsampled to ``pixel_size``. The pixel figures are always reported too (``diversity_within_pixels``):
+    pixels move whenever the reward moves colours or brightness, which may be the reward's intent, while a
+    classifier's features move only with what the images show."""
     from vargym.data.diversity import downsample_pixels, pairwise_diversity
 
     pixels = downsample_pixels(images.float(), pixel_size)  # [E, D]
-    within = pairwise_diversity(pixels, labels)["mean_distance"]
-    across = pairwise_diversity(pixels, torch.zeros_like(labels))["mean_distance"]
-    return {"diversity_within": within, "diversity_across": across}
+    out = {"diversity_within_pixels": pairwise_diversity(pixels, labels)["mean_distance"],
+           "diversity_across_pixels": pairwise_diversity(pixels, torch.zeros_like(labels))["mean_distance"]}
+    if features is None:
+        return {"diversity_within": out["diversity_within_pixels"],
+                "diversity_across": out["diversity_across_pixels"], **out}
+    with torch.no_grad():
+        points = features(images).float().cpu()  # [E, D]
+    out["diversity_within"] = pairwise_diversity(points, labels.cpu())["mean_distance"]
+    out["diversity_across"] = pairwise_diversity(points, torch.zeros_like(labels).cpu())["mean_distance"]
+    return out
+
+
+DIVERSITY_SPACES = ("auto", "pixels", "classifier")
+
+
+def build_feature_space(space: str, num_classes: int, device: torch.device, classifier_dir: Any = None
+                        ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The features the monitor's diversity is measured in: ``"classifier"`` (a tiny classifier's penultimate
+    features: the shipped one of the 10 procedural classes, or ``classifier_dir``), ``"pixels"`` (None), or
+    ``"auto"`` (a classifier where one fits the model, else pixels)."""
+    from pathlib import Path
+
+    from vargym.evaluation.scorers import resolve_suite
+    from vargym.models.files import TINY_DIR
+
+    if space not in DIVERSITY_SPACES:
+        raise ValueError(f"diversity_space must be one of {DIVERSITY_SPACES}, got {space!r}")
+    if space == "pixels":
+        return None
+    folder = Path(classifier_dir) if classifier_dir is not None else None
+    if folder is None and resolve_suite("auto", num_classes) == "tiny" and (TINY_DIR / "classifier.json").is_file():
+        folder = TINY_DIR
+    if folder is None:
+        if space == "classifier":
+            raise ValueError("diversity_space 'classifier' needs a classifier that knows the model's images (the "
+                             "procedural models' or the text world's); use 'pixels'")
+        return None
+    from vargym.data.classifier import load_classifier
+
+    classifier = load_classifier(folder, device=device)
+    return lambda images: classifier.features(images.to(device))
 
 
 def build_gold(spec: str | None, num_classes: int, device: torch.device,
@@ -68,7 +110,8 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device,
 
 @dataclass
 class HackingMonitor:
-    """Flags a rising proxy reward with a falling gold metric or within-group diversity.
+    """Flags a rising proxy reward with a falling gold metric or within-group diversity (in the feature space
+    `diversity_metrics` measured it in).
 
     Args:
         window: evaluations to look back (the flag compares the newest with the one ``window`` earlier).
