@@ -7,8 +7,10 @@ Stages, each resumable exactly (batches and caption dropout are seeded per step)
 2. **Text encoder and GPT together**: a tiny ``T5EncoderModel`` (FLAN-T5's layout: gated-GELU, relative
    positions) over a word-level vocabulary of the captions, and the t2i GPT in the official layout (caption
    slots with zero rotary rows, left padding, the caption mask, caption dropout to the null table for
-   guidance), trained end to end on next-token cross-entropy. Captions pass the official clean-up and the
-   official tokenizer call, so the shipped encoder runs through `vargym.models.text.T5TextEncoder` unchanged.
+   guidance), trained end to end on next-token cross-entropy under bf16 autocast, on a seeded pool of
+   tokenised images (`token_pool`) with captions drawn afresh every step. Captions pass the official clean-up
+   and the official tokenizer call, so the shipped encoder runs through `vargym.models.text.T5TextEncoder`
+   unchanged.
 3. **Two attribute classifiers** from different seeds (`vargym.data.attributes`): ``attr_reward`` (the
    ``attr`` reward) and ``attr_gold`` (the gold metric), each trained on images and their reconstructions.
 4. **Text fidelity** per guidance scale on seen and held-out compositions, and the model card.
@@ -20,6 +22,7 @@ the real FLAN-T5, and vargym keeps no encoder of its own.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -41,7 +44,8 @@ _T5 = {"d_kv": 16, "d_ff": 128, "num_layers": 2, "num_heads": 4, "relative_atten
        "relative_attention_max_distance": 16, "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0}
 
 
-def word_vocabulary(samples: int = 20_000) -> list[tuple[str, float]]:
+@functools.lru_cache(maxsize=2)
+def word_vocabulary(samples: int = 3000) -> list[tuple[str, float]]:
     """T5 pieces: the special tokens, then every word of the cleaned captions (one piece each) and the
     punctuation they keep."""
     from vargym.data.captioned import caption, draw_attributes
@@ -106,20 +110,55 @@ def _batches(cfg: PretrainConfig, device: torch.device):
     return batch
 
 
-def train_text_to_image(cfg: PretrainConfig, vq: nn.Module, stack: TextToImage, tokenizer: Any, batches,
-                        out_dir: Path, progress: ProgressCallback | None = None) -> dict[str, float]:
-    """Stage 2: the text encoder and the GPT, end to end."""
+POOL_BATCHES = 400
+"""Stage 2 draws its images from a pool of ``POOL_BATCHES * var_batch_size`` tokenised images (fewer for short
+runs; seeded, made once and kept in the run directory): tokenising fresh images would cost more than the GPT
+step itself."""
+
+
+@torch.no_grad()
+def token_pool(cfg: PretrainConfig, vq: nn.Module, out_dir: Path, device: torch.device) -> dict[str, torch.Tensor]:
+    """``{"tokens" [P, L] int64, "attributes" [P, 4]}``: seen compositions, seeded; cached as safetensors."""
+    from safetensors.torch import load_file, save_file
+
+    from vargym.data.captioned import draw_attributes, render_attributes
+
+    path = out_dir / "checkpoints" / "token_pool.safetensors"
+    if path.is_file():
+        return load_file(str(path))
+    tokens, attributes = [], []
+    for chunk in range(min(POOL_BATCHES, max(cfg.var_steps, 1))):  # never more images than the steps would draw
+        generator = torch.Generator().manual_seed(step_seed(cfg.seed, 21, chunk))
+        rows = draw_attributes(cfg.var_batch_size, generator, "seen")
+        tokens.append(vq.img_to_tokens(render_attributes(rows, generator, cfg.image_size).to(device)).cpu())
+        attributes.append(rows)
+    pool = {"tokens": torch.cat(tokens).contiguous(), "attributes": torch.cat(attributes).contiguous()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(pool, str(path))
+    return pool
+
+
+def train_text_to_image(cfg: PretrainConfig, vq: nn.Module, stack: TextToImage, tokenizer: Any, out_dir: Path,
+                        progress: ProgressCallback | None = None) -> dict[str, float]:
+    """Stage 2: the text encoder and the GPT, end to end, on batches of the token pool with freshly drawn
+    captions (template and synonyms per step), under bf16 autocast."""
+    from vargym.data.captioned import caption
+
     gpt, slots = stack.gpt, stack.gpt.cfg.cls_token_num
+    device = gpt.output.weight.device
+    pool = token_pool(cfg, vq, out_dir, device)
     optimizer = adamw(stack, cfg.var_lr, cfg.var_weight_decay, (0.9, 0.95))
 
     def loss(step: int):
-        images, _, captions = batches(1, step, cfg.var_batch_size)
-        with torch.no_grad():
-            tokens = vq.img_to_tokens(images)  # [B, L]
-        text = caption_features(stack.text, tokenizer, captions, slots)
-        torch.manual_seed(step_seed(cfg.seed, 11, step))  # caption dropout of this step
-        logits = gpt(text.features, tokens, caption_mask=text.mask)  # [B, L, V]
-        ce = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
+        generator = torch.Generator().manual_seed(step_seed(cfg.seed, 1, step))
+        index = torch.randint(pool["tokens"].shape[0], (cfg.var_batch_size,), generator=generator)
+        tokens = pool["tokens"][index].to(device)  # [B, L]
+        captions = [caption(row, generator) for row in pool["attributes"][index]]
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            text = caption_features(stack.text, tokenizer, captions, slots)
+            torch.manual_seed(step_seed(cfg.seed, 11, step))  # caption dropout of this step
+            logits = gpt(text.features, tokens, caption_mask=text.mask)  # [B, L, V]
+        ce = F.cross_entropy(logits.float().flatten(0, 1), tokens.flatten())
         return ce, {"loss": ce.item()}
 
     stage = Stage("gpt", cfg.var_steps, stack, optimizer, cfg.var_lr, stack.parameters(), loss)
@@ -210,7 +249,7 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
     figures.update(train_llamagen_vq(cfg, vq, lambda stage, step, size: batches(stage, step, size)[:2], out_dir,
                                      progress))
     vq.requires_grad_(False)
-    figures.update(train_text_to_image(cfg, vq, stack, tokenizer, batches, out_dir, progress))
+    figures.update(train_text_to_image(cfg, vq, stack, tokenizer, out_dir, progress))
     text_dir = out_dir / "text_encoder"
     text.save_pretrained(text_dir, safe_serialization=True)
     tokenizer.save_pretrained(text_dir)
