@@ -94,7 +94,8 @@ class StageCheckpoint:
         self.dir.mkdir(parents=True, exist_ok=True)
         tensors, optimizer_meta = flatten_optimizer_state(optimizer.state_dict())
         tensors.update({f"extra.{k}": v for k, v in (extra_tensors or {}).items()})
-        weights = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}  # tied weights: own copies
+        weights = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)  # tied weights: own copies
+                   for k, v in module.state_dict().items()}
         save_file(weights, str(self.dir / "weights.safetensors.tmp"))
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(self.dir / "optimizer.safetensors.tmp"))
         (self.dir / "state.json.tmp").write_text(json.dumps({**state, "optimizer": optimizer_meta}, indent=2))
