@@ -180,7 +180,7 @@ def _classifier(cfg: PretrainConfig, out_dir: Path, name: str, seed: int, vq: nn
     folder = out_dir / name
     if cfg.resume and (folder / "classifier.json").is_file():
         figures = json.loads((folder / "figures.json").read_text()) if (folder / "figures.json").is_file() else {}
-        return load_classifier(folder), figures
+        return load_classifier(folder), {f"{name}_{k}": v for k, v in figures.items()}
 
     def reconstruct(images: torch.Tensor) -> torch.Tensor:
         return vq.tokens_to_img(vq.img_to_tokens(images))
