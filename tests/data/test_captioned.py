@@ -57,8 +57,8 @@ def test_rendered_colours_are_the_named_ones():
 def test_batches_and_prompt_sets_are_seeded():
     a, b = next(captioned_batches(4, seed=3)), next(captioned_batches(4, seed=3))
     assert torch.equal(a[0], b[0]) and a[2] == b[2]
-    prompts = captioned_prompts(40, seed=0, split="held_out")
-    assert len(set(prompts.prompts)) == 40
-    for meta in prompts.metadata:
+    prompts, metadata = captioned_prompts(40, seed=0, split="held_out")
+    assert len(set(prompts)) == 40
+    for meta in metadata:
         pair = (ATTRIBUTE_VALUES["shape"].index(meta["shape"]), ATTRIBUTE_VALUES["color"].index(meta["color"]))
         assert pair in HELD_OUT_PAIRS

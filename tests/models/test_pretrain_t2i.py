@@ -20,8 +20,7 @@ def test_t2i_pretrain_writes_a_loadable_text_model_and_resumes_exactly(tmp_path,
     assert isinstance(generator, LlamaGenTextGenerator)
     assert generator.text_encoder.spec == str(full.out_dir / "text_encoder")
     assert generator.gold_metric == ("text-fidelity", {"classifier": str(full.out_dir / "attr_gold")})
-    source = generator.condition_source()  # the procedural captions by default
-    assert source.pool_size == 2000 and "color" in source.first(1, "cpu").metadata[0]
+    assert generator.default_prompts == "procedural"  # what train / eval / sample use when given no prompts
     assert {"gpt_final_loss", "attr_gold_all", "seen_cfg3_all", "held_out_cfg3_color"} <= set(full.figures)
 
     def interrupt(s, step, total, metrics):

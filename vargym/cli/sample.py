@@ -68,7 +68,8 @@ def sample(
     sampling = sampling.resolve(dev)
     encoder = text_encoder_spec(text_encoder, text_features)
     model_ = load_generator_or_exit(str(checkpoint or model), dev, text_encoder=encoder, **files)
-    pool = condition_pool(labels, prompts, prompt, model_.num_classes)
+    pool = condition_pool(labels, prompts or (None if labels or prompt else model_.default_prompts), prompt,
+                          model_.num_classes)
     try:
         source = model_.condition_source(pool)
         rows = source.first(source.pool_size if labels or prompt else 16, dev)  # each condition once: a grid row each

@@ -141,10 +141,9 @@ def captioned_batches(batch_size: int, seed: int = 0, split: str = "seen", image
         yield images, attributes, [caption(row, generator) for row in attributes]
 
 
-def captioned_prompts(num: int, seed: int = 0, split: str = "seen"):
-    """A `vargym.data.PromptSet` of ``num`` distinct captions (with their attribute metadata), seeded."""
-    from vargym.data.prompts import PromptSet
-
+def captioned_prompts(num: int, seed: int = 0, split: str = "seen") -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    """``num`` distinct captions and their attribute metadata, seeded (`vargym.data.load_prompts("procedural")`
+    makes a `vargym.data.PromptSet` of them)."""
     generator = torch.Generator().manual_seed(int(seed))
     prompts: dict[str, dict] = {}
     for _ in range(100 * num):
@@ -152,4 +151,4 @@ def captioned_prompts(num: int, seed: int = 0, split: str = "seen"):
         prompts.setdefault(caption(row, generator), describe(row))
         if len(prompts) == num:
             break
-    return PromptSet(f"procedural:{split}", tuple(prompts), tuple(prompts.values()))
+    return tuple(prompts), tuple(prompts.values())

@@ -27,7 +27,7 @@ from typing import Any
 from vargym.errors import VargymError
 from vargym.naming import did_you_mean
 
-__all__ = ["SHIPPED_PROMPTS", "PromptFileError", "PromptSet", "load_prompts"]
+__all__ = ["GENERATED_PROMPTS", "SHIPPED_PROMPTS", "PromptFileError", "PromptSet", "load_prompts", "procedural_prompts"]
 
 _ASSETS = Path(__file__).resolve().parents[1] / "assets" / "prompts"
 SHIPPED_PROMPTS = {"parti": "parti.tsv", "geneval": "geneval.jsonl", "coco": "coco.csv"}
@@ -83,13 +83,20 @@ class PromptSet:
         return self.subset(train, f"{self.name}:train"), self.subset(held_out, f"{self.name}:eval")
 
 
+def procedural_prompts(num: int, seed: int = 0, split: str = "seen") -> PromptSet:
+    """``num`` distinct captions of the embedded text-to-image world with their attribute metadata
+    (`vargym.data.captioned`), seeded; ``split`` "seen", "held_out" or "all"."""
+    from vargym.data.captioned import captioned_prompts
+
+    prompts, metadata = captioned_prompts(num, seed, split)
+    return PromptSet(f"procedural:{split}", prompts, metadata)
+
+
 def load_prompts(name_or_file: str | Path) -> PromptSet:
     """A shipped prompt set by name (`SHIPPED_PROMPTS`) or a prompt file (``.txt``, ``.jsonl``, ``.csv``, ``.tsv``)."""
     spec = str(name_or_file)
     if spec in GENERATED_PROMPTS:
-        from vargym.data.captioned import captioned_prompts
-
-        return captioned_prompts(*GENERATED_PROMPTS[spec])
+        return procedural_prompts(*GENERATED_PROMPTS[spec])
     if spec in SHIPPED_PROMPTS:
         return _read(_ASSETS / SHIPPED_PROMPTS[spec], spec)
     path = Path(spec)

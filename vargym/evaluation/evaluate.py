@@ -95,10 +95,11 @@ def evaluate_model(
     model = as_generator(model)
     device = model.device
     pool, what = config.classes, "classes"
-    if config.prompts is not None:
+    prompts = config.prompts if config.prompts is not None or config.classes is not None else model.default_prompts
+    if prompts is not None:
         from vargym.data.prompts import load_prompts
 
-        pool, what = load_prompts(config.prompts), "prompts"
+        pool, what = load_prompts(prompts), "prompts"
         if config.max_prompts is not None:
             pool = pool.subset(range(min(config.max_prompts, len(pool))), pool.name)
     try:

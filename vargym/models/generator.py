@@ -329,6 +329,9 @@ class Generator(ABC):
     """Registered family name (``"var"``)."""
     class_names: list[str] | None = None
     """Names of the classes when the checkpoint records them (the shipped model does), else None."""
+    default_prompts: str | None = None
+    """A text model's prompt set when the user gives none (a `vargym.data.load_prompts` name; the embedded
+    ``tiny-t2i`` names its procedural captions): training, evaluation and sampling load it themselves."""
     gold_metric: str | tuple[str, dict] | None = None
     """The held-out metric a training run logs beside its reward when ``--gold auto``: a reward spec its
     checkpoint recommends, with the reward's keyword arguments (``("text-fidelity", {"classifier": DIR})`` for

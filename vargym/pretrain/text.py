@@ -218,7 +218,7 @@ def text_fidelity(generator: Any, gold: nn.Module, prompts: Any, cfgs: tuple[flo
 def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = None,
                      command: str | None = None) -> PretrainResult:
     """All stages for the ``tiny-t2i`` preset; writes a directory `vargym.models.load_generator` loads."""
-    from vargym.data.captioned import captioned_prompts
+    from vargym.data.prompts import procedural_prompts
     from vargym.devices import resolve_device
     from vargym.models.llamagen.generator import LlamaGenTextGenerator
     from vargym.models.llamagen.loading import save_llamagen_checkpoint
@@ -264,7 +264,7 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
         start = time.perf_counter()
         encoder = T5TextEncoder(text_dir, device=device, max_length=gpt_cfg.cls_token_num)
         generator = LlamaGenTextGenerator(vq, gpt, encoder)
-        seen, held_out = captioned_prompts(100, seed=cfg.seed + 3), captioned_prompts(50, cfg.seed + 4, "held_out")
+        seen, held_out = procedural_prompts(100, cfg.seed + 3), procedural_prompts(50, cfg.seed + 4, "held_out")
         for split, prompts in (("seen", seen), ("held_out", held_out)):
             figures.update({f"{split}_{k}": v for k, v in text_fidelity(
                 generator, gold, prompts, cfg.eval_cfgs, cfg.eval_per_class, cfg.seed).items()})

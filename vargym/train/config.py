@@ -270,15 +270,18 @@ class TrainConfig:
             raise ValueError(f"prompt_eval_fraction must be in [0, 1), got {self.prompt_eval_fraction!r}")
         algo_class.config_class(**self.algo_overrides(num_conditions=None))  # range checks of the algorithm
 
-    def condition_pools(self) -> tuple[Any, Any]:
+    def condition_pools(self, default_prompts: str | None = None) -> tuple[Any, Any]:
         """The pools training and evaluation draw conditions from, as ``generator.condition_source`` takes them:
-        ``labels`` and ``eval_labels``, or the seeded train/eval split of ``prompts``. None: the model's default
-        (every class; evaluation: the first conditions of the training pool)."""
-        if self.prompts is None:
+        ``labels`` and ``eval_labels``, or the seeded train/eval split of ``prompts`` (else of the model's
+        ``default_prompts``). None: the model's default (every class; evaluation: the first conditions of the
+        training pool)."""
+        spec = self.prompts if self.prompts is not None else (
+            default_prompts if self.labels is None and self.eval_labels is None else None)
+        if spec is None:
             return self.labels, self.eval_labels
         from vargym.data.prompts import load_prompts
 
-        prompts = load_prompts(self.prompts)
+        prompts = load_prompts(spec)
         if self.prompt_eval_fraction == 0 or len(prompts) < 2:
             return prompts, None
         return prompts.split(self.prompt_eval_fraction, seed=self.seed)

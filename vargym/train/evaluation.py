@@ -46,7 +46,8 @@ class RunEvaluator:
         held-out prompts: their first 8), else the first 8 of the training pool."""
         if self.eval_pool is not None:
             source = self.generator.condition_source(self.eval_pool)
-            return source.first(source.pool_size if self.config.prompts is None else 8, self.device)
+            every = self.config.eval_labels is not None  # the labels asked for, else the first 8 held-out prompts
+            return source.first(source.pool_size if every else 8, self.device)
         return self.source.first(8, self.device)
 
     @torch.no_grad()

@@ -127,7 +127,7 @@ class Trainer:
         self.sampling = config.sampling.resolve(self.device)
         """The training distribution, "auto" precisions decided for this device (what config.json records)."""
         self.layout = self.generator.layout
-        pool, self.eval_pool = config.condition_pools()
+        pool, self.eval_pool = config.condition_pools(self.generator.default_prompts)
         self.source = self.generator.condition_source(pool)
         """The conditions training draws from (`vargym.models.ConditionSource`)."""
         self.algo = make_algorithm(config.algo, **config.algo_overrides(self.source.num_conditions)).to(self.device)

@@ -188,10 +188,6 @@ class LlamaGenTextGenerator(LlamaGenGenerator):
         self.prompt_table = prompt_table if prompt_table is not None else PromptTable()
         """Every prompt this generator was given: rollouts store ids into it."""
 
-    default_prompts: str | None = None
-    """The prompt set a pool-less `condition_source` falls back to (`vargym.data.load_prompts` name; the
-    embedded ``tiny-t2i`` names its procedural captions), so ``--prompts`` may be left out."""
-
     @property
     def num_classes(self) -> int:
         return 0
@@ -199,10 +195,6 @@ class LlamaGenTextGenerator(LlamaGenGenerator):
     def condition_source(self, pool: Any = None) -> ConditionSource:
         """Prompts: ``pool`` is a list of prompts or a prompt set (`vargym.data.load_prompts`); None = every
         prompt given so far. Prompts the text encoder cannot encode (a features file without them) raise here."""
-        if pool is None and not len(self.prompt_table) and self.default_prompts:
-            from vargym.data.prompts import load_prompts
-
-            self.prompt_table.add(*_prompts_and_metadata(load_prompts(self.default_prompts)))
         source = PromptSource(self.prompt_table, pool)
         if source.pool is not None:
             self.text_encoder.check_available([self.prompt_table.prompts[i] for i in source.pool.tolist()],
@@ -257,10 +249,6 @@ class LlamaGenTextGenerator(LlamaGenGenerator):
 
 
 StepSampler.register(TokenSampler)
-
-
-def _prompts_and_metadata(prompt_set) -> tuple[list[str], list[dict]]:
-    return list(prompt_set.prompts), list(prompt_set.metadata)
 
 
 # -- the family's glue (`vargym.models.registry`) --------------------------------------------------------
@@ -337,8 +325,7 @@ def load_directory(directory: Path, device: torch.device | str | None = None,
         if isinstance(text_encoder, str) and (Path(directory) / text_encoder).exists():  # shipped beside the weights
             text_encoder = str(Path(directory) / text_encoder)
     generator = _generator(vq, gpt, _text_encoder(gpt.cfg, text_encoder, str(directory), device))
-    if isinstance(generator, LlamaGenTextGenerator):
-        generator.default_prompts = meta.get("default_prompts")
+    generator.default_prompts = meta.get("default_prompts")
     gold = meta.get("gold")
     if isinstance(gold, dict):  # {"reward": spec, "kwargs": {...}}, directory-relative paths resolved here
         kwargs = {k: str(Path(directory) / v) if isinstance(v, str) and (Path(directory) / v).exists() else v
