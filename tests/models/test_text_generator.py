@@ -113,3 +113,17 @@ def test_caption_dropout_in_train_mode_fits_a_trimmed_window():
     torch.testing.assert_close(embedder(captions), embedder.cap_proj(embedder.uncond_embedding[-10:]).expand(3, -1, -1))
     embedder.eval()
     torch.testing.assert_close(embedder(captions), embedder.cap_proj(captions))
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(text_generator):
+    gen = text_generator
+    condition = gen.condition_source(PROMPTS).first(3, "cpu")
+    tokens = torch.randint(0, gen.vocab_size, (3, gen.layout.num_tokens))
+    grads = []
+    for enabled in (False, True):
+        gen.set_gradient_checkpointing(enabled)
+        gen.gpt.zero_grad()
+        gen.forward_rl(condition, tokens, SamplingConfig(cfg=2.0)).log_probs.sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in gen.gpt.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+    assert gen.gpt.cls_embedding.uncond_embedding.grad is None  # the null caption is a buffer, never trained
