@@ -23,11 +23,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server():
+def _serve(*args: str):
+    """Start ``vargym serve-reward ARGS`` on a free port; yields its URL, stops it after."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "vargym", "serve-reward", "luma+0.5*colorfulness", "--port",
-                             str(port), "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "-m", "vargym", "serve-reward", *args, "--port", str(port), "--device",
+                             "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -39,9 +39,27 @@ def server():
             if proc.poll() is not None:
                 pytest.fail(f"the server exited: {proc.stdout.read().decode()[-2000:]}")
             time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield url
+    finally:  # also when the test fails inside the loop that uses it
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from _serve("luma+0.5*colorfulness")
+
+
+def test_a_served_geneval_detector_scores_with_each_prompts_metadata():
+    """GenEval as Flow-GRPO runs it: the rules and the detector in a server, the trainer sending images and each
+    prompt's GenEval metadata (here a fake detector: one cup, red on bright images)."""
+    for url in _serve("geneval", "--reward-arg", "detector=tests.cli.fake_detector:detect"):
+        remote = vargym.rewards.make(f"remote:{url}")
+        images = torch.stack([torch.full((3, 16, 16), 0.9), torch.full((3, 16, 16), 0.1)])
+        red_cup = {"tag": "colors", "include": [{"class": "cup", "count": 1, "color": "red"}]}
+        context = RewardContext(metadata=[red_cup, red_cup], image_prompts=["a photo of a red cup"] * 2)
+        assert remote(images, context).total.tolist() == [1.0, 0.0]
 
 
 def test_serve_reward_takes_reward_args(monkeypatch):
