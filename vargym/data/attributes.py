@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from vargym.data.captioned import ATTRIBUTE_VALUES, ATTRIBUTES, draw_attributes, render_attributes
 from vargym.data.classifier import ClassifierConfig, TinyClassifier
 
-__all__ = ["HEADS", "attribute_fidelity", "attribute_log_probs", "train_attribute_classifier"]
+__all__ = ["HEADS", "attribute_fidelity", "attribute_log_probs", "recognised", "train_attribute_classifier"]
 
 HEADS: dict[str, slice] = {}
 _start = 0
@@ -39,14 +39,19 @@ def attribute_log_probs(classifier: nn.Module, images: torch.Tensor) -> dict[str
     return {name: logits[:, head].log_softmax(-1) for name, head in HEADS.items()}
 
 
+def recognised(log_probs: dict[str, torch.Tensor], attributes: torch.Tensor) -> torch.Tensor:
+    """bool ``[N, 4]``: each attribute read as ``attributes`` ``[N, 4]`` says (always True where -1: not named)."""
+    attributes = attributes.to(next(iter(log_probs.values())).device)
+    right = torch.stack([log_probs[name].argmax(-1) == attributes[:, i] for i, name in enumerate(ATTRIBUTES)], 1)
+    return right | (attributes < 0)
+
+
 @torch.no_grad()
 def attribute_fidelity(classifier: nn.Module, images: torch.Tensor, attributes: torch.Tensor) -> dict[str, float]:
     """``all``: the share of images whose every named attribute (``attributes`` ``[N, 4]``, -1 = not named) is
     recognised; then each attribute's accuracy over the images that name it."""
-    log_probs = attribute_log_probs(classifier, images)
     named = attributes >= 0  # [N, 4]
-    right = torch.stack([log_probs[name].argmax(-1) == attributes[:, i].to(images.device)
-                         for i, name in enumerate(ATTRIBUTES)], dim=1).cpu() | ~named  # [N, 4]
+    right = recognised(attribute_log_probs(classifier, images), attributes).cpu()  # [N, 4]
     out = {"all": float(right.all(dim=1).float().mean())}
     for i, name in enumerate(ATTRIBUTES):
         if named[:, i].any():

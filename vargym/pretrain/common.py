@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from vargym.pretrain.config import PretrainConfig
-from vargym.pretrain.loop import ProgressCallback
+from vargym.pretrain.loop import ProgressCallback, StageCheckpoint
 
-__all__ = ["BatchFn", "PretrainResult", "init_for_training", "make_batches", "recon_loss", "step_seed",
+__all__ = ["BatchFn", "PretrainResult", "init_for_training", "make_batches", "recon_loss", "start_run", "step_seed",
            "train_or_load_classifier"]
 
 
@@ -31,6 +31,21 @@ class PretrainResult:
 
 # ------------------------------------------------------------------------------------------------ data
 BatchFn = Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def start_run(cfg: PretrainConfig, stages: tuple[str, ...]) -> Path:
+    """Create ``cfg.out_dir``; a fresh run (no ``resume``) refuses a directory holding a checkpoint of one of
+    ``stages`` and starts a new log. Returns the directory."""
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        for stage in stages:
+            ckpt = StageCheckpoint(out_dir, stage)
+            if ckpt.exists():
+                raise ValueError(f"{ckpt.dir} already holds a checkpoint; pass resume=True to continue it or "
+                                 f"choose another out_dir")
+        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
+    return out_dir
 
 
 def step_seed(seed: int, stage: int, step: int) -> int:

@@ -29,11 +29,12 @@ from vargym.pretrain.common import (
     init_for_training,
     make_batches,
     recon_loss,
+    start_run,
     step_seed,
     train_or_load_classifier,
 )
 from vargym.pretrain.config import PretrainConfig
-from vargym.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
+from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
 
 __all__ = ["run_pretrain_llamagen", "train_llamagen_gpt", "train_llamagen_vq"]
 
@@ -213,14 +214,7 @@ def run_pretrain_llamagen(cfg: PretrainConfig, progress: ProgressCallback | None
     """All stages for a LlamaGen preset; writes a directory `vargym.models.load_generator` loads."""
     from vargym.models.llamagen.loading import save_llamagen_checkpoint
 
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        for name in ("vq", "gpt"):
-            if StageCheckpoint(out_dir, name).exists():
-                raise ValueError(f"{out_dir}/checkpoints/{name} already holds a checkpoint; pass resume=True to "
-                                 f"continue it or choose another out_dir")
-        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
+    out_dir = start_run(cfg, ("vq", "gpt"))
     device = resolve_device(cfg.device)
     batches, class_names = make_batches(cfg, device)
     vq_cfg, gpt_cfg = LLAMAGEN_PRESETS[cfg.preset]

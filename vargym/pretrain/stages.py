@@ -43,11 +43,12 @@ from vargym.pretrain.common import (
     init_for_training,
     make_batches,
     recon_loss,
+    start_run,
     step_seed,
     train_or_load_classifier,
 )
 from vargym.pretrain.config import PretrainConfig
-from vargym.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
+from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
 
 __all__ = [
     "PretrainConfig",
@@ -267,17 +268,7 @@ def run_pretrain(
         from vargym.pretrain.llamagen import run_pretrain_llamagen
 
         return run_pretrain_llamagen(cfg, progress, command)
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        for stage in ("vqvae", "decoder", "var"):
-            ckpt = StageCheckpoint(out_dir, stage)
-            if ckpt.exists():
-                raise ValueError(
-                    f"{ckpt.dir} already holds a checkpoint; pass resume=True to continue it "
-                    f"or choose another out_dir"
-                )
-        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
+    out_dir = start_run(cfg, ("vqvae", "decoder", "var"))
     device = resolve_device(cfg.device)
     batches, class_names = make_batches(cfg, device)
     vq_cfg, var_cfg = preset_configs(cfg.preset)

@@ -32,9 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vargym.pretrain.common import PretrainResult, init_for_training, step_seed
+from vargym.pretrain.common import PretrainResult, init_for_training, start_run, step_seed
 from vargym.pretrain.config import PretrainConfig
-from vargym.pretrain.loop import ProgressCallback, Stage, StageCheckpoint, adamw, run_stage
+from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
 
 __all__ = ["TEXT_WIDTH", "build_text_encoder", "run_pretrain_t2i", "word_vocabulary"]
 
@@ -226,14 +226,7 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
     from vargym.models.text import T5TextEncoder
     from vargym.pretrain.llamagen import train_llamagen_vq
 
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:
-        for name in ("vq", "gpt"):
-            if StageCheckpoint(out_dir, name).exists():
-                raise ValueError(f"{out_dir}/checkpoints/{name} already holds a checkpoint; pass resume=True to "
-                                 f"continue it or choose another out_dir")
-        (out_dir / "pretrain_log.jsonl").unlink(missing_ok=True)
+    out_dir = start_run(cfg, ("vq", "gpt"))
     device = resolve_device(cfg.device)
     batches = _batches(cfg, device)
     vq_cfg, gpt_cfg = LLAMAGEN_PRESETS[cfg.preset]

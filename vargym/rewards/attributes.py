@@ -38,13 +38,16 @@ def _load(classifier: str | Path | None, default: str, device: torch.device | st
     return load_classifier(folder, device=device or "cpu").eval().requires_grad_(False)
 
 
-def _attributes(context: RewardContext, n: int, name: str) -> torch.Tensor:
+def _read(classifier: torch.nn.Module, images: torch.Tensor, context: RewardContext, name: str
+          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The classifier's log-probabilities per attribute and the prompted attributes ``[N, 4]`` (-1: not named)."""
+    from vargym.data.attributes import attribute_log_probs
     from vargym.data.captioned import attributes_from_metadata
 
-    if context.metadata is None or len(context.metadata) != n or not any(context.metadata):
+    if context.metadata is None or len(context.metadata) != images.shape[0] or not any(context.metadata):
         raise ValueError(f"the {name} reward reads each image's prompt metadata (shape, color, background, size): "
                          f"use it with a text model on the procedural captions (tiny-t2i, --prompts procedural)")
-    return attributes_from_metadata(context.metadata)
+    return attribute_log_probs(classifier, images), attributes_from_metadata(context.metadata).to(images.device)
 
 
 @register("attr")
@@ -62,21 +65,16 @@ class AttributeReward(Reward):
 
     @torch.no_grad()
     def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
-        from vargym.data.attributes import attribute_log_probs
+        from vargym.data.attributes import recognised
         from vargym.data.captioned import ATTRIBUTES
 
-        attributes = _attributes(context, images.shape[0], "attr").to(images.device)  # [N, 4]
-        log_probs = attribute_log_probs(self.classifier, images)
+        log_probs, attributes = _read(self.classifier, images, context, "attr")  # attributes [N, 4]
         named = attributes >= 0
-        probs, right = [], []
-        for i, name in enumerate(ATTRIBUTES):
-            target = attributes[:, i].clamp_min(0).unsqueeze(1)
-            probs.append(log_probs[name].gather(1, target).squeeze(1).exp())  # [N]
-            right.append(log_probs[name].argmax(-1) == attributes[:, i])
-        probs_t = torch.stack(probs, dim=1) * named  # [N, 4]
-        total = probs_t.sum(dim=1) / named.sum(dim=1).clamp_min(1)
-        components = {name: probs_t[:, i] for i, name in enumerate(ATTRIBUTES)}
-        components["all_correct"] = (torch.stack(right, dim=1) | ~named).all(dim=1).float()
+        probs = torch.stack([log_probs[name].gather(1, attributes[:, i].clamp_min(0).unsqueeze(1)).squeeze(1).exp()
+                             for i, name in enumerate(ATTRIBUTES)], dim=1) * named  # [N, 4]
+        total = probs.sum(dim=1) / named.sum(dim=1).clamp_min(1)
+        components = {name: probs[:, i] for i, name in enumerate(ATTRIBUTES)}
+        components["all_correct"] = recognised(log_probs, attributes).all(dim=1).float()
         return {"total": total, **components}
 
 
@@ -95,10 +93,7 @@ class TextFidelityReward(Reward):
 
     @torch.no_grad()
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        from vargym.data.attributes import attribute_log_probs
-        from vargym.data.captioned import ATTRIBUTES
+        from vargym.data.attributes import recognised
 
-        attributes = _attributes(context, images.shape[0], "text-fidelity").to(images.device)
-        log_probs = attribute_log_probs(self.classifier, images)
-        right = torch.stack([log_probs[name].argmax(-1) == attributes[:, i] for i, name in enumerate(ATTRIBUTES)], 1)
-        return (right | (attributes < 0)).all(dim=1).float()  # [N]
+        log_probs, attributes = _read(self.classifier, images, context, "text-fidelity")
+        return recognised(log_probs, attributes).all(dim=1).float()  # [N]
