@@ -20,8 +20,9 @@ def classifier_dir(tmp_path_factory):
 
 def test_a_short_training_recognises_each_attribute(classifier_dir):
     _, _, figures = classifier_dir
-    # chance: shape 0.1, colour and background 0.125, size 0.5; all four right by chance < 0.001
-    assert figures["shape"] > 0.5 and figures["color"] > 0.5 and figures["background"] > 0.5
+    # chance: shape 0.1, colour and background 0.125, size 0.5; all four right by chance < 0.001. Measured at
+    # this length: shape 0.56, colour 0.99, background 0.96, all 0.51; the bounds leave room for other CPUs.
+    assert figures["shape"] > 0.3 and figures["color"] > 0.6 and figures["background"] > 0.6
     assert figures["all"] > 0.1
 
 
