@@ -65,3 +65,23 @@ def test_attr_reward_reads_the_prompt_metadata(classifier_dir):
 def test_missing_classifier_is_named(tmp_path):
     with pytest.raises(WeightsNotAvailableError, match="no attribute classifier at"):
         make("attr", classifier=str(tmp_path))
+
+
+def test_the_augmented_half_comes_from_a_pool_augmented_once():
+    calls = []
+
+    def invert(images):
+        calls.append(images.shape[0])
+        return 1 - images
+
+    model, figures = train_attribute_classifier(steps=3, batch_size=8, seed=2, augment=invert, augment_pool=20,
+                                                input_size=16)
+    assert sum(calls) == 20 and len(calls) == 1  # one chunk of 20, before the first step, never again
+    assert model.config.input_size == 16 and 0 <= figures["all"] <= 1
+
+
+def test_pretrain_config_checks_the_classifier_input_size():
+    from vargym.pretrain.config import PretrainConfig
+
+    with pytest.raises(ValueError, match="classifier_input_size"):
+        PretrainConfig(preset="tiny-t2i", classifier_input_size=4)

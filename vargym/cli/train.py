@@ -185,6 +185,10 @@ def _print_summary(trainer: Any, history: list[dict[str, Any]], quiet: bool) -> 
         top1 = summary["class_top1"]
         rows.append(("class fidelity", f"{top1['tuned']:.3f} tuned vs {top1['base']:.3f} base (tiny classifier, "
                                        f"10 per class, sampled as in training)"))
+    if summary["gold"] is not None:
+        gold = summary["gold"]
+        rows.append(("gold metric", f"{gold['tuned']:.3f} tuned vs {gold['base']:.3f} base ({gold['name']}, "
+                                    f"{gold['conditions']} eval conditions x 2, sampled as in training)"))
     if summary["grids"]:
         rows.append(("samples before / after", " / ".join(summary["grids"])))
     if summary["checkpoint"]:

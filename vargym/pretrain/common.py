@@ -127,7 +127,7 @@ def init_for_training(vqvae: torch.nn.Module) -> None:
 def train_or_load_classifier(
     cfg: PretrainConfig, out_dir: Path, device: torch.device, progress: ProgressCallback | None
 ) -> tuple[torch.nn.Module | None, dict[str, float]]:
-    from vargym.data.classifier import load_classifier, save_classifier, train_classifier
+    from vargym.data.classifier import ClassifierConfig, load_classifier, save_classifier, train_classifier
 
     if not (cfg.procedural and cfg.classifier_steps):
         return None, {}
@@ -142,6 +142,7 @@ def train_or_load_classifier(
             progress("classifier", step + 1, cfg.classifier_steps, {"loss": loss})
 
     model, figures = train_classifier(
+        ClassifierConfig(input_size=cfg.classifier_input_size),
         steps=cfg.classifier_steps,
         batch_size=cfg.classifier_batch_size,
         seed=cfg.seed,

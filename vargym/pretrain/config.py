@@ -64,6 +64,8 @@ class PretrainConfig:
     """Steps of the tiny classifier (procedural data only; 0 skips it and the sample evaluation)."""
     classifier_batch_size: int = 128
     """Images per classifier step."""
+    classifier_input_size: int = 32
+    """Side (>= 8 px) the classifiers resize images to; a larger one reads small shapes better, at more cost."""
     checkpoint_every: int = 100
     """Write a resumable checkpoint every this many steps (and always at the end of a stage)."""
     log_every: int = 10
@@ -104,6 +106,8 @@ class PretrainConfig:
         for name in ("vqvae_lr", "decoder_lr", "var_lr"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.classifier_input_size < 8:
+            raise ValueError(f"classifier_input_size must be >= 8, got {self.classifier_input_size}")
         if self.classifier_steps and self.classifier_batch_size < 2:
             raise ValueError(f"classifier_batch_size must be >= 2, got {self.classifier_batch_size}")
         if not 0.0 <= self.cond_drop_rate < 1.0:

@@ -187,7 +187,8 @@ def _classifier(cfg: PretrainConfig, out_dir: Path, name: str, seed: int, vq: nn
 
     callback = None if progress is None else (lambda step, total, m: progress(name, step, total, m))
     model, figures = train_attribute_classifier(cfg.classifier_steps, cfg.classifier_batch_size, seed,
-                                                augment=reconstruct, progress=callback)
+                                                augment=reconstruct, progress=callback,
+                                                input_size=cfg.classifier_input_size)
     save_classifier(model, folder)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2))
     return model, {f"{name}_{k}": v for k, v in figures.items()}

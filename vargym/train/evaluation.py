@@ -33,9 +33,9 @@ class RunEvaluator:
     """
 
     def __init__(self, generator: Generator, source: ConditionSource, reward: Reward, sampling: SamplingConfig,
-                 config: TrainConfig, device: torch.device, eval_pool: Any = None) -> None:
+                 config: TrainConfig, device: torch.device, eval_pool: Any = None, pool: Any = None) -> None:
         self.generator, self.source, self.reward, self.sampling = generator, source, reward, sampling
-        self.eval_pool = eval_pool
+        self.eval_pool, self.pool = eval_pool, pool
         self.config, self.device = config, device
         self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
         self._gold: Any = None  # built at the first evaluation
@@ -74,6 +74,36 @@ class RunEvaluator:
         std = float(reward.std()) if reward.numel() > 1 else 0.0
         return {"eval_reward_mean": float(reward.mean()), "eval_reward_std": std, **metrics}
 
+    @torch.no_grad()
+    def gold_score(self, generator: Generator, conditions: int = 64, per_condition: int = 2) -> float | None:
+        """The gold metric of ``generator`` (the policy, or the base model to compare with) on the first
+        ``conditions`` evaluation conditions (the eval pool, else the training pool), ``per_condition`` samples
+        each, sampled as in training with the eval seed; None when the run has no gold metric."""
+        from vargym.envs.core import reward_context
+        from vargym.evaluation.evaluate import sample_images
+
+        self._build_gold()
+        if not self._gold:
+            return None
+        source = generator.condition_source(self.eval_pool if self.eval_pool is not None else self.pool)
+        condition = source.first(min(conditions, source.pool_size), self.device).repeat_interleave(per_condition)
+        images, _ = next(sample_images(generator, condition, self.sampling, self.config.eval_seed, len(condition)))
+        return float(self._gold[1](images, reward_context(source, condition)))
+
+    @property
+    def gold_name(self) -> str | None:
+        """The gold metric's name (a reward spec or ``"class_fidelity"``), None without one."""
+        self._build_gold()
+        return self._gold[0] if self._gold else None
+
+    def _build_gold(self) -> None:
+        if self._gold is None:
+            recommended = self.generator.gold_metric
+            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device, recommended) or ()
+            classifier = recommended[1].get("classifier") if isinstance(recommended, tuple) else None
+            self._features = build_feature_space(self.config.diversity_space, self.generator.num_classes,
+                                                 self.device, classifier)
+
     def _write_grid(self, out: Path, iteration: int, images: torch.Tensor, condition: Condition,
                     reward: torch.Tensor, logger: Any) -> None:
         from vargym.data.grid import grid_image
@@ -92,12 +122,7 @@ class RunEvaluator:
     def _monitor(self, iteration: int, images: torch.Tensor, ids: torch.Tensor, context: RewardContext,
                  reward_mean: float) -> dict[str, float]:
         """Gold metric, diversity and the reward-hacking flag of one evaluation (`vargym.train.monitor`)."""
-        if self._gold is None:
-            recommended = self.generator.gold_metric
-            self._gold = build_gold(self.config.gold, self.generator.num_classes, self.device, recommended) or ()
-            classifier = recommended[1].get("classifier") if isinstance(recommended, tuple) else None
-            self._features = build_feature_space(self.config.diversity_space, self.generator.num_classes,
-                                                 self.device, classifier)
+        self._build_gold()
         metrics = diversity_metrics(images, ids, features=self._features)
         if self._gold:
             _, score = self._gold

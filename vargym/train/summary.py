@@ -1,5 +1,6 @@
 """What a finished (or stopped) training call shows its user: reward and KL at start and end, class fidelity
-of the result next to the base model's, and where the grids, checkpoint and resume command are."""
+(or the model's gold metric) of the result next to the base model's, and where the grids, checkpoint and resume
+command are."""
 
 from __future__ import annotations
 
@@ -35,12 +36,33 @@ def _fidelity(trainer: Trainer, per_class: int) -> dict[str, float] | None:
     return out
 
 
+def _gold(trainer: Trainer, conditions: int) -> dict[str, float] | None:
+    """The run's gold metric (`vargym.train.monitor.build_gold`) of the tuned and the base model on the first
+    ``conditions`` evaluation conditions, two samples each, sampled as in training; None without one."""
+    from vargym.models import load_generator
+
+    evaluator = trainer.evaluator
+    tuned = evaluator.gold_score(trainer.generator, conditions)
+    if tuned is None:
+        return None
+    if trainer.generator.lora is not None:
+        with trainer.generator.base_policy():
+            base = evaluator.gold_score(trainer.generator, conditions)
+    else:
+        reference = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model,
+                                                                                            trainer.device)
+        base = evaluator.gold_score(reference, conditions)
+    return {"name": evaluator.gold_name, "tuned": tuned, "base": base, "conditions": conditions}
+
+
 def run_summary(trainer: Trainer, history: list[dict[str, Any]], fidelity_per_class: int = 10) -> dict[str, Any]:
     """The end-of-run report of a `Trainer.train` call.
 
     Returns:
         ``iterations``, ``steps``, ``reward_start`` / ``reward_end`` (batch means of the first and last
         iteration of the call), ``kl_ref`` (last), ``class_top1`` (``{"tuned", "base"}`` or None),
+        ``gold`` (where class fidelity does not apply: the run's gold metric, ``{"name", "tuned", "base",
+        "conditions"}``, or None),
         ``grids`` (first and last sample grid), ``checkpoint`` (newest), ``stopped_by`` (signal name,
         ``"target_reward"`` or None), ``resume`` (the command that continues the run).
     """
@@ -51,6 +73,8 @@ def run_summary(trainer: Trainer, history: list[dict[str, Any]], fidelity_per_cl
     checkpoints = checkpoint_dirs(out)
     stopped_by = trainer.stop_signal or ("target_reward" if trainer.reached_target else None) or (
         "reward hacking (stop_on_hacking)" if trainer.stopped_for_hacking else None)
+    class_top1 = _fidelity(trainer, fidelity_per_class) if fidelity_per_class else None
+    gold = _gold(trainer, 64) if fidelity_per_class and class_top1 is None else None
     finished = trainer.iteration >= trainer.config.steps
     more = trainer.config.steps if not finished else trainer.iteration + trainer.config.steps
     return {
@@ -59,7 +83,8 @@ def run_summary(trainer: Trainer, history: list[dict[str, Any]], fidelity_per_cl
         "reward_start": history[0]["reward_mean"] if history else None,
         "reward_end": history[-1]["reward_mean"] if history else None,
         "kl_ref": history[-1].get("kl_ref") if history else None,
-        "class_top1": _fidelity(trainer, fidelity_per_class) if fidelity_per_class else None,
+        "class_top1": class_top1,
+        "gold": gold,
         "grids": [str(grids[0]), str(grids[-1])] if grids else [],
         "checkpoint": str(checkpoints[-1]) if checkpoints else None,
         "stopped_by": stopped_by,

@@ -206,7 +206,7 @@ class Trainer:
         self.stopped_for_hacking = False
         """True when the last `train` call stopped because the reward-hacking flag was raised."""
         self.evaluator = RunEvaluator(self.generator, self.source, self.reward, self.sampling, config, self.device,
-                                      eval_pool=self.eval_pool)
+                                      eval_pool=self.eval_pool, pool=pool)
         """Evaluations, sample grids and the reward-hacking monitor (`vargym.train.evaluation`)."""
         self.monitor = self.evaluator.monitor
 
