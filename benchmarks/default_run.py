@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from vargym.bench.plot import Series, line_plot
+from vargym.devices import cpu_description
 from vargym.evaluation.evaluate import evaluate_model
 from vargym.models import load_generator
 from vargym.train import TrainConfig, Trainer
@@ -86,7 +87,8 @@ def main() -> None:
             overrides[key] = raw
     overrides.setdefault("steps", 100)  # run until the target, not the CLI's 16 iterations
     out = Path(args.out)
-    print(f"threads {torch.get_num_threads()}, seeds {args.seeds}")
+    cpu = cpu_description()
+    print(f"CPU: {cpu}; threads {torch.get_num_threads()}, seeds {args.seeds}")
     runs = [run_seed(seed, args, overrides, out) for seed in args.seeds]
     reached = [r["reached_s"] for r in runs if r["reached_s"] is not None]
     summary = {
@@ -98,7 +100,7 @@ def main() -> None:
         "tuned_training_top1": [r["fidelity"]["tuned_training"]["classifier"]["top1"] for r in runs],
         "base_training_top1": runs[0]["fidelity"]["base_training"]["classifier"]["top1"],
     }
-    result = {"threads": args.threads, "target": args.target, "overrides": overrides, "summary": summary,
+    result = {"cpu": cpu, "threads": args.threads, "target": args.target, "overrides": overrides, "summary": summary,
               "runs": runs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "default_run.json").write_text(json.dumps(result, indent=2, default=str))
@@ -113,7 +115,7 @@ def main() -> None:
         print(f"| {r['seed']} | {reached_text} | {r['iterations']} | "
               f"{r['seconds_per_iteration']:.1f} | {f['tuned_training']['classifier']['top1']:.3f} "
               f"({f['base_training']['classifier']['top1']:.3f}) |")
-    print(f"summary: {summary}")
+    print(f"CPU: {cpu}\nsummary: {summary}")
     print(f"wrote {out / 'default_run.json'} and {out / 'default_run.png'}")
 
 

@@ -6,7 +6,7 @@ import functools
 
 import torch
 
-__all__ = ["fast_bfloat16", "resolve_device", "resolve_precision"]
+__all__ = ["cpu_description", "fast_bfloat16", "resolve_device", "resolve_precision"]
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -37,6 +37,21 @@ def _cpu_flags() -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the flags that decide matmul speed here (AVX2, AVX-512, AVX512-BF16, AMX), for
+    benchmarks to print beside their figures; the platform's processor string where /proc/cpuinfo is absent."""
+    import platform
+
+    info = _cpu_flags()
+    if not info:
+        return platform.processor() or platform.machine()
+    lines = info.splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    wanted = sorted({f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512f", "avx2", "avx_vnni"))})
+    return f"{model}; {' '.join(wanted) or 'no AVX2, AVX-512 or AMX'}"
 
 
 def fast_bfloat16(device: torch.device) -> bool:

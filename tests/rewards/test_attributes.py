@@ -74,9 +74,12 @@ def test_the_augmented_half_comes_from_a_pool_augmented_once():
         calls.append(images.shape[0])
         return 1 - images
 
-    model, figures = train_attribute_classifier(steps=3, batch_size=8, seed=2, augment=invert, augment_pool=20,
+    model, figures = train_attribute_classifier(steps=3, batch_size=8, seed=2, augment=invert, augment_pool=10,
                                                 input_size=16)
-    assert sum(calls) == 20 and len(calls) == 1  # one chunk of 20, before the first step, never again
+    assert calls == [10]  # one chunk, before the first step, never again
+    calls.clear()
+    train_attribute_classifier(steps=2, batch_size=8, seed=2, augment=invert, augment_pool=100, input_size=16)
+    assert calls == [8]  # no more than the two steps' augmented halves read
     assert model.config.input_size == 16 and 0 <= figures["all"] <= 1
 
 

@@ -67,14 +67,15 @@ def train_attribute_classifier(steps: int = 600, batch_size: int = 128, seed: in
     """Train an attribute classifier on fresh captioned images (every composition, seen and held-out: the
     classifier judges both). ``augment`` maps a batch to another view of it (e.g. a tokenizer's
     reconstruction, so that the classifier knows decoded images); half of every batch is drawn from
-    ``augment_pool`` images augmented once at the start, since a tokenizer round trip costs far more than a
-    classifier step. Returns the model (eval mode) and its accuracies on 1024 fresh images."""
+    ``augment_pool`` images (at most as many as the steps read) augmented once at the start, since a tokenizer
+    round trip costs far more than a classifier step. Returns the model (eval mode) and its accuracies on 1024 fresh images."""
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = TinyClassifier(ClassifierConfig(num_classes=NUM_LOGITS, input_size=input_size))
-    pool = None if augment is None else _augmented_pool(augment, augment_pool, generator)
+    pool_size = min(augment_pool, steps * (batch_size // 2))  # never more than the training reads
+    pool = None if augment is None or pool_size < 1 else _augmented_pool(augment, pool_size, generator)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     model.train()
