@@ -107,3 +107,32 @@ def test_models_compare_generator_families_on_equal_terms(tmp_path):
         BenchConfig(models=("tiny",), train=TRAIN)
     with pytest.raises(ValueError, match="unknown contender"):
         config.train_config("nope", 0)
+
+
+def test_a_text_model_benchmark_reports_its_gold_metric(tiny_t5, tmp_path):
+    """The procedural captions on a random text model, the attr reward, text fidelity as the gold column."""
+    import torch
+
+    from vargym.data.attributes import NUM_LOGITS
+    from vargym.data.classifier import ClassifierConfig, TinyClassifier, save_classifier
+
+    torch.manual_seed(0)
+    folder = tmp_path / "attr"
+    save_classifier(TinyClassifier(ClassifierConfig(num_classes=NUM_LOGITS, input_size=32)), folder)
+    train = {**TRAIN, "model": "random:tiny-t2i", "text_encoder": str(tiny_t5), "prompts": "procedural",
+             "reward": "attr", "reward_kwargs": {"classifier": str(folder)}, "tokens_per_step": 16,
+             "gold": "none"}
+    config = BenchConfig(algos=("grpo",), seeds=1, budget_samples=8, eval_per_label=1, monitor_evals=0,
+                         train=train, out=str(tmp_path / "b"))
+    report = run_benchmark(config)
+    (run,) = report["runs"]
+    assert run["eval"]["gold"] is None and report["table"][0]["gold_name"] is None  # --gold none
+    assert "gold (" not in (tmp_path / "b" / "table.md").read_text()
+    text_fidelity = {**train, "gold": "text-fidelity"}
+    from vargym.bench.report import table_cells
+
+    fake = json.loads(json.dumps(report))  # the same report as if the gold had been text fidelity
+    fake["table"][0].update(gold_name="text-fidelity", gold_mean=0.5, gold_std=0.1)
+    headers, rows = table_cells(fake)
+    assert headers[6] == "gold (text-fidelity)" and rows[0][6] == "0.500 ± 0.100"
+    assert text_fidelity["gold"] == "text-fidelity"

@@ -67,6 +67,11 @@ PROFILES["families"] = {
     "train": {"reward": "brightness", "num_labels": 4, "group_size": 8, "minibatch_size": 16, "lr": 1e-4},
 }
 PROFILES["variants-colorfulness"] = {**_VARIANTS, "train": {**_VARIANTS["train"], "reward": "colorfulness"}}
+# The GRPO variants on the embedded text-to-image world: the shipped tiny-t2i on the attr reward (its reward
+# classifier reading the prompt's attributes), gold text fidelity from the other classifier; 8 prompts x 8.
+PROFILES["t2i"] = {**_VARIANTS, "budget_samples": 1280, "eval_per_label": 4, "threads": 2,
+                   "train": {"model": "tiny-t2i", "reward": "attr", "num_labels": 8, "group_size": 8,
+                             "minibatch_size": 32, "lr": 1e-4}}
 
 
 @dataclass(frozen=True)

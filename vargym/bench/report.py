@@ -6,6 +6,8 @@ Table columns (one row per algorithm, spread over seeds):
   over seeds;
 - ``eval_reward``, ``top1``, ``pixel_diversity``: `vargym.evaluation.evaluate_model` on the final policy
   (same labels, same seed for every run);
+- ``gold``: the run's gold metric on the same conditions (a column where it is not class fidelity, which
+  ``top1`` already shows: e.g. the text fidelity of ``tiny-t2i``);
 - ``samples_to_threshold``: first sample count at which a seed's training reward reaches the threshold
   (median over the seeds that reached it, and how many did);
 - ``kl_ref``: KL to the frozen reference over the last 10% of iterations;
@@ -81,11 +83,13 @@ def build_report(config: BenchConfig, summaries: list[dict[str, Any]]) -> dict[s
             ("kl_ref", [_tail_mean(algo_curves[str(s["seed"])]["kl_ref"]) for s in runs]),
             ("eval_reward", [s["eval"]["reward_mean"] for s in runs]),
             ("top1", [s["eval"]["top1"] for s in runs]),
+            ("gold", [s["eval"].get("gold") for s in runs]),
             ("pixel_diversity", [s["eval"]["pixel_diversity"] for s in runs]),
             ("samples_per_s", [s["samples_per_s"] for s in runs]),
             ("wall_s", [s["wall_s"] for s in runs]),
         ):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std(values)
+        row["gold_name"] = runs[0]["eval"].get("gold_name")
         row["wall_s_min"] = min(s["wall_s"] for s in runs)
         row["wall_s_max"] = max(s["wall_s"] for s in runs)
         row["samples_to_threshold"] = statistics.median(hits) if hits else None
@@ -129,6 +133,10 @@ def table_cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         memory,
         "wall s",
     ]
+    gold = next((row["gold_name"] for row in report["table"]
+                 if row.get("gold_name") not in (None, "class_fidelity")), None)
+    if gold is not None:
+        headers.insert(6, f"gold ({gold})")
     rows = []
     for row in report["table"]:
         hits = row["samples_to_threshold"]
@@ -148,6 +156,8 @@ def table_cells(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _fmt(row["wall_s_mean"], None, 0),
             ]
         )
+        if gold is not None:
+            rows[-1].insert(6, _fmt(row.get("gold_mean"), row.get("gold_std")))
     return headers, rows
 
 

@@ -81,7 +81,7 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
     run = trainer.config
     eval_config = EvalConfig(
         labels_per_class=config.eval_per_label,
-        classes=tuple(trainer.eval_condition().ids.tolist()),
+        conditions=trainer.eval_condition(),
         rewards=(run.reward,) if not run.reward_kwargs else None,
         reference_samples=0,  # no FID: too slow and too noisy at a few samples per class
         sampling=trainer.sampling,  # the run's training distribution, "auto" resolved
@@ -98,13 +98,16 @@ def _final_evaluation(trainer: Any, config: BenchConfig, scorers: dict[str, Any]
     reward = next(iter(result["rewards"].values()))
     finite = lambda v: v if v is None or math.isfinite(v) else None  # noqa: E731 (no pairs -> NaN diversity)
     return {
-        "labels": list(eval_config.classes),
+        "labels": result["classes"],
         "labels_per_class": config.eval_per_label,
         "seed": config.eval_seed,
         "num_samples": result["num_samples"],
         "reward_mean": reward["mean"],
         "reward_std": reward["std"],
         "top1": result.get("classifier", {}).get("top1"),
+        # the run's gold metric (the model's own, e.g. text fidelity; class fidelity for the procedural classes)
+        "gold": trainer.evaluator.gold_score(trainer.generator, len(result["classes"]), config.eval_per_label),
+        "gold_name": trainer.evaluator.gold_name,
         "pixel_diversity": finite(result["diversity"].get("pixel_distance")),
         "feature_diversity": finite(result["diversity"].get("feature_distance")),
         "notes": result["notes"],

@@ -74,7 +74,7 @@ def _group_table(name: str, groups: dict):
 
 
 @config_options(SamplingConfig, defaults=evaluation_sampling())
-@config_options(EvalConfig, exclude=("classes", "rewards", "labels_per_class"))
+@config_options(EvalConfig, exclude=("classes", "conditions", "rewards", "labels_per_class"))
 def eval_command(
     model: str = typer.Option("tiny", help=model_help()),
     checkpoint: Path | None = typer.Option(

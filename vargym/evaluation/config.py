@@ -38,6 +38,9 @@ class EvalConfig:
     file; each prompt gets ``labels_per_class`` samples."""
     max_prompts: int | None = None
     """Evaluate only the first N prompts of ``prompts`` (None: all)."""
+    conditions: Any = None
+    """A `vargym.models.Condition` of any kind (e.g. a training run's evaluation conditions), each distinct
+    one sampled ``labels_per_class`` times; replaces ``classes`` and ``prompts``."""
     group_by: str = "auto"
     """Metadata key of the per-group reward table (PartiPrompts' "Category", GenEval's "tag"): "auto" picks the
     first of those the prompts carry, "none" turns the table off."""

@@ -96,6 +96,8 @@ def evaluate_model(
     device = model.device
     pool, what = config.classes, "classes"
     prompts = config.prompts if config.prompts is not None or config.classes is not None else model.default_prompts
+    if config.conditions is not None:
+        pool, what, prompts = config.conditions, "conditions", None
     if prompts is not None:
         from vargym.data.prompts import load_prompts
 

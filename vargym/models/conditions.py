@@ -184,6 +184,8 @@ class ClassConditionSource(ConditionSource):
         self.fields = (ConditionField("labels", "class_label", self.num_classes),)
         self.pool: torch.Tensor | None = None
         """The allowed labels int64 ``[P]`` (None: every class)."""
+        if isinstance(pool, ClassCondition):
+            pool = pool.labels
         if pool is not None:
             if _is_text_value(pool):
                 raise TypeError(f"this model is class-conditional: its conditions are class labels (integers in "
