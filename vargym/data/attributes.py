@@ -93,7 +93,7 @@ def train_attribute_classifier(steps: int = 600, batch_size: int = 128, seed: in
         optimizer.step()
         schedule.step()
         if progress is not None:
-            progress(step + 1, steps, {"loss": float(loss)})
+            progress(step + 1, steps, {"loss": float(loss.detach())})
     model.eval()
     test = torch.Generator().manual_seed(seed + 10_007)
     attributes = draw_attributes(1024, test, "all")

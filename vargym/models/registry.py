@@ -112,6 +112,6 @@ register_family(Family(
     released=("llamagen-b", "llamagen-l", "llamagen-xl", "llamagen-xxl", "llamagen-3b", "llamagen-t2i-xl",
               "llamagen-t2i-xl-512"),
     weight_files=("vq_path", "gpt_path"),
-    shipped={"tiny-llamagen": "tiny-llamagen"},
+    shipped={"tiny-llamagen": "tiny-llamagen", "tiny-t2i": "tiny-t2i"},
     lora_targets=("wqkv", "wo", "w1", "w2", "w3"),
 ))
