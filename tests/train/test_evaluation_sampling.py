@@ -62,3 +62,21 @@ def test_flat_sampling_keywords_are_deprecated_but_work():
         TrainConfig.from_dict({"sampling": {"temprature": 0.5}})
     with pytest.raises(ValueError, match="more_smooth must be False for training"):
         TrainConfig(sampling={"more_smooth": True})
+
+
+def test_the_sample_grid_captions_each_row_with_its_condition(tmp_path, monkeypatch):
+    """One row per condition, its caption left of the row (a prompt can be far wider than a tile)."""
+    import vargym.data.grid as grid
+
+    trainer = Trainer(TrainConfig(model="random:tiny-llamagen", reward="luma", num_labels=2, group_size=2,
+                                  minibatch_size=2, steps=1, sample_every=0, eval_per_label=3, tensorboard=False,
+                                  out=str(tmp_path), eval_labels=(4, 7)))
+    calls = []
+    original = grid.grid_image
+    monkeypatch.setattr(grid, "grid_image", lambda *a, **k: calls.append(k) or original(*a, **k))
+    trainer.evaluate(write_grid=True)
+    (kwargs,) = calls
+    names = trainer.generator.condition_source().coerce([4, 7]).captions()
+    assert kwargs["row_labels"] == [c[:48] for c in names] and kwargs["nrow"] == 3
+    assert len(kwargs["labels"]) == 6 and all(float(label) >= 0 for label in kwargs["labels"])
+    assert (tmp_path / "samples" / "iter_000000.png").is_file()

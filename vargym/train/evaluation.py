@@ -56,8 +56,8 @@ class RunEvaluator:
 
         Samples through `vargym.evaluation.sample_images` (the path `vargym eval` uses) with the training
         distribution and its own seeded generator, so the training random streams are untouched. With ``out``
-        it writes ``<out>/samples/iter_NNNNNN.png`` (one row per condition, captions "condition: reward") and
-        logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with the monitor's metrics.
+        it writes ``<out>/samples/iter_NNNNNN.png`` (one row per condition, captioned on its left; each image's
+        reward under it) and logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with the monitor's metrics.
         """
         from vargym.envs.core import reward_context
         from vargym.evaluation.evaluate import sample_images
@@ -108,10 +108,12 @@ class RunEvaluator:
                     reward: torch.Tensor, logger: Any) -> None:
         from vargym.data.grid import grid_image
 
-        captions = [f"{c}: {float(r):.2f}" for c, r in zip(condition.captions(), reward.tolist())]
+        per_row = self.config.eval_per_label
+        rows = [c[:48] for c in condition.captions()[::per_row]]  # one condition per row (a prompt can be long)
         path = out / "samples" / f"iter_{iteration:06d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        image = grid_image(images.float().cpu(), nrow=self.config.eval_per_label, labels=captions)
+        image = grid_image(images.float().cpu(), nrow=per_row, labels=[f"{float(r):.2f}" for r in reward.tolist()],
+                           row_labels=rows)
         image.save(path)
         if logger is not None:
             import numpy as np
