@@ -30,6 +30,18 @@ from vargym.train import TrainConfig, Trainer
 SETTINGS = {"training": {"cfg": 0.0, "temperature": None}, "inference": {"cfg": 1.0, "temperature": 1.0}}
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """``--set key=value`` pairs as `TrainConfig` overrides (values parsed as JSON where they are JSON)."""
+    overrides = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
 def run_seed(seed: int, args: argparse.Namespace, overrides: dict, out: Path) -> dict:
     """Train one seed until the target (or the time limit); its curve, time to target and fidelity."""
     config = TrainConfig(out=str(out / f"run_seed{seed}"), overwrite=True, device="cpu", sample_every=0,
@@ -78,13 +90,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/default_run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {}
-    for pair in args.set:
-        key, _, raw = pair.partition("=")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
+    overrides = parse_overrides(args.set)
     overrides.setdefault("steps", 100)  # run until the target, not the CLI's 16 iterations
     out = Path(args.out)
     cpu = cpu_description()

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from default_run import parse_overrides  # this folder's class-conditional default run
 
 from vargym.bench.plot import Series, line_plot
 from vargym.devices import cpu_description
@@ -68,13 +69,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/t2i_default_run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = {}
-    for pair in args.set:
-        key, _, raw = pair.partition("=")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
+    overrides = parse_overrides(args.set)
     out = Path(args.out)
     cpu = cpu_description()
     print(f"CPU: {cpu}; threads {torch.get_num_threads()}; torch {torch.__version__}")

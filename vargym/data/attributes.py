@@ -68,7 +68,8 @@ def train_attribute_classifier(steps: int = 600, batch_size: int = 128, seed: in
     classifier judges both). ``augment`` maps a batch to another view of it (e.g. a tokenizer's
     reconstruction, so that the classifier knows decoded images); half of every batch is drawn from
     ``augment_pool`` images (at most as many as the steps read) augmented once at the start, since a tokenizer
-    round trip costs far more than a classifier step. Returns the model (eval mode) and its accuracies on 1024 fresh images."""
+    round trip costs far more than a classifier step. Returns the model (eval mode) and its accuracies on 1024
+    fresh images."""
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):

@@ -57,7 +57,8 @@ class RunEvaluator:
         Samples through `vargym.evaluation.sample_images` (the path `vargym eval` uses) with the training
         distribution and its own seeded generator, so the training random streams are untouched. With ``out``
         it writes ``<out>/samples/iter_NNNNNN.png`` (one row per condition, captioned on its left; each image's
-        reward under it) and logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with the monitor's metrics.
+        reward under it) and logs it to TensorBoard. Returns ``eval_reward_mean`` and ``eval_reward_std`` with
+        the monitor's metrics.
         """
         from vargym.envs.core import reward_context
         from vargym.evaluation.evaluate import sample_images

@@ -4,6 +4,7 @@ command are."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,45 +14,42 @@ if TYPE_CHECKING:
 __all__ = ["run_summary"]
 
 
+def _base_score(trainer: Trainer, score: Callable[[Any], float]) -> float:
+    """``score(generator)`` of the base model: the policy with its adapters off under LoRA, else the frozen
+    reference (loaded afresh when the run keeps none)."""
+    from vargym.models import load_generator
+
+    if trainer.generator.lora is not None:
+        with trainer.generator.base_policy():
+            return score(trainer.generator)
+    base = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model,
+                                                                                   trainer.device)
+    return score(base)
+
+
 def _fidelity(trainer: Trainer, per_class: int) -> dict[str, float] | None:
     """Tiny-classifier top-1 of the tuned and the base model, sampled as in training; None when the model is
     not a 10-class procedural one or the shipped classifier is missing."""
     from vargym.evaluation.evaluate import evaluate_model
     from vargym.evaluation.scorers import resolve_suite
-    from vargym.models import load_generator
     from vargym.models.files import TINY_DIR
 
     if resolve_suite("auto", trainer.generator.num_classes) != "tiny" or not (TINY_DIR / "classifier.json").is_file():
         return None
     settings = dict(labels_per_class=per_class, suite="tiny", rewards=(), reference_samples=0, seed=0,
                     sampling=trainer.sampling)
-    out = {"tuned": evaluate_model(trainer.generator, **settings)["classifier"]["top1"]}
-    if trainer.generator.lora is not None:  # the base is the policy with its adapters off
-        with trainer.generator.base_policy():
-            out["base"] = evaluate_model(trainer.generator, **settings)["classifier"]["top1"]
-    else:
-        base = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model,
-                                                                                       trainer.device)
-        out["base"] = evaluate_model(base, **settings)["classifier"]["top1"]
-    return out
+    top1 = lambda generator: evaluate_model(generator, **settings)["classifier"]["top1"]  # noqa: E731
+    return {"tuned": top1(trainer.generator), "base": _base_score(trainer, top1)}
 
 
 def _gold(trainer: Trainer, conditions: int) -> dict[str, float] | None:
     """The run's gold metric (`vargym.train.monitor.build_gold`) of the tuned and the base model on the first
     ``conditions`` evaluation conditions, two samples each, sampled as in training; None without one."""
-    from vargym.models import load_generator
-
     evaluator = trainer.evaluator
     tuned = evaluator.gold_score(trainer.generator, conditions)
     if tuned is None:
         return None
-    if trainer.generator.lora is not None:
-        with trainer.generator.base_policy():
-            base = evaluator.gold_score(trainer.generator, conditions)
-    else:
-        reference = trainer.reference if trainer.reference is not None else load_generator(trainer.config.model,
-                                                                                            trainer.device)
-        base = evaluator.gold_score(reference, conditions)
+    base = _base_score(trainer, lambda generator: evaluator.gold_score(generator, conditions))
     return {"name": evaluator.gold_name, "tuned": tuned, "base": base, "conditions": conditions}
 
 
