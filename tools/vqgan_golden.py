@@ -15,7 +15,7 @@ identity, which would hide indexing bugs), and writes their inputs and outputs:
 
 The weights are stored too (float16 values, stored exactly; the causal-mask buffers left out). Two
 configurations: ``a`` (f4: 8x8 tokens of a 32 px image, attention at the lowest level) and ``b`` (f2, widths that
-shrink, two residual blocks, 16x16 tokens, no attention in the VQGAN levels).
+shrink, two residual blocks, 16x16 tokens, attention at the full-resolution level only).
 
 Stand-ins, none of which touches a computation: ``main.instantiate_from_config`` (the official ``main.py``
 imports training-only modules that no longer import), and ``transformers.top_k_top_p_filtering``, which current
@@ -44,7 +44,7 @@ CONFIGS = {
                        "dropout": 0.0},
           "n_embed": 96, "embed_dim": 8, "gpt": {"n_layer": 2, "n_head": 4, "n_embd": 64}, "image_size": 32},
     "b": {"ddconfig": {"double_z": False, "z_channels": 64, "resolution": 32, "in_channels": 3, "out_ch": 3,
-                       "ch": 32, "ch_mult": [2, 1], "num_res_blocks": 2, "attn_resolutions": [],
+                       "ch": 32, "ch_mult": [2, 1], "num_res_blocks": 2, "attn_resolutions": [32],
                        "dropout": 0.0},
           "n_embed": 40, "embed_dim": 4, "gpt": {"n_layer": 3, "n_head": 2, "n_embd": 32}, "image_size": 32},
 }

@@ -1,4 +1,5 @@
-"""Scaled dot-product attention for both families: PyTorch's SDPA, with one CPU exception.
+"""Scaled dot-product attention for every family (PyTorch's SDPA, with one CPU exception) and the preallocated
+KV cache of the raster (next-token) samplers.
 
 Training in bfloat16 (or float16) on CPU, the fused SDPA kernel's backward pass is about 2x slower than
 an explicit ``softmax(Q K^T * scale + mask) V`` whose logits and softmax stay in float32 (measured on the
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["attention"]
+__all__ = ["KVCache", "attention"]
 
 
 def attention(
@@ -51,3 +52,19 @@ def attention(
         if mask is not None:
             logits = logits.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else logits + mask.float()
         return torch.matmul(logits.softmax(dim=-1).to(v.dtype), v)  # [B, H, L, c]
+
+
+class KVCache:
+    """Preallocated keys/values of one layer, [R, H_kv, S, hd]; attention reads only the filled slots."""
+
+    def __init__(self, rows: int, heads: int, length: int, head_dim: int, like: torch.Tensor):
+        self.k = like.new_empty(rows, heads, length, head_dim)  # only filled slots are ever read
+        self.v = like.new_empty(rows, heads, length, head_dim)
+        self.length = 0
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        rows, n = k.shape[0], k.shape[2]
+        self.k[:rows, :, self.length:self.length + n] = k
+        self.v[:rows, :, self.length:self.length + n] = v
+        self.length += n
+        return self.k[:rows, :, :self.length], self.v[:rows, :, :self.length]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ClassCondition", "ClassConditionSource", "Condition", "ConditionSource", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
-    "condition_from_batch",
+    "condition_from_batch", "raster_layout", "top_k_top_p_filter",
 ]
 
 
@@ -99,6 +99,15 @@ class TokenLayout:
         if values.shape[-1] != self.num_tokens:
             raise ValueError(f"values must end in T={self.num_tokens}, got {tuple(values.shape)}")
         return torch.stack([values[..., b:e].mean() for b, e in self.begin_ends])
+
+
+def raster_layout(num_tokens: int, tokens_per_step: int) -> TokenLayout:
+    """``num_tokens`` in chunks of ``tokens_per_step`` (the last chunk takes the remainder)."""
+    if int(tokens_per_step) != tokens_per_step or not 1 <= tokens_per_step <= num_tokens:
+        raise ValueError(f"tokens_per_step must be an int in [1, {num_tokens}] (tokens per image), "
+                         f"got {tokens_per_step!r}")
+    full, rest = divmod(num_tokens, int(tokens_per_step))
+    return TokenLayout((int(tokens_per_step),) * full + ((rest,) if rest else ()))
 
 
 # ---------------------------------------------------------------------------------------------- sampling
@@ -250,6 +259,23 @@ def check_labels(labels: Any, num_classes: int, device: torch.device | str, allo
         raise ValueError(f"labels must be a 1-D integer tensor, got {labels.dtype} of shape {tuple(labels.shape)}")
     check_ids(labels, num_classes + (1 if allow_null else 0), "labels", f"num_classes={num_classes}")
     return labels.long()
+
+
+def top_k_top_p_filter(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """transformers' ``top_k_top_p_filtering`` as LlamaGen and taming-transformers call it (a new tensor):
+    top-k keeps ties at the k-th value; top-p drops tokens whose cumulative probability (sorted descending)
+    exceeds ``top_p``, keeping the first one that crosses it. ``top_p`` >= 1 (or 0) is off."""
+    V = logits.shape[-1]
+    if top_k > 0:
+        kth = logits.topk(min(top_k, V), dim=-1)[0][..., -1:]
+        logits = logits.masked_fill(logits < kth, -torch.inf)
+    if 0 < top_p < 1.0:
+        sorted_logits, sorted_idx = logits.sort(dim=-1, descending=True)
+        remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) > top_p
+        remove[..., 1:] = remove[..., :-1].clone()
+        remove[..., 0] = False
+        logits = logits.masked_fill(remove.scatter(-1, sorted_idx, remove), -torch.inf)
+    return logits
 
 
 def keep_taken(filtered: torch.Tensor, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

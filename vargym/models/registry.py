@@ -115,3 +115,10 @@ register_family(Family(
     shipped={"tiny-llamagen": "tiny-llamagen", "tiny-t2i": "tiny-t2i"},
     lora_targets=("wqkv", "wo", "w1", "w2", "w3"),
 ))
+register_family(Family(
+    name="vqgan", glue="vargym.models.vqgan.generator",
+    presets=("tiny-vqgan", "vqgan-cin"),
+    released=("vqgan-cin",),
+    weight_files=("ckpt_path", "config_path"),
+    lora_targets=("query", "key", "value", "proj", "0", "2"),  # mlp.0 / mlp.2: the official MLP keys
+))

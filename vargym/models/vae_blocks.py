@@ -1,4 +1,5 @@
-"""Convolutional encoder and decoder of the multi-scale VQ-VAE (the official VAR layout).
+"""Convolutional encoder and decoder of the multi-scale VQ-VAE (the official VAR layout), and the blocks the
+other tokenizers (LlamaGen's VQ, taming-transformers' VQGAN) share with it.
 
 Attribute names are the official ones (``conv_in``, ``down.{i}.block.{j}``, ``mid.attn_1``, ...) because
 they become state-dict keys. Every norm is a GroupNorm with eps 1e-6 (32 groups officially; ``norm_groups``
@@ -49,6 +50,26 @@ class AttnBlock(nn.Module):
         return x + self.proj_out(h.view(B, C, H, W))
 
 
+class SeparateQKVAttnBlock(nn.Module):
+    """Single-head self-attention over the H*W positions with separate 1x1 ``q``/``k``/``v`` convs (the
+    taming-transformers block, which LlamaGen's tokenizer keeps): scale ``C^-0.5`` over all channels."""
+
+    def __init__(self, channels: int, norm_groups: int = 32):
+        super().__init__()
+        self.norm = _norm(channels, norm_groups)
+        self.q, self.k, self.v = (nn.Conv2d(channels, channels, 1) for _ in range(3))
+        self.proj_out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, C, H, W = x.shape
+        h = self.norm(x)
+        q = self.q(h).reshape(B, C, H * W).transpose(1, 2)  # [B, HW, C]
+        k = self.k(h).reshape(B, C, H * W)  # [B, C, HW]
+        v = self.v(h).reshape(B, C, H * W)
+        w = torch.bmm(q, k).mul_(C**-0.5).softmax(dim=2)  # [B, HW(query), HW(key)]
+        return x + self.proj_out(torch.bmm(v, w.transpose(1, 2)).reshape(B, C, H, W))
+
+
 class Downsample(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
@@ -67,7 +88,7 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-class _Level(nn.Module):
+class Level(nn.Module):
     """One resolution level: ``block`` list, ``attn`` list, optional ``downsample``/``upsample``."""
 
     def __init__(self):
@@ -83,11 +104,12 @@ class _Level(nn.Module):
         return h
 
 
-class _Mid(nn.Module):
-    def __init__(self, channels: int, dropout: float, using_mid_sa: bool, norm_groups: int):
+class Mid(nn.Module):
+    def __init__(self, channels: int, dropout: float, using_mid_sa: bool, norm_groups: int,
+                 attn_block: type[nn.Module] = AttnBlock):
         super().__init__()
         self.block_1 = ResnetBlock(channels, channels, dropout, norm_groups)
-        self.attn_1 = AttnBlock(channels, norm_groups) if using_mid_sa else nn.Identity()
+        self.attn_1 = attn_block(channels, norm_groups) if using_mid_sa else nn.Identity()
         self.block_2 = ResnetBlock(channels, channels, dropout, norm_groups)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -116,7 +138,7 @@ class Encoder(nn.Module):
         self.down = nn.ModuleList()
         block_in = ch
         for i in range(n):
-            level = _Level()
+            level = Level()
             block_in, block_out = ch * in_ch_mult[i], ch * ch_mult[i]
             for _ in range(num_res_blocks):
                 level.block.append(ResnetBlock(block_in, block_out, dropout, norm_groups))
@@ -126,7 +148,7 @@ class Encoder(nn.Module):
             if i != n - 1:
                 level.downsample = Downsample(block_in)
             self.down.append(level)
-        self.mid = _Mid(block_in, dropout, using_mid_sa, norm_groups)
+        self.mid = Mid(block_in, dropout, using_mid_sa, norm_groups)
         self.norm_out = _norm(block_in, norm_groups)
         self.conv_out = nn.Conv2d(block_in, z_channels, 3, 1, 1)
 
@@ -159,10 +181,10 @@ class Decoder(nn.Module):
         n = len(ch_mult)
         block_in = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, 3, 1, 1)
-        self.mid = _Mid(block_in, dropout, using_mid_sa, norm_groups)
+        self.mid = Mid(block_in, dropout, using_mid_sa, norm_groups)
         levels = []
         for i in reversed(range(n)):
-            level = _Level()
+            level = Level()
             block_out = ch * ch_mult[i]
             for _ in range(num_res_blocks + 1):
                 level.block.append(ResnetBlock(block_in, block_out, dropout, norm_groups))

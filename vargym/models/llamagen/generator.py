@@ -20,6 +20,7 @@ from vargym.models.generator import (
     StepSampler,
     TokenLayout,
     autocast,
+    raster_layout,
 )
 from vargym.models.llamagen.transformer import LlamaGen, LlamaGenConfig, TokenSampler
 from vargym.models.llamagen.vq import LlamaGenVQ
@@ -35,15 +36,6 @@ def _labels_of(condition: Condition) -> torch.Tensor:
         raise TypeError(f"LlamaGen c2i is class-conditional: condition must be a ClassCondition, "
                         f"got {type(condition).__name__}")
     return condition.labels
-
-
-def raster_layout(num_tokens: int, tokens_per_step: int) -> TokenLayout:
-    """``num_tokens`` in chunks of ``tokens_per_step`` (the last chunk takes the remainder)."""
-    if int(tokens_per_step) != tokens_per_step or not 1 <= tokens_per_step <= num_tokens:
-        raise ValueError(f"tokens_per_step must be an int in [1, {num_tokens}] (tokens per image), "
-                         f"got {tokens_per_step!r}")
-    full, rest = divmod(num_tokens, int(tokens_per_step))
-    return TokenLayout((int(tokens_per_step),) * full + ((rest,) if rest else ()))
 
 
 class LlamaGenGenerator(Generator):

@@ -29,8 +29,16 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from vargym.deprecation import renamed_kwargs
-from vargym.models.attention import attention
-from vargym.models.generator import DRAWS, autocast, check_ids, check_labels, draw, keep_taken
+from vargym.models.attention import KVCache, attention
+from vargym.models.generator import (
+    DRAWS,
+    autocast,
+    check_ids,
+    check_labels,
+    draw,
+    keep_taken,
+    top_k_top_p_filter,
+)
 
 __all__ = ["MODEL_TYPES", "LlamaGen", "LlamaGenConfig", "TokenSampler", "caption_attention_mask",
            "filter_logits_llamagen", "rope_2d_table"]
@@ -162,22 +170,6 @@ class FeedForward(nn.Module):
         return self.ffn_dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
 
 
-class KVCache:
-    """Preallocated keys/values of one layer, [R, H_kv, S, hd]; attention reads only the filled slots."""
-
-    def __init__(self, rows: int, heads: int, length: int, head_dim: int, like: torch.Tensor):
-        self.k = like.new_empty(rows, heads, length, head_dim)  # only filled slots are ever read
-        self.v = like.new_empty(rows, heads, length, head_dim)
-        self.length = 0
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, n = k.shape[0], k.shape[2]
-        self.k[:rows, :, self.length:self.length + n] = k
-        self.v[:rows, :, self.length:self.length + n] = v
-        self.length += n
-        return self.k[:rows, :, :self.length], self.v[:rows, :, :self.length]
-
-
 class Attention(nn.Module):
     def __init__(self, cfg: LlamaGenConfig):
         super().__init__()
@@ -303,21 +295,8 @@ class RLOutput(NamedTuple):
     hidden: torch.Tensor  # [B, L, D] conditional branch
 
 
-def filter_logits_llamagen(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
-    """The official ``top_k_top_p_filtering`` (returns a new tensor): top-k keeps ties at the k-th value;
-    top-p drops tokens whose cumulative probability (sorted descending) exceeds ``top_p``, keeping the first
-    one that crosses it. ``top_p`` >= 1 (or 0) is off."""
-    V = logits.shape[-1]
-    if top_k > 0:
-        kth = logits.topk(min(top_k, V), dim=-1)[0][..., -1:]
-        logits = logits.masked_fill(logits < kth, -torch.inf)
-    if 0 < top_p < 1.0:
-        sorted_logits, sorted_idx = logits.sort(dim=-1, descending=True)
-        remove = sorted_logits.softmax(dim=-1).cumsum(dim=-1) > top_p
-        remove[..., 1:] = remove[..., :-1].clone()
-        remove[..., 0] = False
-        logits = logits.masked_fill(remove.scatter(-1, sorted_idx, remove), -torch.inf)
-    return logits
+filter_logits_llamagen = top_k_top_p_filter
+"""The official ``top_k_top_p_filtering`` (`vargym.models.generator.top_k_top_p_filter`)."""
 
 
 def guide(cond: torch.Tensor, uncond: torch.Tensor, cfg: float) -> torch.Tensor:

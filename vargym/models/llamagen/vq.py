@@ -16,6 +16,7 @@ from torch import nn
 
 from vargym.models.generator import check_ids
 from vargym.models.vae_blocks import Downsample, ResnetBlock, Upsample
+from vargym.models.vae_blocks import SeparateQKVAttnBlock as AttnBlock
 
 __all__ = ["LlamaGenVQ", "LlamaGenVQConfig"]
 
@@ -58,25 +59,6 @@ class LlamaGenVQConfig:
     def downsample(self) -> int:
         """Pixels per token side: 2^(levels - 1)."""
         return 2 ** (len(self.encoder_ch_mult) - 1)
-
-
-class AttnBlock(nn.Module):
-    """Single-head self-attention over the h*w positions with separate 1x1 ``q``/``k``/``v`` convs."""
-
-    def __init__(self, channels: int, norm_groups: int):
-        super().__init__()
-        self.norm = nn.GroupNorm(norm_groups, channels, eps=1e-6)
-        self.q, self.k, self.v = (nn.Conv2d(channels, channels, 1) for _ in range(3))
-        self.proj_out = nn.Conv2d(channels, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, H, W = x.shape
-        h = self.norm(x)
-        q = self.q(h).reshape(B, C, H * W).transpose(1, 2)  # [B, HW, C]
-        k = self.k(h).reshape(B, C, H * W)  # [B, C, HW]
-        v = self.v(h).reshape(B, C, H * W)
-        w = torch.bmm(q, k).mul_(C**-0.5).softmax(dim=2)  # [B, HW(query), HW(key)]
-        return x + self.proj_out(torch.bmm(v, w.transpose(1, 2)).reshape(B, C, H, W))
 
 
 class _Level(nn.Module):
