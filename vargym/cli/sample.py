@@ -51,7 +51,8 @@ def sample(
     **fields: Any,
 ) -> None:
     """Sample a grid of images (one row per label or prompt) and write it as a PNG (guidance 1.5 by default:
-    the shipped VAR draws its classes best at cfg 1-2; LlamaGen t2i's official setting is --cfg 7.5 --top-k 1000)."""
+    the shipped VAR draws its classes best at cfg 1-2; LlamaGen t2i's official setting is --cfg 7.5 --top-k 1000;
+    models without an unconditional branch sample unguided)."""
     import torch
 
     from vargym.data.grid import save_grid
@@ -68,6 +69,11 @@ def sample(
     sampling = sampling.resolve(dev)
     encoder = text_encoder_spec(text_encoder, text_features)
     model_ = load_generator_or_exit(str(checkpoint or model), dev, text_encoder=encoder, **files)
+    if not model_.supports_guidance:  # the guidance default applies to models that have an unconditional branch
+        if "cfg" in given(SamplingConfig, fields) and sampling.cfg > 1:
+            raise typer.BadParameter(f"{model} has no unconditional branch, so classifier-free guidance does not "
+                                     f"exist for it: leave --cfg out (or 0)", param_hint="--cfg")
+        sampling = dataclasses.replace(sampling, cfg=0.0)
     pool = condition_pool(labels, prompts or (None if labels or prompt else model_.default_prompts), prompt,
                           model_.num_classes)
     try:

@@ -358,6 +358,9 @@ class Generator(ABC):
     default_prompts: str | None = None
     """A text model's prompt set when the user gives none (a `vargym.data.load_prompts` name; the embedded
     ``tiny-t2i`` names its procedural captions): training, evaluation and sampling load it themselves."""
+    supports_guidance: bool = True
+    """Whether the model has an unconditional branch, so that ``SamplingConfig.cfg`` can guide it (a model
+    without one refuses cfg > 1; `vargym sample` then leaves its guidance default out)."""
     gold_metric: str | tuple[str, dict] | None = None
     """The held-out metric a training run logs beside its reward when ``--gold auto``: a reward spec its
     checkpoint recommends, with the reward's keyword arguments (``("text-fidelity", {"classifier": DIR})`` for
