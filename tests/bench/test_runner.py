@@ -92,13 +92,16 @@ def test_resume_skips_finished_runs_and_continues_the_interrupted_one(tmp_path, 
 
 def test_models_compare_generator_families_on_equal_terms(tmp_path):
     train = {k: v for k, v in TRAIN.items() if k != "model"}
-    config = BenchConfig(algos=("grpo",), models=("random:tiny", "random:tiny-llamagen"), seeds=1, budget_samples=8,
+    models = ("random:tiny", "random:tiny-llamagen", "random:tiny-vqgan")  # next-scale and two next-token families
+    config = BenchConfig(algos=("grpo",), models=models, seeds=1, budget_samples=8,
                          eval_per_label=1, eval_labels=(0,), monitor_evals=0, train=train, out=str(tmp_path / "b"))
-    assert [name for name, _, _ in config.contenders] == ["random_tiny-grpo", "random_tiny-llamagen-grpo"]
+    assert [name for name, _, _ in config.contenders] == ["random_tiny-grpo", "random_tiny-llamagen-grpo",
+                                                          "random_tiny-vqgan-grpo"]
     report = run_benchmark(config)
     runs = {r["contender"]: r for r in report["runs"]}
     assert runs["random_tiny-grpo"]["model"] == "random:tiny"
     assert runs["random_tiny-llamagen-grpo"]["model"] == "random:tiny-llamagen"
+    assert runs["random_tiny-vqgan-grpo"]["model"] == "random:tiny-vqgan"
     assert {r["samples"] for r in runs.values()} == {8}  # the same budget
     assert len({r["label_state_sha"] for r in runs.values()}) == 1  # the same labels
     assert [row["algo"] for row in report["table"]] == list(runs)

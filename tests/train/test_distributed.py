@@ -39,7 +39,10 @@ def _final_policy(run: Path) -> dict[str, torch.Tensor]:
     return dict(load_generator(run).policy.state_dict())
 
 
-def _same_runs(a: Path, b: Path) -> None:
+def _same_runs(a: Path, b: Path, adam_tolerant: bool = False) -> None:
+    """Same metrics and final weights. ``adam_tolerant``: Adam's first step is about ``lr * g / (|g| + eps)``, so
+    where a gradient is near eps (1e-8) the order of the cross-rank sum moves the update by up to lr; such
+    rare weights may differ by up to lr (1e-3) and all others by at most 1e-5."""
     ra, rb = read_metrics(a), read_metrics(b)
     assert [r["iteration"] for r in ra] == [r["iteration"] for r in rb]
     for x, y in zip(ra, rb):
@@ -49,7 +52,11 @@ def _same_runs(a: Path, b: Path) -> None:
                 assert y[key] == pytest.approx(x[key], abs=1e-5, rel=1e-4), key
     pa, pb = _final_policy(a), _final_policy(b)
     for key in pa:
-        torch.testing.assert_close(pa[key], pb[key], atol=1e-5, rtol=1e-4)
+        if not adam_tolerant:
+            torch.testing.assert_close(pa[key], pb[key], atol=1e-5, rtol=1e-4)
+            continue
+        diff = (pa[key].float() - pb[key].float()).abs()
+        assert float(diff.max()) <= 1e-3 and float((diff > 1e-5).float().mean()) < 1e-3, key
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +76,16 @@ def test_two_ranks_equal_one_rank_with_the_same_global_batch(two_rank_run, tmp_p
     weights_changed = _final_policy(out)
     assert any(not torch.equal(v, load_generator("random:tiny").policy.state_dict()[k])
                for k, v in weights_changed.items() if v.is_floating_point())
+
+
+def test_a_vqgan_transformer_on_two_ranks_equals_one_process(tmp_path):
+    """The third family through torchrun: chunked raster steps, top-k, the same program as one process."""
+    flags = [*FLAGS, "--model", "random:tiny-vqgan", "--tokens-per-step", "16", "--top-k", "100", "--steps", "1"]
+    two = _torchrun("-m", "vargym", "train", *flags, "--out", str(tmp_path / "two"))
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _vargym("train", *flags, "--group-seeds", "--out", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    _same_runs(tmp_path / "one", tmp_path / "two", adam_tolerant=True)
 
 
 def test_every_ppo_statistic_is_global(tmp_path):

@@ -1,5 +1,5 @@
 """The trainer drives the taming-transformers family as it drives the others: every algorithm, chunked steps,
-LoRA, resume, and the CLI end to end."""
+LoRA, resume, LOO-FID without guidance (seed 002's setting), and the CLI end to end."""
 
 import json
 
@@ -24,7 +24,8 @@ def _config(out, **kw) -> TrainConfig:
 
 @pytest.mark.parametrize("algo, extra", [("grpo", {}), ("ppo", {"epochs": 2}),
                                          ("reinforce", {"algo_kwargs": {"baseline": "ema"}}),
-                                         ("grpo", {"lora_rank": 4})])
+                                         ("grpo", {"lora_rank": 4}),
+                                         ("grpo", {"reward": "loo-fid", "num_labels": 2, "group_size": 4})])
 def test_each_algorithm_updates_the_vqgan_transformer(tmp_path, algo, extra):
     torch.manual_seed(0)
     trainer = Trainer(_config(tmp_path, algo=algo, **extra))
