@@ -26,8 +26,8 @@ def pretrain(
     quiet: bool = typer.Option(False, help="No progress bars."),
     **fields: Any,
 ) -> None:
-    """Pretrain a preset from scratch: a VAR (VQ-VAE, optional decoder fine-tune, transformer) or a LlamaGen
-    (VQ tokenizer, GPT), and the tiny classifier."""
+    """Pretrain a preset from scratch: a VAR (VQ-VAE, optional decoder fine-tune, transformer), a LlamaGen
+    (VQ tokenizer, GPT) or a taming-transformers model (VQGAN, minGPT), and the tiny classifier."""
     import contextlib
     import sys
 

@@ -18,8 +18,9 @@ class PretrainConfig:
     """``"procedural"`` (the 10 built-in classes, generated on the fly) or a folder ``root/<class>/*.png``."""
     preset: str = "tiny"
     """Architecture preset of ``vargym.models.presets``: ``"tiny"`` (VAR 1.3M parameters), ``"small"`` (4.2M,
-    same VQ-VAE) or ``"tiny-llamagen"`` (a next-token LlamaGen with its own VQ tokenizer; its stages use the
-    ``vqvae_*`` settings for the tokenizer and the ``var_*`` ones for the GPT); the class count follows the data."""
+    same VQ-VAE), ``"tiny-llamagen"`` or ``"tiny-vqgan"`` (next-token models with their own tokenizers; their
+    stages use the ``vqvae_*`` settings for the tokenizer and the ``var_*`` ones for the GPT); the class count
+    follows the data."""
     image_size: int = 64
     """Image side in pixels; must equal the preset VQ-VAE's image size."""
     seed: int = 0

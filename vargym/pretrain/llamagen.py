@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,9 +53,10 @@ def _vq_forward(vq: LlamaGenVQ, images: torch.Tensor, quantise: bool):
 
 
 def train_llamagen_vq(cfg: PretrainConfig, vq: LlamaGenVQ, batches: BatchFn, out_dir: Path,
-                      progress: ProgressCallback | None = None) -> dict[str, float]:
+                      progress: ProgressCallback | None = None, forward: Callable = _vq_forward) -> dict[str, float]:
     """Train ``vq`` in place (see the module docstring); figures ``vq_final_loss``, ``vq_final_recon_l1``,
-    ``vq_codes_used`` and ``vq_wall_s``."""
+    ``vq_codes_used`` and ``vq_wall_s``. ``forward(vq, images, quantise)`` -> (reconstruction, VQ loss, code
+    ids, latent rows): another tokenizer's (the VQGAN's) forward reuses the stage."""
     V = vq.vocab_size
     ae_steps = round(cfg.vqvae_steps * cfg.vqvae_ae_warmup)
     optimizer = adamw(vq, cfg.vqvae_lr, 0.0, (0.9, 0.99))
@@ -64,7 +66,7 @@ def train_llamagen_vq(cfg: PretrainConfig, vq: LlamaGenVQ, batches: BatchFn, out
 
     def loss(step: int):
         images, _ = batches(0, step, cfg.vqvae_batch_size)
-        recon, vq_loss, codes, latents = _vq_forward(vq, images, quantise=step >= ae_steps)
+        recon, vq_loss, codes, latents = forward(vq, images, quantise=step >= ae_steps)
         last["codes"], last["latents"] = codes, latents
         total, l1 = recon_loss(recon, images, cfg.edge_weight, vq_loss)
         return total, {"loss": total.item(), "recon_l1": l1.item(), "vq_loss": vq_loss.item()}
@@ -103,7 +105,9 @@ def train_llamagen_vq(cfg: PretrainConfig, vq: LlamaGenVQ, batches: BatchFn, out
 
 def train_llamagen_gpt(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, batches: BatchFn, out_dir: Path,
                        progress: ProgressCallback | None = None) -> dict[str, float]:
-    """Train ``gpt`` in place on the frozen ``vq``'s tokens; figures ``gpt_final_loss`` and ``gpt_wall_s``."""
+    """Train ``gpt`` in place on the frozen ``vq``'s tokens; figures ``gpt_final_loss`` and ``gpt_wall_s``.
+    Any raster GPT with ``gpt(labels, tokens) -> logits [B, L, V]`` and a tokenizer with ``img_to_tokens``
+    trains here (the VQGAN family's too)."""
     optimizer = adamw(gpt, cfg.var_lr, cfg.var_weight_decay, (0.9, 0.95))
 
     def loss(step: int):
@@ -116,7 +120,8 @@ def train_llamagen_gpt(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, batch
 
     stage = Stage("gpt", cfg.var_steps, gpt, optimizer, cfg.var_lr, gpt.parameters(), loss)
     gpt.train()
-    devices = [gpt.output.weight.device] if gpt.output.weight.device.type == "cuda" else []
+    device = next(gpt.parameters()).device
+    devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         state = _run(cfg, stage, out_dir, progress)
     gpt.eval()
@@ -131,14 +136,18 @@ def _run(cfg: PretrainConfig, stage: Stage, out_dir: Path, progress: ProgressCal
 
 @torch.no_grad()
 def llamagen_quality(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, classifier, batches: BatchFn,
-                     class_names: list[str], out_dir: Path) -> dict[str, float]:
-    """Reconstruction PSNR and classifier top-1; per guidance scale the samples' top-1, overall and per class
-    (temperature 1, no filtering; LlamaGen's convention: cfg <= 1 is unguided); the best scale's grid PNG."""
+                     class_names: list[str], out_dir: Path, settings: dict[str, dict] | None = None) -> dict[str, float]:
+    """Reconstruction PSNR and classifier top-1; per sampling setting the samples' top-1, overall and per class,
+    and the best setting's grid PNG. ``settings``: figure key -> ``gpt.sample`` keywords; default: each
+    guidance scale of ``cfg.eval_cfgs`` (temperature 1, no filtering; LlamaGen's convention: cfg <= 1 is
+    unguided)."""
     from vargym.data.classifier import classifier_accuracy
     from vargym.data.grid import save_grid
 
     if cfg.eval_per_class == 0:
         return {}
+    if settings is None:
+        settings = {f"samples_cfg{guidance:g}": {"cfg": guidance} for guidance in cfg.eval_cfgs}
     figures: dict[str, float] = {}
     C = len(class_names)
     images, labels = batches(2, 0, max(64, 3 * C * cfg.eval_per_class))
@@ -147,13 +156,12 @@ def llamagen_quality(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, classif
     if classifier is not None:
         figures["recon_classifier_top1"] = classifier_accuracy(classifier, recon, labels, topk=(1,))["top1"]
     best = None
-    device = gpt.output.weight.device
+    device = next(gpt.parameters()).device
     sample_labels = torch.arange(C, device=device).repeat_interleave(cfg.eval_per_class)
-    for guidance in cfg.eval_cfgs:
+    for key, kwargs in settings.items():
         generator = torch.Generator(device=device).manual_seed(cfg.seed)
-        tokens = torch.cat([gpt.sample(chunk, cfg=guidance, generator=generator) for chunk in sample_labels.split(200)])
+        tokens = torch.cat([gpt.sample(chunk, generator=generator, **kwargs) for chunk in sample_labels.split(200)])
         samples = vq.tokens_to_img(tokens)
-        key = f"samples_cfg{guidance:g}"
         if classifier is None:
             continue
         pred = classifier(samples).argmax(-1)
@@ -162,13 +170,13 @@ def llamagen_quality(cfg: PretrainConfig, vq: LlamaGenVQ, gpt: LlamaGen, classif
         for c, name in enumerate(class_names):
             figures[f"{key}_top1_{name}"] = float((pred[sample_labels == c] == c).float().mean())
         if best is None or top1 > best[0]:
-            best = (top1, guidance, samples)
+            best = (top1, kwargs, samples)
     if best is not None:
         per_row = min(cfg.eval_per_class, 10)
         keep = torch.cat([torch.nonzero(sample_labels == c).squeeze(1)[:per_row] for c in range(C)])
         save_grid(best[2][keep], Path(cfg.grid_path) if cfg.grid_path else out_dir / "samples.png", nrow=per_row,
                   row_labels=class_names)
-        figures["grid_cfg"] = best[1]
+        figures.update({f"grid_{k}": v for k, v in best[1].items()})
     return figures
 
 

@@ -268,6 +268,10 @@ def run_pretrain(
         from vargym.pretrain.llamagen import run_pretrain_llamagen
 
         return run_pretrain_llamagen(cfg, progress, command)
+    if preset_family(cfg.preset) == "vqgan":
+        from vargym.pretrain.vqgan import run_pretrain_vqgan
+
+        return run_pretrain_vqgan(cfg, progress, command)
     out_dir = start_run(cfg, ("vqvae", "decoder", "var"))
     device = resolve_device(cfg.device)
     batches, class_names = make_batches(cfg, device)

@@ -75,6 +75,10 @@ class MinGPTConfig:
     def head_dim(self) -> int:
         return self.n_embd // self.n_head
 
+    @property
+    def grid(self) -> int:
+        return math.isqrt(self.block_size)
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, cfg: MinGPTConfig):
