@@ -58,7 +58,7 @@ def test_guidance_is_refused_at_the_boundary(tmp_path):
         Trainer(_config(tmp_path, sampling={"cfg": 2.0})).train()
 
 
-def test_cli_grpo_run_then_sample(tmp_path):
+def test_cli_grpo_run_then_sample_and_eval(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
     args = ["train", "--model", "random:tiny-vqgan", "--algo", "grpo", "--reward", "luma", "--tokens-per-step", "16",
@@ -79,3 +79,7 @@ def test_cli_grpo_run_then_sample(tmp_path):
     assert (tmp_path / "s.png").is_file()
     result = runner.invoke(app, ["sample", "--model", str(out), "--cfg", "3", "--out", str(tmp_path / "t.png")])
     assert result.exit_code != 0 and "--cfg" in result.output and "unconditional" in result.output
+    result = runner.invoke(app, ["eval", "--model", str(out), "--labels-per-class", "2", "--classes", "0-1",
+                                 "--reward", "luma", "--json", str(tmp_path / "eval.json"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "eval.json").read_text())["results"]["base"]["num_samples"] == 4
