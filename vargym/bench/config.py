@@ -54,11 +54,11 @@ _VARIANTS = {
               "lr": 1e-4},
 }
 PROFILES["variants"] = _VARIANTS
-# The two embedded generator families on equal terms: GRPO on brightness, the same labels, batches, seeds and
-# sample budget for the tiny next-scale VAR (6 steps per image) and the tiny next-token LlamaGen (64 tokens,
-# one env step per token).
+# The three embedded generator families on equal terms: GRPO on brightness, the same labels, batches, seeds and
+# sample budget for the tiny next-scale VAR (6 steps per image) and the tiny next-token LlamaGen and VQGAN
+# transformer (64 tokens, one env step per token).
 PROFILES["families"] = {
-    "models": ("tiny", "tiny-llamagen"),
+    "models": ("tiny", "tiny-llamagen", "tiny-vqgan"),
     "algos": ("grpo",),
     "seeds": 3,
     "budget_samples": 640,

@@ -120,5 +120,6 @@ register_family(Family(
     presets=("tiny-vqgan", "vqgan-cin"),
     released=("vqgan-cin",),
     weight_files=("ckpt_path", "config_path"),
+    shipped={"tiny-vqgan": "tiny-vqgan"},
     lora_targets=("query", "key", "value", "proj", "0", "2"),  # mlp.0 / mlp.2: the official MLP keys
 ))
