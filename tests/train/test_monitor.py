@@ -27,6 +27,36 @@ def test_flag_needs_a_rising_reward_and_a_falling_gold_or_diversity():
     assert restored.history == collapse.history
 
 
+def test_a_fall_must_also_exceed_the_measurement_noise():
+    """0.75 -> 0.625 (-17%) on 32 images is 1.1 standard errors of the difference (SE of a mean of 0/1 scores
+    about 0.08 each): noise, no flag; the same fall measured on 1000 images (SE 0.014) is 6.8 SE: flagged;
+    noise_z=0 is the threshold alone."""
+    def se(p, n):
+        return (p * (1 - p) / n) ** 0.5
+
+    for n, noise_z, flagged in ((32, 2.0, 0.0), (1000, 2.0, 1.0), (32, 0.0, 1.0)):
+        monitor = HackingMonitor(window=1, threshold=0.1, noise_z=noise_z)
+        monitor.update({"eval_reward_mean": 0.2, "gold": 0.75, "gold_se": se(0.75, n)})
+        out = monitor.update({"eval_reward_mean": 0.5, "gold": 0.625, "gold_se": se(0.625, n)})
+        assert out["hacking_flag"] == flagged, (n, noise_z)
+        if noise_z:
+            expected = 0.125 / (se(0.75, n) ** 2 + se(0.625, n) ** 2) ** 0.5
+            assert out["gold_drop_z"] == pytest.approx(expected)
+    missing = HackingMonitor(window=1, noise_z=2.0)  # no standard errors reported: the threshold alone
+    missing.update({"eval_reward_mean": 0.2, "gold": 0.75})
+    assert missing.update({"eval_reward_mean": 0.5, "gold": 0.6})["hacking_flag"] == 1.0
+    with pytest.raises(ValueError, match="hacking_noise_z"):
+        TrainConfig(hacking_noise_z=-1)
+
+
+def test_diversity_standard_error_is_over_conditions():
+    images = torch.zeros(6, 3, 8, 8)
+    images[1], images[3], images[5] = 0.2, 0.4, 0.6  # per-condition within distances 0.2, 0.4, 0.6
+    out = diversity_metrics(images, torch.tensor([0, 0, 1, 1, 2, 2]), pixel_size=8)
+    assert out["diversity_within"] == pytest.approx(0.4)
+    assert out["diversity_within_se"] == pytest.approx(0.2 / 3**0.5)  # std 0.2 of the three, over sqrt(3)
+
+
 def test_diversity_within_and_across_groups():
     images = torch.zeros(4, 3, 8, 8)
     images[1] += 0.5

@@ -175,6 +175,10 @@ class TrainConfig:
     or within-group diversity)."""
     hacking_threshold: float = 0.1
     """Reward-hacking monitor: the relative fall of the gold metric or diversity that raises the flag."""
+    hacking_noise_z: float = 2.0
+    """Reward-hacking monitor: the fall must also exceed this many standard errors of the difference between
+    the two evaluations (their per-image gold scores' and per-condition diversities' spread); 0: the relative
+    threshold alone."""
     stop_on_hacking: bool = False
     """Stop training (with a checkpoint) when the reward-hacking flag is raised."""
     checkpoint_every: int = 5
@@ -208,6 +212,8 @@ class TrainConfig:
         ):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.hacking_noise_z >= 0:
+            raise ValueError(f"hacking_noise_z must be >= 0 (0: the relative threshold alone), got {self.hacking_noise_z!r}")
         if self.batch_size % self.minibatch_size:
             raise ValueError(
                 f"minibatch_size ({self.minibatch_size}) must divide num_labels * group_size "

@@ -37,7 +37,7 @@ class RunEvaluator:
         self.generator, self.source, self.reward, self.sampling = generator, source, reward, sampling
         self.eval_pool, self.pool = eval_pool, pool
         self.config, self.device = config, device
-        self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold)
+        self.monitor = HackingMonitor(config.hacking_window, config.hacking_threshold, config.hacking_noise_z)
         self._gold: Any = None  # built at the first evaluation
         self._features: Any = None  # the diversity's feature space, built with the gold metric
 
@@ -89,7 +89,7 @@ class RunEvaluator:
         source = generator.condition_source(self.eval_pool if self.eval_pool is not None else self.pool)
         condition = source.first(min(conditions, source.pool_size), self.device).repeat_interleave(per_condition)
         images, _ = next(sample_images(generator, condition, self.sampling, self.config.eval_seed, len(condition)))
-        return float(self._gold[1](images, reward_context(source, condition)))
+        return float(self._gold[1](images, reward_context(source, condition)).mean())
 
     @property
     def gold_name(self) -> str | None:
@@ -129,12 +129,14 @@ class RunEvaluator:
         metrics = diversity_metrics(images, ids, features=self._features)
         if self._gold:
             _, score = self._gold
-            metrics["gold"] = float(score(images, context))
+            scores = score(images, context)  # [E]
+            metrics["gold"] = float(scores.mean())
+            metrics["gold_se"] = float(scores.std() / scores.numel() ** 0.5) if scores.numel() > 1 else float("nan")
         metrics.update(self.monitor.update({"eval_reward_mean": reward_mean, **metrics}))
         if metrics["hacking_flag"]:
             logging.getLogger("vargym.train.trainer").warning(
                 "possible reward hacking at iteration %d: the reward rose over the last %d evaluations while "
-                "the gold metric or within-group diversity fell by more than %.0f%% (%s)", iteration,
-                self.monitor.window, 100 * self.monitor.threshold,
+                "the gold metric or within-group diversity fell by more than %.0f%% and %.1f standard errors (%s)",
+                iteration, self.monitor.window, 100 * self.monitor.threshold, self.monitor.noise_z,
                 ", ".join(f"{k} {v:+.1%}" for k, v in metrics.items() if k.endswith("_change")))
         return metrics

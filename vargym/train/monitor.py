@@ -9,6 +9,7 @@ users of every peer project report (a policy that maximises the proxy and forget
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,17 +29,26 @@ def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: in
     classifier's features move only with what the images show."""
     from vargym.data.diversity import downsample_pixels, pairwise_diversity
 
-    pixels = downsample_pixels(images.float(), pixel_size)  # [E, D]
+    pixels = downsample_pixels(images.float(), pixel_size).cpu()  # [E, D]
+    labels = labels.cpu()
     out = {"diversity_within_pixels": pairwise_diversity(pixels, labels)["mean_distance"],
            "diversity_across_pixels": pairwise_diversity(pixels, torch.zeros_like(labels))["mean_distance"]}
     if features is None:
-        return {"diversity_within": out["diversity_within_pixels"],
-                "diversity_across": out["diversity_across_pixels"], **out}
-    with torch.no_grad():
-        points = features(images).float().cpu()  # [E, D]
-    out["diversity_within"] = pairwise_diversity(points, labels.cpu())["mean_distance"]
-    out["diversity_across"] = pairwise_diversity(points, torch.zeros_like(labels).cpu())["mean_distance"]
+        points = pixels
+    else:
+        with torch.no_grad():
+            points = features(images).float().cpu()  # [E, D]
+    out["diversity_within"] = pairwise_diversity(points, labels)["mean_distance"]
+    out["diversity_across"] = pairwise_diversity(points, torch.zeros_like(labels))["mean_distance"]
+    out["diversity_within_se"] = _standard_error(torch.tensor(
+        [pairwise_diversity(points[labels == c], labels[labels == c])["mean_distance"] for c in labels.unique()]))
     return out
+
+
+def _standard_error(values: torch.Tensor) -> float:
+    """The standard error of the mean of ``values`` [n] (NaN entries left out; NaN below two values)."""
+    values = values[~values.isnan()].double()
+    return float(values.std() / values.numel() ** 0.5) if values.numel() >= 2 else float("nan")
 
 
 DIVERSITY_SPACES = ("auto", "pixels", "classifier")
@@ -79,7 +89,8 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device,
     `Generator.gold_metric`), else class fidelity where it applies, else none.
 
     Returns:
-        ``(name, fn(images, context) -> float)`` or None; ``context`` is the images' `RewardContext`.
+        ``(name, fn(images, context) -> per-image scores [E])`` or None (the metric is their mean; their spread
+        gives its standard error); ``context`` is the images' `RewardContext`.
     """
     from vargym.evaluation.scorers import resolve_suite
     from vargym.models.files import TINY_DIR
@@ -93,19 +104,24 @@ def build_gold(spec: str | None, num_classes: int, device: torch.device,
     if spec == "none":
         return None
     if spec == "class_fidelity":
-        from vargym.data.classifier import classifier_accuracy, load_classifier
+        from vargym.data.classifier import load_classifier
 
         if not tiny:
             raise ValueError(f"gold 'class_fidelity' uses the tiny classifier of the 10 procedural classes; this "
                              f"model has {num_classes} classes: pass a reward spec as the gold metric instead")
         classifier = load_classifier(TINY_DIR, device=device)
-        return "class_fidelity", lambda images, context: classifier_accuracy(
-            classifier, images, context.labels, topk=(1,))["top1"]
+
+        def correct(images: torch.Tensor, context: Any) -> torch.Tensor:
+            with torch.no_grad():
+                pred = classifier(images.to(device)).argmax(-1).cpu()
+            return (pred == context.labels.cpu()).float()  # [E]
+
+        return "class_fidelity", correct
     import vargym.rewards
     from vargym.rewards import resize_for
 
     reward = vargym.rewards.make(spec, device=device, **kwargs)
-    return spec, lambda images, context: float(reward(resize_for(images, reward.input_size), context).total.mean())
+    return spec, lambda images, context: reward(resize_for(images, reward.input_size), context).total.float().cpu()
 
 
 @dataclass
@@ -113,19 +129,26 @@ class HackingMonitor:
     """Flags a rising proxy reward with a falling gold metric or within-group diversity (in the feature space
     `diversity_metrics` measured it in).
 
+    A fall counts when it is larger than ``threshold`` of the old value **and**, where the evaluations report
+    their standard errors (``gold_se``, ``diversity_within_se``), larger than ``noise_z`` standard errors of the
+    difference: a gold metric measured on 32 images moves by 10% between two evaluations of an unchanged model.
+
     Args:
         window: evaluations to look back (the flag compares the newest with the one ``window`` earlier).
         threshold: relative fall that counts (0.1 = the gold metric or diversity lost 10% of its value).
+        noise_z: how many standard errors of the difference the fall must also exceed (0: the threshold alone).
     """
 
     window: int = 3
     threshold: float = 0.1
+    noise_z: float = 2.0
     history: list[dict[str, float]] = field(default_factory=list)
 
     def update(self, metrics: dict[str, Any]) -> dict[str, float]:
-        """Add one evaluation (``eval_reward_mean`` and, when measured, ``gold`` and ``diversity_within``);
-        returns ``{"hacking_flag": 0 or 1}`` plus the relative changes over the window that it looked at."""
-        keys = ("eval_reward_mean", "gold", "diversity_within")
+        """Add one evaluation (``eval_reward_mean`` and, when measured, ``gold`` and ``diversity_within`` with
+        their ``*_se``); returns ``{"hacking_flag": 0 or 1}`` plus the relative changes over the window (and,
+        with standard errors, each fall in standard errors: ``*_drop_z``)."""
+        keys = ("eval_reward_mean", "gold", "gold_se", "diversity_within", "diversity_within_se")
         self.history.append({k: float(metrics[k]) for k in keys if k in metrics and metrics[k] is not None})
         if len(self.history) <= self.window:
             return {"hacking_flag": 0.0}
@@ -136,12 +159,18 @@ class HackingMonitor:
             if key in old and key in new and old[key] == old[key] and new[key] == new[key]:  # NaN-safe
                 change = (new[key] - old[key]) / max(abs(old[key]), 1e-8)
                 out[f"{key}_change"] = change
-                if rising and change < -self.threshold:
+                beyond_noise = True
+                se = math.hypot(old.get(f"{key}_se", math.nan), new.get(f"{key}_se", math.nan))
+                if se == se and self.noise_z > 0:  # both standard errors known
+                    out[f"{key}_drop_z"] = (old[key] - new[key]) / max(se, 1e-12)
+                    beyond_noise = out[f"{key}_drop_z"] > self.noise_z
+                if rising and change < -self.threshold and beyond_noise:
                     out["hacking_flag"] = 1.0
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"window": self.window, "threshold": self.threshold, "history": list(self.history)}
+        return {"window": self.window, "threshold": self.threshold, "noise_z": self.noise_z,
+                "history": list(self.history)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = [dict(h) for h in state.get("history", [])]
