@@ -4,7 +4,7 @@ Each scenario trains with GRPO for ``--steps`` iterations and evaluates every ``
 (``--eval-per-label`` samples per condition); the logged evaluations give the flag under several rules from the
 same runs: the relative threshold alone (``hacking_noise_z=0``, the rule before the noise test) and the
 threshold plus the noise test at each of ``--noise-z`` (the fall must also exceed that many standard errors of
-the difference; the default is 2).
+the difference; the default is 1.5).
 
 Scenarios (the same settings within a pair, only the reward differs):
 - ``brightness`` on the shipped ``tiny`` VAR: the default run's reward; class fidelity holds (does not hack);
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--window", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=0.1)
-    parser.add_argument("--noise-z", nargs="+", type=float, default=[1.0, 1.5, 2.0])
+    parser.add_argument("--noise-z", nargs="+", type=float, default=[1.0, 1.5, 2.0])  # 1.5: the default
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/results/hacking_monitor.json")
     args = parser.parse_args()
@@ -96,18 +96,23 @@ def main() -> None:
                 print(f"{name} seed {seed}: reward {row['reward_first']:.3f} -> {row['reward_last']:.3f}, gold "
                       f"{row['gold_first']:.3f} -> {row['gold_last']:.3f} (se {row['gold_se']:.3f}); flagged "
                       f"evaluations per noise z {row['flags']}", flush=True)
-    print("\n| scenario | gold first -> last (mean) | runs flagged, threshold only | runs flagged, + noise test |")
-    print("|---|---|---|---|")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "runs": results}, indent=2))  # before the table: keep the data
+    print(table(results))
+    print(f"wrote {out}")
+
+
+def table(results: list[dict]) -> str:
+    """Per scenario: the mean gold metric at the first and last evaluation and the runs flagged under each rule."""
+    zs = list(results[0]["flags"])
+    lines = ["| scenario | gold first -> last (mean) | runs flagged: threshold only | "
+             + " | ".join(f"+ noise z {z}" for z in zs[1:]) + " |", "|---|---|" + "---|" * len(zs)]
     for name in dict.fromkeys(r["scenario"] for r in results):
         rows = [r for r in results if r["scenario"] == name]
         first, last = statistics.mean(r["gold_first"] for r in rows), statistics.mean(r["gold_last"] for r in rows)
-        old = sum(r["flags_threshold_only"] > 0 for r in rows)
-        new = sum(r["flags_with_noise_test"] > 0 for r in rows)
-        print(f"| {name} | {first:.3f} -> {last:.3f} | {old}/{len(rows)} | {new}/{len(rows)} |")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "runs": results}, indent=2))
-    print(f"wrote {out}")
-
+        rates = " | ".join(f"{sum(r['flags'].get(z, 0) > 0 for r in rows)}/{len(rows)}" for z in zs)
+        lines.append(f"| {name} | {first:.3f} -> {last:.3f} | {rates} |")
+    return "\n".join(lines)
 
 if __name__ == "__main__":
     main()

@@ -175,7 +175,7 @@ class TrainConfig:
     or within-group diversity)."""
     hacking_threshold: float = 0.1
     """Reward-hacking monitor: the relative fall of the gold metric or diversity that raises the flag."""
-    hacking_noise_z: float = 2.0
+    hacking_noise_z: float = 1.5
     """Reward-hacking monitor: the fall must also exceed this many standard errors of the difference between
     the two evaluations (their per-image gold scores' and per-condition diversities' spread); 0: the relative
     threshold alone."""

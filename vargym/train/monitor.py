@@ -141,7 +141,7 @@ class HackingMonitor:
 
     window: int = 3
     threshold: float = 0.1
-    noise_z: float = 2.0
+    noise_z: float = 1.5
     history: list[dict[str, float]] = field(default_factory=list)
 
     def update(self, metrics: dict[str, Any]) -> dict[str, float]:
