@@ -170,6 +170,33 @@ def test_normalize_standardises_each_term():
     assert raw["colorfulness"].mean() > 50  # components stay raw
 
 
+class _Parts(Reward):
+    """A term whose components are its parts, not its own total (as `attr`'s are)."""
+
+    def __init__(self):
+        super().__init__(name="parts")
+
+    def score(self, images, context):
+        a, b = images.mean(dim=(1, 2, 3)), images[:, 0].amax(dim=(1, 2))
+        return {"total": a + b, "part_a": a, "part_b": b}
+
+
+@pytest.mark.parametrize("normalize", ["none", "running", "group"])
+def test_each_terms_raw_total_is_logged_under_every_normalisation(normalize):
+    from vargym.rewards import RewardContext
+    from vargym.rewards.registry import CombinedReward
+
+    torch.manual_seed(0)
+    images = torch.rand(8, 3, 8, 8)
+    combined = CombinedReward([(1.0, _Parts()), (0.5, make("luma"))], normalize=normalize)
+    out = combined(images, RewardContext(group_size=4))
+    raw = _Parts()(images).total
+    torch.testing.assert_close(out.components["parts"], raw)  # the raw total, not the normalised one
+    if normalize == "running":  # the first batch is standardised by itself
+        z = lambda x: (x.double() - x.double().mean()) / x.double().var(unbiased=False).sqrt()  # noqa: E731
+        torch.testing.assert_close(out.total, (z(raw) + 0.5 * z(out.components["luma"])).float(), atol=1e-4, rtol=1e-4)
+
+
 class _Bad(Reward):
     def __init__(self, result):
         super().__init__(name="bad")

@@ -258,9 +258,12 @@ class CombinedReward(Reward):
             components[unique] = value
 
         for weight, reward in zip(self.weights, self.rewards, strict=True):
-            out = reward(images, context)
+            running = self.normalize == "running"
+            out = reward.reward(images, context) if running else reward(images, context)  # the term's raw scores
             term = out.total.to(total.device).float()  # [N]
-            if self.normalize == "group" and context.group_size is not None:
+            if running:
+                term = reward.transform(term)
+            elif self.normalize == "group" and context.group_size is not None:
                 term = group_standardize(term, context.group_size, self.eps, self.name)
             total = total + weight * term
             for key, value in out.components.items():
