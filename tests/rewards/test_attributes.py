@@ -62,6 +62,27 @@ def test_attr_reward_reads_the_prompt_metadata(classifier_dir):
         reward(images, RewardContext(labels=torch.zeros(32, dtype=torch.long)))
 
 
+def test_attr_joint_rule_is_the_product_of_the_named_attributes(classifier_dir):
+    folder, _, _ = classifier_dir
+    generator = torch.Generator().manual_seed(7)
+    rows = draw_attributes(24, generator, "all")  # textures name no size
+    images = render_attributes(rows, generator)
+    metadata = [describe(r) for r in rows]
+    for i in range(3):  # some prompts name no background: it must not enter their product
+        del metadata[i]["background"]
+        rows[i, 2] = -1
+    mean = make("attr", classifier=str(folder))(images, RewardContext(metadata=metadata))
+    joint = make("attr", classifier=str(folder), rule="joint")(images, RewardContext(metadata=metadata))
+    parts = torch.stack([joint.components[name] for name in ("shape", "color", "background", "size")], 1)
+    named = rows >= 0
+    expected = torch.where(named, parts, torch.ones_like(parts)).prod(1)
+    torch.testing.assert_close(joint.total, expected)
+    torch.testing.assert_close(mean.total, (parts * named).sum(1) / named.sum(1))
+    assert (joint.total <= mean.total + 1e-6).all()  # a product of probabilities never exceeds their mean
+    with pytest.raises(ValueError, match=r"rule must be one of \('mean', 'joint'\), got 'max'"):
+        make("attr", classifier=str(folder), rule="max")
+
+
 def test_missing_classifier_is_named(tmp_path):
     with pytest.raises(WeightsNotAvailableError, match="no attribute classifier at"):
         make("attr", classifier=str(tmp_path))

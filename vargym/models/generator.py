@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from vargym.models.lora import LoRAConfig
 
 __all__ = [
-    "ClassCondition", "ClassConditionSource", "Condition", "ConditionSource", "Generator", "RLForward", "SamplingConfig", "StepSampler", "TokenLayout",
+    "ClassCondition", "ClassConditionSource", "Condition", "ConditionSource", "Generator", "RLForward", "RasterSampler", "SamplingConfig", "StepSampler", "TokenLayout",
     "condition_from_batch", "raster_layout", "top_k_top_p_filter",
 ]
 
@@ -335,6 +335,82 @@ class StepSampler(ABC):
     @abstractmethod
     def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample (or, given ``tokens``, force) the next step: int64 ``[N, n_k]`` and log-probs ``[N, n_k]``."""
+
+
+class RasterSampler(StepSampler):
+    """Raster sampling with a KV cache: ``step()`` emits ``tokens_per_step`` tokens (the last step fewer).
+
+    The loop the next-token families share. A family implements ``token(forced)``: the next token's draw
+    (or the ``forced`` one) and its log-prob, advancing ``position`` and its caches by one.
+    """
+
+    def __init__(self, batch_size: int, num_tokens: int, vocab_size: int, device: torch.device, *,
+                 top_k: int = 0, top_p: float = 1.0, temperature: float = 1.0,
+                 generator: torch.Generator | None = None, precision: str = "float32", tokens_per_step: int = 1,
+                 draw: str = "multinomial"):
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if top_k < 0 or not 0.0 <= top_p <= 1.0:
+            raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
+        if tokens_per_step < 1:
+            raise ValueError(f"tokens_per_step must be >= 1, got {tokens_per_step}")
+        if draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
+        self.B, self.L, self.vocab_size, self.device = batch_size, num_tokens, vocab_size, device
+        self.top_k, self.top_p, self.temperature = top_k, top_p, temperature
+        self.generator, self.precision, self.tokens_per_step = generator, precision, tokens_per_step
+        self.draw = draw  # "multinomial" (the official RNG stream) or "inverse-cdf" (see `draw`)
+        self.position = 0  # tokens drawn so far
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.L
+
+    @property
+    def batch_size(self) -> int:
+        return self.B
+
+    @property
+    def step_count(self) -> int:
+        return -(-self.position // self.tokens_per_step)
+
+    @abstractmethod
+    def token(self, forced: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw (or force) one token: int64 [B] and its log-prob [B]."""
+
+    @torch.no_grad()
+    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample (or, given ``tokens`` [B, n], force) the next chunk: int64 [B, n] and float32 log-probs."""
+        if self.done:
+            raise RuntimeError(f"all {self.L} tokens are sampled; make a new sampler for a new episode")
+        n = min(self.tokens_per_step, self.L - self.position)
+        if tokens is not None:
+            tokens = torch.as_tensor(tokens, device=self.device)
+            if tuple(tokens.shape) != (self.B, n) or tokens.dtype.is_floating_point:
+                raise ValueError(f"tokens for this step must be integers of shape ({self.B}, {n}), got "
+                                 f"{tokens.dtype} {tuple(tokens.shape)}")
+            check_ids(tokens, self.vocab_size, "tokens", "vocab size")
+            tokens = tokens.long()
+        out, lps = [], []
+        with autocast(self.precision, self.device):
+            for i in range(n):
+                t, lp = self.token(None if tokens is None else tokens[:, i])
+                out.append(t)
+                lps.append(lp.float())
+        return torch.stack(out, 1), torch.stack(lps, 1)
+
+    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every remaining token: int64 [B, L - position] and their log-probs."""
+        tokens, log_probs = [], []
+        # One autocast region for the whole loop: its cache keeps the bf16 copies of the weights across
+        # tokens (each step's own region would re-cast every weight for every token, which costs more than
+        # the bf16 matmul saves at a few rows per step).
+        with autocast(self.precision, self.device):
+            while not self.done:
+                t, lp = self.step()
+                tokens.append(t)
+                log_probs.append(lp)
+        return torch.cat(tokens, 1), torch.cat(log_probs, 1)
 
 
 class Generator(ABC):

@@ -2,8 +2,10 @@
 prompt's metadata (`vargym.data.captioned`).
 
 - ``"attr"``: for each image, the mean probability the reward classifier gives the attributes its prompt names
-  (shape, colour, background, size): a dense, verifiable reward. Components: each attribute's probability and
-  ``all_correct`` (every named attribute the classifier's top choice).
+  (shape, colour, background, size): a dense, verifiable reward; ``rule="joint"`` scores their product instead,
+  the classifier's probability that every named attribute is right (GenEval's all-or-nothing rule, made dense).
+  Components: each attribute's probability and ``all_correct`` (every named attribute the classifier's top
+  choice).
 - ``"text-fidelity"``: GenEval's all-or-nothing rule with the *other* classifier (``attr_gold``): 1 when every
   named attribute is recognised, else 0. The gold metric of ``tiny-t2i`` runs, so that a policy that fools the
   reward classifier is caught.
@@ -52,15 +54,24 @@ def _read(classifier: torch.nn.Module, images: torch.Tensor, context: RewardCont
 
 @register("attr")
 class AttributeReward(Reward):
-    """Mean probability of each image's prompted attributes under the reward classifier, in [0, 1].
+    """Probability of each image's prompted attributes under the reward classifier, in [0, 1].
 
     Args:
         classifier: a classifier directory (default: the shipped ``tiny-t2i/attr_reward``).
         device: where it runs.
+        rule: "mean" (the mean of the named attributes' probabilities) or "joint" (their product: a prompt
+            counts as followed only when every attribute is, so a missed shape costs as much as the rest
+            together).
     """
 
-    def __init__(self, classifier: str | Path | None = None, device: torch.device | str | None = None) -> None:
+    RULES = ("mean", "joint")
+
+    def __init__(self, classifier: str | Path | None = None, device: torch.device | str | None = None,
+                 rule: str = "mean") -> None:
         super().__init__(name="attr")
+        if rule not in self.RULES:
+            raise ValueError(f"attr reward: rule must be one of {self.RULES}, got {rule!r}")
+        self.rule = rule
         self.classifier = _load(classifier, "attr_reward", device)
 
     @torch.no_grad()
@@ -72,7 +83,10 @@ class AttributeReward(Reward):
         named = attributes >= 0
         probs = torch.stack([log_probs[name].gather(1, attributes[:, i].clamp_min(0).unsqueeze(1)).squeeze(1).exp()
                              for i, name in enumerate(ATTRIBUTES)], dim=1) * named  # [N, 4]
-        total = probs.sum(dim=1) / named.sum(dim=1).clamp_min(1)
+        if self.rule == "joint":
+            total = torch.where(named, probs, torch.ones_like(probs)).prod(dim=1)
+        else:
+            total = probs.sum(dim=1) / named.sum(dim=1).clamp_min(1)
         components = {name: probs[:, i] for i, name in enumerate(ATTRIBUTES)}
         components["all_correct"] = recognised(log_probs, attributes).all(dim=1).float()
         return {"total": total, **components}

@@ -31,7 +31,7 @@ from torch.utils.checkpoint import checkpoint
 from vargym.deprecation import renamed_kwargs
 from vargym.models.attention import KVCache, attention
 from vargym.models.generator import (
-    DRAWS,
+    RasterSampler,
     autocast,
     check_ids,
     check_labels,
@@ -517,7 +517,7 @@ class LlamaGen(nn.Module):
         return (tokens, log_probs) if return_log_probs else tokens
 
 
-class TokenSampler:
+class TokenSampler(RasterSampler):
     """Raster sampling with a KV cache; ``step()`` emits ``tokens_per_step`` tokens (the last step fewer).
 
     Guided rows run as ``[cond; null]`` only while guidance lasts: after ``cfg_interval`` the null half is
@@ -529,25 +529,14 @@ class TokenSampler:
                  top_p: float = 1.0, temperature: float = 1.0, generator: torch.Generator | None = None,
                  precision: str = "float32", tokens_per_step: int = 1, draw: str = "multinomial",
                  caption_mask: torch.Tensor | None = None):
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if top_k < 0 or not 0.0 <= top_p <= 1.0:
-            raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
         if int(cfg_interval) != cfg_interval or cfg_interval < -1:
             raise ValueError(f"cfg_interval must be an int >= -1 (-1 = guide every token), got {cfg_interval!r}")
-        if tokens_per_step < 1:
-            raise ValueError(f"tokens_per_step must be >= 1, got {tokens_per_step}")
-        if draw not in DRAWS:
-            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
-        self.gpt = gpt
         cond, mask = gpt.check_condition(cond, caption_mask)  # the null class: the unconditional model
-        self.device, self.B = cond.device, cond.shape[0]
-        self.L = gpt.block_size
-        self.cfg, self.top_k, self.top_p, self.temperature = cfg, top_k, top_p, temperature
-        self.generator, self.precision, self.tokens_per_step = generator, precision, tokens_per_step
-        self.draw = draw  # "multinomial" (the official RNG stream) or "inverse-cdf" (see `draw`)
+        super().__init__(cond.shape[0], gpt.block_size, gpt.vocab_size, cond.device, top_k=top_k, top_p=top_p,
+                         temperature=temperature, generator=generator, precision=precision,
+                         tokens_per_step=tokens_per_step, draw=draw)
+        self.gpt, self.cfg = gpt, cfg
         self.n_guided = guided_tokens(cfg, cfg_interval, self.L)
-        self.position = 0  # tokens drawn so far
         rows = cond
         if self.n_guided:  # [cond; null]; the null rows see the prompt's own caption mask
             rows = torch.cat([rows, gpt.null_condition(self.B, cond)])
@@ -564,18 +553,6 @@ class TokenSampler:
         with torch.no_grad(), autocast(precision, self.device):
             self.next_input = gpt.cls_embedding(rows)  # [R, P - skip, D]
             self.caches = gpt.new_caches(rows.shape[0], self.next_input, self.skip)
-
-    @property
-    def done(self) -> bool:
-        return self.position >= self.L
-
-    @property
-    def batch_size(self) -> int:
-        return self.B
-
-    @property
-    def step_count(self) -> int:
-        return -(-self.position // self.tokens_per_step)
 
     def _attention_mask(self) -> torch.Tensor | None:
         """The caption mask of this step over the cache: [R, 1, P, P] for the prefill, [R, 1, 1, keys] after."""
@@ -614,38 +591,3 @@ class TokenSampler:
             x = self.gpt.tok_embeddings(token).unsqueeze(1)  # [B, 1, D]
             self.next_input = x.repeat(rows // self.B, 1, 1)
         return token, log_prob
-
-    @torch.no_grad()
-    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample (or, given ``tokens`` [B, n], force) the next chunk: int64 [B, n] and float32 log-probs."""
-        if self.done:
-            raise RuntimeError(f"all {self.L} tokens are sampled; make a new sampler for a new episode")
-        n = min(self.tokens_per_step, self.L - self.position)
-        if tokens is not None:
-            tokens = torch.as_tensor(tokens, device=self.device)
-            if tuple(tokens.shape) != (self.B, n) or tokens.dtype.is_floating_point:
-                raise ValueError(f"tokens for this step must be integers of shape ({self.B}, {n}), got "
-                                 f"{tokens.dtype} {tuple(tokens.shape)}")
-            if int(tokens.min()) < 0 or int(tokens.max()) >= self.gpt.vocab_size:
-                raise ValueError(f"tokens must lie in [0, {self.gpt.vocab_size})")
-            tokens = tokens.long()
-        out, lps = [], []
-        with autocast(self.precision, self.device):
-            for i in range(n):
-                t, lp = self.token(None if tokens is None else tokens[:, i])
-                out.append(t)
-                lps.append(lp.float())
-        return torch.stack(out, 1), torch.stack(lps, 1)
-
-    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every remaining token: int64 [B, L - position] and their log-probs."""
-        tokens, log_probs = [], []
-        # One autocast region for the whole loop: its cache keeps the bf16 copies of the weights across
-        # tokens (each step's own region would re-cast every weight for every token, which costs more than
-        # the bf16 matmul saves at a few rows per step).
-        with autocast(self.precision, self.device):
-            while not self.done:
-                t, lp = self.step()
-                tokens.append(t)
-                log_probs.append(lp)
-        return torch.cat(tokens, 1), torch.cat(log_probs, 1)

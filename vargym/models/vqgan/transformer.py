@@ -27,8 +27,7 @@ from torch.utils.checkpoint import checkpoint
 
 from vargym.models.attention import KVCache, attention
 from vargym.models.generator import (
-    DRAWS,
-    autocast,
+    RasterSampler,
     check_ids,
     check_labels,
     draw,
@@ -234,40 +233,19 @@ class MinGPT(nn.Module):
         return (tokens, log_probs) if return_log_probs else tokens
 
 
-class MinGPTSampler:
+class MinGPTSampler(RasterSampler):
     """Raster sampling with a KV cache; ``step()`` emits ``tokens_per_step`` tokens (the last step fewer)."""
 
     def __init__(self, gpt: MinGPT, labels: torch.Tensor, top_k: int = 0, top_p: float = 1.0,
                  temperature: float = 1.0, generator: torch.Generator | None = None, precision: str = "float32",
                  tokens_per_step: int = 1, draw: str = "multinomial", greedy: bool = False):
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        if top_k < 0 or not 0.0 <= top_p <= 1.0:
-            raise ValueError(f"top_k must be >= 0 and top_p in [0, 1], got top_k={top_k}, top_p={top_p}")
-        if tokens_per_step < 1:
-            raise ValueError(f"tokens_per_step must be >= 1, got {tokens_per_step}")
-        if draw not in DRAWS:
-            raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
-        self.gpt = gpt
-        self.labels = gpt.check_labels(labels)
-        self.device, self.B, self.L = self.labels.device, self.labels.shape[0], gpt.block_size
-        self.top_k, self.top_p, self.temperature, self.greedy = top_k, top_p, temperature, greedy
-        self.generator, self.precision, self.tokens_per_step, self.draw = generator, precision, tokens_per_step, draw
-        self.position = 0  # tokens drawn so far
-        self.next_ids = self.labels
+        labels = gpt.check_labels(labels)
+        super().__init__(labels.shape[0], gpt.block_size, gpt.vocab_size, labels.device, top_k=top_k, top_p=top_p,
+                         temperature=temperature, generator=generator, precision=precision,
+                         tokens_per_step=tokens_per_step, draw=draw)
+        self.gpt, self.labels, self.greedy = gpt, labels, greedy
+        self.next_ids = labels
         self.caches = gpt.new_caches(self.B, gpt.head.weight)
-
-    @property
-    def done(self) -> bool:
-        return self.position >= self.L
-
-    @property
-    def batch_size(self) -> int:
-        return self.B
-
-    @property
-    def step_count(self) -> int:
-        return -(-self.position // self.tokens_per_step)
 
     def next_logits(self) -> torch.Tensor:
         """The filtered, tempered logits [B, V] of the next token."""
@@ -287,35 +265,3 @@ class MinGPTSampler:
         self.position += 1
         self.next_ids = token
         return token, log_prob
-
-    @torch.no_grad()
-    def step(self, tokens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample (or, given ``tokens`` [B, n], force) the next chunk: int64 [B, n] and float32 log-probs."""
-        if self.done:
-            raise RuntimeError(f"all {self.L} tokens are sampled; make a new sampler for a new episode")
-        n = min(self.tokens_per_step, self.L - self.position)
-        if tokens is not None:
-            tokens = torch.as_tensor(tokens, device=self.device)
-            if tuple(tokens.shape) != (self.B, n) or tokens.dtype.is_floating_point:
-                raise ValueError(f"tokens for this step must be integers of shape ({self.B}, {n}), got "
-                                 f"{tokens.dtype} {tuple(tokens.shape)}")
-            check_ids(tokens, self.gpt.vocab_size, "tokens", "vocab size")
-            tokens = tokens.long()
-        out, lps = [], []
-        with autocast(self.precision, self.device):
-            for i in range(n):
-                t, lp = self.token(None if tokens is None else tokens[:, i])
-                out.append(t)
-                lps.append(lp.float())
-        return torch.stack(out, 1), torch.stack(lps, 1)
-
-    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every remaining token: int64 [B, L - position] and their log-probs (one autocast region)."""
-        tokens, log_probs = [], []
-        with autocast(self.precision, self.device):
-            while not self.done:
-                t, lp = self.step()
-                tokens.append(t)
-                log_probs.append(lp)
-        return torch.cat(tokens, 1), torch.cat(log_probs, 1)
-
