@@ -71,15 +71,15 @@ def test_attr_joint_rule_is_the_product_of_the_named_attributes(classifier_dir):
     for i in range(3):  # some prompts name no background: it must not enter their product
         del metadata[i]["background"]
         rows[i, 2] = -1
-    mean = make("attr", classifier=str(folder))(images, RewardContext(metadata=metadata))
-    joint = make("attr", classifier=str(folder), rule="joint")(images, RewardContext(metadata=metadata))
+    mean = make("attr", classifier=str(folder), rule="mean")(images, RewardContext(metadata=metadata))
+    joint = make("attr", classifier=str(folder))(images, RewardContext(metadata=metadata))  # the default rule
     parts = torch.stack([joint.components[name] for name in ("shape", "color", "background", "size")], 1)
     named = rows >= 0
     expected = torch.where(named, parts, torch.ones_like(parts)).prod(1)
     torch.testing.assert_close(joint.total, expected)
     torch.testing.assert_close(mean.total, (parts * named).sum(1) / named.sum(1))
     assert (joint.total <= mean.total + 1e-6).all()  # a product of probabilities never exceeds their mean
-    with pytest.raises(ValueError, match=r"rule must be one of \('mean', 'joint'\), got 'max'"):
+    with pytest.raises(ValueError, match=r"rule must be one of \('joint', 'mean'\), got 'max'"):
         make("attr", classifier=str(folder), rule="max")
 
 

@@ -1,11 +1,10 @@
 """Verifiable prompt rewards of the embedded text-to-image world: attribute classifiers read against each
 prompt's metadata (`vargym.data.captioned`).
 
-- ``"attr"``: for each image, the mean probability the reward classifier gives the attributes its prompt names
-  (shape, colour, background, size): a dense, verifiable reward; ``rule="joint"`` scores their product instead,
-  the classifier's probability that every named attribute is right (GenEval's all-or-nothing rule, made dense).
-  Components: each attribute's probability and ``all_correct`` (every named attribute the classifier's top
-  choice).
+- ``"attr"``: for each image, the reward classifier's probability that every attribute its prompt names (shape,
+  colour, background, size) is right: the product of their probabilities (GenEval's all-or-nothing rule, made
+  dense), a verifiable reward; ``rule="mean"`` scores their mean instead. Components: each attribute's
+  probability and ``all_correct`` (every named attribute the classifier's top choice).
 - ``"text-fidelity"``: GenEval's all-or-nothing rule with the *other* classifier (``attr_gold``): 1 when every
   named attribute is recognised, else 0. The gold metric of ``tiny-t2i`` runs, so that a policy that fools the
   reward classifier is caught.
@@ -59,15 +58,15 @@ class AttributeReward(Reward):
     Args:
         classifier: a classifier directory (default: the shipped ``tiny-t2i/attr_reward``).
         device: where it runs.
-        rule: "mean" (the mean of the named attributes' probabilities) or "joint" (their product: a prompt
-            counts as followed only when every attribute is, so a missed shape costs as much as the rest
-            together).
+        rule: "joint" (the product of the named attributes' probabilities: a prompt counts as followed only
+            when every attribute is, so a missed shape costs as much as the rest together) or "mean" (their
+            mean, where colours and backgrounds the model already draws right dilute a missed shape).
     """
 
-    RULES = ("mean", "joint")
+    RULES = ("joint", "mean")
 
     def __init__(self, classifier: str | Path | None = None, device: torch.device | str | None = None,
-                 rule: str = "mean") -> None:
+                 rule: str = "joint") -> None:
         super().__init__(name="attr")
         if rule not in self.RULES:
             raise ValueError(f"attr reward: rule must be one of {self.RULES}, got {rule!r}")
