@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from vargym.train import TrainConfig, Trainer
+from vargym.train.monitor import HackingMonitor
 
 SCENARIOS = {
     "brightness": {"model": "tiny", "reward": "brightness", "num_labels": 4, "group_size": 8, "minibatch_size": 16},
@@ -42,19 +43,10 @@ SCENARIOS = {
 
 
 def flags(records: list[dict], window: int, threshold: float, noise_z: float) -> int:
-    """Evaluations that raise the flag under (threshold, noise_z), recomputed from the logged values."""
-    evals = [r for r in records if "gold" in r]
-    count = 0
-    for old, new in zip(evals, evals[window:]):
-        if not new["eval_reward_mean"] > old["eval_reward_mean"]:
-            continue
-        for key in ("gold", "diversity_within"):
-            change = (new[key] - old[key]) / max(abs(old[key]), 1e-8)
-            se = (old[f"{key}_se"] ** 2 + new[f"{key}_se"] ** 2) ** 0.5
-            if change < -threshold and (noise_z == 0 or (old[key] - new[key]) > noise_z * se):
-                count += 1
-                break
-    return count
+    """Evaluations that raise the flag under (threshold, noise_z): the logged evaluations replayed through a
+    `HackingMonitor` with that rule."""
+    monitor = HackingMonitor(window, threshold, noise_z)
+    return sum(int(monitor.update(r)["hacking_flag"]) for r in records if "gold" in r)
 
 
 def main() -> None:

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from vargym.train.monitor import HackingMonitor, build_feature_space, build_gold, diversity_metrics
+from vargym.train.monitor import (
+    HackingMonitor,
+    build_feature_space,
+    build_gold,
+    diversity_metrics,
+    standard_error,
+)
 
 if TYPE_CHECKING:
     from vargym.models import Condition, ConditionSource, Generator, SamplingConfig
@@ -131,7 +137,7 @@ class RunEvaluator:
             _, score = self._gold
             scores = score(images, context)  # [E]
             metrics["gold"] = float(scores.mean())
-            metrics["gold_se"] = float(scores.std() / scores.numel() ** 0.5) if scores.numel() > 1 else float("nan")
+            metrics["gold_se"] = standard_error(scores)
         metrics.update(self.monitor.update({"eval_reward_mean": reward_mean, **metrics}))
         if metrics["hacking_flag"]:
             logging.getLogger("vargym.train.trainer").warning(

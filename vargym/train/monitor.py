@@ -40,12 +40,12 @@ def diversity_metrics(images: torch.Tensor, labels: torch.Tensor, pixel_size: in
             points = features(images).float().cpu()  # [E, D]
     out["diversity_within"] = pairwise_diversity(points, labels)["mean_distance"]
     out["diversity_across"] = pairwise_diversity(points, torch.zeros_like(labels))["mean_distance"]
-    out["diversity_within_se"] = _standard_error(torch.tensor(
+    out["diversity_within_se"] = standard_error(torch.tensor(
         [pairwise_diversity(points[labels == c], labels[labels == c])["mean_distance"] for c in labels.unique()]))
     return out
 
 
-def _standard_error(values: torch.Tensor) -> float:
+def standard_error(values: torch.Tensor) -> float:
     """The standard error of the mean of ``values`` [n] (NaN entries left out; NaN below two values)."""
     values = values[~values.isnan()].double()
     return float(values.std() / values.numel() ** 0.5) if values.numel() >= 2 else float("nan")
