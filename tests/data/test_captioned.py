@@ -45,6 +45,15 @@ def test_captions_name_every_attribute_and_metadata_round_trips():
         attributes_from_metadata([{"color": "mauve"}])
 
 
+def test_captions_use_an_before_a_vowel():
+    generator = torch.Generator().manual_seed(4)
+    texts = [caption(row, generator) for row in draw_attributes(2000, generator, "all")]
+    words = [text.split() for text in texts]
+    pairs = [(w[i], w[i + 1]) for w in words for i in range(len(w) - 1) if w[i] in ("a", "an")]
+    assert ("an", "orange") in pairs and ("an", "olive") in pairs and ("a", "red") in pairs
+    assert all((article == "an") == (noun[0] in "aeiou") for article, noun in pairs)
+
+
 def test_rendered_colours_are_the_named_ones():
     generator = torch.Generator().manual_seed(2)
     rows = torch.tensor([[0, 0, 0, 1], [1, 5, 1, 1]])  # a large red circle on white, a large blue square on black

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import torch
@@ -59,6 +60,7 @@ _TEMPLATES_SIZED = ("a {size} {color} {shape} on a {background} background", "{s
                     "a {color} {shape}, {size}, against {background}", "{background} background with a {size} {color} {shape}")
 _TEMPLATES_TEXTURE = ("{color} {shape} on a {background} background", "{color} {shape}, {background} backdrop",
                       "{color} {shape} against {background}", "{background} background with {color} {shape}")
+_ARTICLE_BEFORE_VOWEL = re.compile(r"(^|\s)a ([aeiou])")  # "a orange" -> "an orange"
 _COLOR_JITTER = 0.04
 _SIZE_RANGES = ((0.0, 0.3), (0.7, 1.0))  # of the procedural size parameter: small, large
 
@@ -127,8 +129,10 @@ def caption(row: torch.Tensor, generator: torch.Generator) -> str:
     meta = describe(row)
     words = {"shape": pick(_SHAPE_WORDS[meta["shape"]]), "color": meta["color"], "background": meta["background"]}
     if "size" in meta:
-        return pick(_TEMPLATES_SIZED).format(size=pick(_SIZE_WORDS[meta["size"]]), **words)
-    return pick(_TEMPLATES_TEXTURE).format(**words)
+        text = pick(_TEMPLATES_SIZED).format(size=pick(_SIZE_WORDS[meta["size"]]), **words)
+    else:
+        text = pick(_TEMPLATES_TEXTURE).format(**words)
+    return _ARTICLE_BEFORE_VOWEL.sub(r"\1an \2", text)
 
 
 def captioned_batches(batch_size: int, seed: int = 0, split: str = "seen", image_size: int = 64,
