@@ -3,7 +3,7 @@
 Each image has four attributes drawn from small named palettes: the shape (the 10 procedural classes), its
 colour (8 names), the background colour (8 other names) and, for the six shapes with an outline, its size
 (small or large; the four textures have none). A caption names every attribute the image has, through one of
-several templates and synonyms ("a small red circle on a blue background", "red ring, teal backdrop"), and
+several templates and synonyms ("a small red circle on a navy background", "red ring, teal backdrop"), and
 its metadata (the attribute names) is what the ``attr`` reward and the fidelity metric read.
 
 Ten shape/colour pairs (`HELD_OUT_PAIRS`) never occur in the ``"seen"`` split that pretraining draws from;
