@@ -1,5 +1,8 @@
 """The text-to-image default run (``vargym train --model tiny-t2i --reward attr``), timed, over seeds.
 
+The run starts, as ``vargym train`` does, from the model's own training defaults (its ``model.json``'s
+``"training"`` table, written to the JSON as ``model_defaults``); ``--set`` overrides them.
+
 Per seed: the gold text fidelity (the model's ``attr_gold`` classifier, GenEval's all-or-nothing rule) of the
 base model on the run's evaluation prompts (the 10% of the procedural captions training never draws),
 ``--eval-prompts`` prompts x ``--per-prompt`` samples, sampled as in training; then training for at most
@@ -24,13 +27,14 @@ from default_run import parse_overrides  # this folder's class-conditional defau
 
 from vargym.bench.plot import Series, line_plot
 from vargym.devices import cpu_description
+from vargym.models import training_defaults
 from vargym.train import TrainConfig, Trainer
 
 
 def run_seed(seed: int, args: argparse.Namespace, overrides: dict, out: Path) -> dict:
-    config = TrainConfig(model=args.model, reward="attr", algo=args.algo, out=str(out / f"{args.algo}_seed{seed}"),
-                         overwrite=True, device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
-                         **{"seed": seed, **overrides})
+    config = TrainConfig.for_model(model=args.model, reward="attr", algo=args.algo, out=str(out / f"{args.algo}_seed{seed}"),
+                                   overwrite=True, device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
+                                   **{"seed": seed, **overrides})
     trainer = Trainer(config)
     gold = lambda: trainer.evaluator.gold_score(trainer.generator, args.eval_prompts, args.per_prompt)  # noqa: E731
     before = gold()
@@ -82,6 +86,7 @@ def main() -> None:
     path = out / f"{args.algo}.json"
     path.write_text(json.dumps({"cpu": cpu, "threads": args.threads, "algo": args.algo, "model": args.model,
                                 "minutes": args.minutes, "eval": f"{args.eval_prompts}x{args.per_prompt}",
+                                "model_defaults": training_defaults(args.model),
                                 "overrides": overrides, "summary": summary, "runs": runs}, indent=2))
     series = [Series(f"seed {r['seed']}", [c["wall_s"] / 60 for c in r["curve"]], [c["reward_mean"] for c in r["curve"]])
               for r in runs]

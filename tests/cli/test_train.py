@@ -147,3 +147,21 @@ def test_summary_refusal_and_finished_resume(tmp_path):
     assert longer.exit_code == 0 and "iteration 3" in longer.output
     replaced = runner.invoke(app, ["train", *TINY, "--steps", "1", "--out", str(tmp_path), "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
+
+
+def test_train_starts_from_the_model_s_own_training_defaults(tmp_path):
+    """A model.json's "training" table sits under the flags, and the run says which of its values it used."""
+    from vargym.models import load_generator
+
+    model = tmp_path / "model"
+    load_generator("random:tiny").save(model)
+    meta = json.loads((model / "model.json").read_text())
+    (model / "model.json").write_text(json.dumps({**meta, "training": {"beta": 0.0, "lr": 3e-4, "steps": 1}}))
+    args = [a for a in TINY if a != "--quiet"]
+    args[args.index("random:tiny")] = str(model)
+    result = _run(*args, "--reward", "luma", "--lr", "1e-3", "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["beta"], config["lr"], config["steps"]) == (0.0, 1e-3, 1)
+    assert "the model's own training defaults" in result.output and "beta=0.0, steps=1" in result.output
+    assert "lr=0.0003" not in result.output

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.models.test_pretrain import TINY_RUN, _Interrupt
-from vargym.models import LlamaGenTextGenerator, load_generator
+from vargym.models import LlamaGenTextGenerator, load_generator, training_defaults
 from vargym.pretrain.stages import PretrainConfig, run_pretrain
 
 pytest.importorskip("transformers")
@@ -24,6 +24,9 @@ def test_t2i_pretrain_writes_a_loadable_text_model_and_resumes_exactly(tmp_path,
     assert generator.text_encoder.spec == str(full.out_dir / "text_encoder")
     assert generator.gold_metric == ("text-fidelity", {"classifier": str(full.out_dir / "attr_gold")})
     assert generator.default_prompts == "procedural"  # what train / eval / sample use when given no prompts
+    from vargym.pretrain.text import RL_TRAINING_DEFAULTS
+
+    assert training_defaults(full.out_dir) == RL_TRAINING_DEFAULTS  # what `vargym train` starts from
     assert {"gpt_final_loss", "attr_gold_all", "seen_cfg3_all", "held_out_cfg3_color"} <= set(full.figures)
     card = (full.out_dir / "MODEL_CARD.md").read_text()
     assert "| seen_cfg3_all |" in card and "`attr_gold` (the `text-fidelity` gold metric)" in card
@@ -53,11 +56,12 @@ def test_shipped_tiny_t2i_follows_its_prompts():
     0.001 for the whole caption and 0.125 for a colour, so these bounds catch a broken model with margin."""
     from vargym.data.classifier import load_classifier
     from vargym.data.prompts import procedural_prompts
-    from vargym.pretrain.text import text_fidelity
+    from vargym.pretrain.text import RL_TRAINING_DEFAULTS, text_fidelity
 
     generator = load_generator("tiny-t2i")
     assert isinstance(generator, LlamaGenTextGenerator) and generator.default_prompts == "procedural"
     assert generator.gold_metric == ("text-fidelity", {"classifier": str(SHIPPED / "attr_gold")})
+    assert training_defaults("tiny-t2i") == RL_TRAINING_DEFAULTS  # as a fresh pretraining writes them
     gold = load_classifier(SHIPPED / "attr_gold")
     figures = text_fidelity(generator, gold, procedural_prompts(48, 7), (1.5,), 2, seed=0)
     assert figures["cfg1.5_all"] > 0.4, figures

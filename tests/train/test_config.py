@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+import vargym
+from vargym.models import training_defaults
 from vargym.train.config import TrainConfig, field_help, load_config_file, resolve_config
 
 
@@ -86,3 +91,40 @@ def test_every_field_has_help():
     docs = field_help()
     assert set(docs) == set(TrainConfig.__dataclass_fields__)
     assert docs["lr"].startswith("AdamW learning rate") and "(default: 0.0001)" in docs["lr"]
+
+
+def _model_with_training_table(folder, table):
+    """A model directory whose model.json recommends ``table`` (no weights: training_defaults reads none)."""
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"family": "var", "training": table}))
+    return str(folder)
+
+
+def test_a_model_s_training_defaults_sit_under_what_the_caller_sets(tmp_path):
+    model = _model_with_training_table(tmp_path / "m", {"beta": 0.0, "steps": 7, "lr": 3e-4, "temperature": 1.0})
+    assert training_defaults(model) == {"beta": 0.0, "steps": 7, "lr": 3e-4, "temperature": 1.0}
+    c = TrainConfig.for_model(model=model, steps=3, sampling={"top_k": 5})
+    assert (c.beta, c.steps, c.lr) == (0.0, 3, 3e-4)
+    assert (c.sampling.temperature, c.sampling.top_k, c.sampling.precision) == (1.0, 5, "auto")
+    assert TrainConfig.for_model(model=model, temperature=0.9).sampling.temperature == 0.9
+    path = tmp_path / "run.toml"
+    path.write_text("[train]\nlr = 0.001\n")
+    c = resolve_config(path, model=model, steps=None)
+    assert (c.lr, c.steps, c.beta) == (0.001, 7, 0.0)
+    assert TrainConfig(model=model).steps == TrainConfig().steps  # the dataclass itself reads no model
+
+
+def test_training_defaults_of_shipped_released_and_random_models():
+    shipped = json.loads((Path(vargym.__file__).parent / "assets" / "tiny-t2i" / "model.json").read_text())
+    assert training_defaults("tiny-t2i") == shipped["training"] != {}
+    assert training_defaults("tiny") == {}  # the class-conditional default run uses TrainConfig's defaults
+    assert training_defaults("random:tiny-t2i") == training_defaults("var-d16") == {}
+    assert TrainConfig.for_model().steps == TrainConfig().steps
+
+
+@pytest.mark.parametrize("table, match", [({"stepz": 3}, "stepz"), ({"model": "tiny"}, "model"),
+                                          ({"out": "x"}, "out")])
+def test_bad_training_defaults_name_the_model_json(tmp_path, table, match):
+    model = _model_with_training_table(tmp_path / "m", table)
+    with pytest.raises(ValueError, match=f"model.json's 'training'.*{match}"):
+        TrainConfig.for_model(model=model)

@@ -1,6 +1,7 @@
 """``vargym train``: RL fine-tuning from the command line (flags -> `TrainConfig` -> `Trainer`).
 
-Precedence: `TrainConfig` defaults < ``--config FILE`` (TOML/YAML) < flags.
+Precedence: `TrainConfig` defaults < the model's own training defaults (the ``"training"`` table of its
+``model.json``: `vargym.models.training_defaults`) < ``--config FILE`` (TOML/YAML) < flags.
 With ``--resume`` the checkpoint's config is the base and the given flags override it.
 The help text of each flag is the docstring of its `TrainConfig` (or `SamplingConfig`) field.
 """
@@ -95,6 +96,7 @@ def train(
     """
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
+    from vargym.models import training_defaults
     from vargym.train.config import _fold_sampling, load_config_file
     from vargym.train.rollout import PolicyMismatchError
     from vargym.train.trainer import Trainer
@@ -116,10 +118,13 @@ def train(
         if sampling:
             values["sampling"] = {**values.get("sampling", {}), **sampling}
         _check_reward_spec(values.get("reward"))
+        model_defaults = {}
         if resume is not None:
             trainer = Trainer.from_checkpoint(resume, **values)
         else:
-            trainer = Trainer(TrainConfig.from_dict(values))
+            model_defaults = {k: v for k, v in training_defaults(values.get("model", TrainConfig.model)).items()
+                              if k not in values}
+            trainer = Trainer(TrainConfig.for_model(**values))
     except typer.BadParameter:
         raise
     except (ValueError, TypeError, KeyError, FileNotFoundError, VargymError) as e:
@@ -138,6 +143,9 @@ def train(
             + (f" (or until reward {run.target_reward})" if run.target_reward is not None else "")
             + f", device {trainer.device} ({trainer.sampling.precision}), out {run.out}"
         )
+        if model_defaults:
+            typer.echo("the model's own training defaults (its model.json; flags and --config override them): "
+                       + ", ".join(f"{k}={v}" for k, v in model_defaults.items()))
     try:
         history = _run(trainer, quiet)
     except PolicyMismatchError as e:

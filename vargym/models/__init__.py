@@ -25,6 +25,7 @@ from vargym.models.families import (
     model_names,
     released_weight_files,
     shipped_models,
+    training_defaults,
 )
 from vargym.models.generator import (
     ClassCondition,
@@ -81,7 +82,7 @@ __all__ = [
     "llamagen_from_official_kwargs", "load_checkpoint", "load_generator", "load_llamagen_checkpoint",
     "load_llamagen_official", "load_model", "load_official", "load_pretrained", "lora_disabled", "merge_lora",
     "model_names", "preset_configs", "preset_names", "register_family", "released_weight_files", "save_checkpoint",
-    "shipped_models",
+    "shipped_models", "training_defaults",
 ]
 
 from vargym.moved import alias_moved_modules  # noqa: E402 -- after the package's own names

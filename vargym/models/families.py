@@ -16,7 +16,7 @@ from vargym.models.generator import Generator
 from vargym.models.registry import families, family_of_preset, get_family
 
 __all__ = ["as_generator", "load_generator", "load_pretrained", "model_names", "released_weight_files",
-           "shipped_models"]
+           "shipped_models", "training_defaults"]
 
 
 def model_names() -> list[str]:
@@ -78,6 +78,34 @@ def load_generator(spec: str | Path = "tiny", device: torch.device | str | None 
     if tokens_per_step is not None:
         generator.set_tokens_per_step(tokens_per_step)
     return generator
+
+
+def training_defaults(spec: str | Path) -> dict[str, Any]:
+    """The training settings a model recommends for itself: the ``"training"`` table of its ``model.json``
+    (a shipped model or a model directory; ``{}`` for released presets, ``random:`` models and directories
+    without one), as `vargym.train.TrainConfig` fields. ``vargym train`` applies them under ``--config`` and
+    its flags, as transformers applies a model's ``generation_config.json``. Reads no weights."""
+    import json
+
+    from vargym.models.files import ASSETS, model_dir
+
+    named = {n: f for f in families() for n in f.names()}
+    if isinstance(spec, str) and spec in named:
+        shipped = named[spec].shipped.get(spec)
+        path = ASSETS / shipped / "model.json" if shipped else None
+    elif isinstance(spec, str) and spec.startswith("random:"):
+        path = None
+    else:
+        try:
+            path = model_dir(spec) / "model.json"
+        except (FileNotFoundError, ValueError, OSError):
+            return {}  # load_generator says what is wrong with the spec
+    if path is None or not path.is_file():
+        return {}
+    table = json.loads(path.read_text()).get("training", {})
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: 'training' must be a table of TrainConfig fields, got {table!r}")
+    return dict(table)
 
 
 def load_pretrained(name: str = "var-d16", device: torch.device | str | None = None, cache_dir: str | None = None,

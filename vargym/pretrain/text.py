@@ -36,10 +36,14 @@ from vargym.pretrain.common import PretrainResult, init_for_training, start_run,
 from vargym.pretrain.config import PretrainConfig
 from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
 
-__all__ = ["TEXT_WIDTH", "build_text_encoder", "run_pretrain_t2i", "word_vocabulary", "write_t2i_card"]
+__all__ = ["RL_TRAINING_DEFAULTS", "TEXT_WIDTH", "build_text_encoder", "run_pretrain_t2i", "word_vocabulary", "write_t2i_card"]
 
 TEXT_WIDTH = 64
 """d_model of the tiny T5 = the caption width of the ``tiny-t2i`` GPT."""
+RL_TRAINING_DEFAULTS = {"beta": 0.0, "steps": 30}
+"""What the model's ``model.json`` recommends to ``vargym train`` (`vargym.models.training_defaults`): no KL term
+and 30 iterations, the 5 minutes of the default run on a 2-core CPU (README "Text-to-image" has the runs that
+chose them)."""
 _T5 = {"d_kv": 16, "d_ff": 128, "num_layers": 2, "num_heads": 4, "relative_attention_num_buckets": 8,
        "relative_attention_max_distance": 16, "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0}
 
@@ -299,7 +303,8 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
     figures.update(reward_figures)
     figures.update(gold_figures)
     extra = {"text_encoder": "text_encoder", "pretrain": dataclasses.asdict(cfg), "default_prompts": "procedural",
-             "gold": {"reward": "text-fidelity", "kwargs": {"classifier": "attr_gold"}}}
+             "gold": {"reward": "text-fidelity", "kwargs": {"classifier": "attr_gold"}},
+             "training": RL_TRAINING_DEFAULTS}
     save_llamagen_checkpoint(out_dir, vq, gpt, {**extra, "figures": figures})
     if cfg.eval_per_class:
         start = time.perf_counter()

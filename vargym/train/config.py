@@ -22,7 +22,8 @@ from vargym import configdoc
 from vargym.models.generator import SamplingConfig
 from vargym.naming import did_you_mean
 
-__all__ = ["SAMPLING_FIELDS", "TrainConfig", "field_help", "load_config_file", "resolve_config", "training_sampling"]
+__all__ = ["SAMPLING_FIELDS", "TrainConfig", "field_help", "load_config_file", "resolve_config", "training_sampling",
+           "with_model_defaults"]
 
 SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(SamplingConfig))
 """The fields of `SamplingConfig` (once flat fields of `TrainConfig`, still accepted there, deprecated)."""
@@ -359,6 +360,12 @@ class TrainConfig:
                 data[name] = tuple(int(x) for x in data[name])
         return cls(**data)
 
+    @classmethod
+    def for_model(cls, **fields: Any) -> TrainConfig:
+        """``fields`` over the model's own training defaults (`with_model_defaults`): what ``vargym train``
+        builds. ``TrainConfig(...)`` itself uses only the dataclass defaults."""
+        return cls.from_dict(with_model_defaults(fields))
+
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (checked again)."""
         return dataclasses.replace(self, **changes)
@@ -440,7 +447,27 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def resolve_config(file: str | Path | None = None, **overrides: Any) -> TrainConfig:
-    """Defaults < ``file`` values < ``overrides`` (None values in ``overrides`` mean "not given")."""
+    """Defaults < the model's training defaults < ``file`` values < ``overrides`` (None values in ``overrides``
+    mean "not given")."""
     data = load_config_file(file) if file is not None else {}
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(data)
+    return TrainConfig.for_model(**data)
+
+
+def with_model_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (`TrainConfig` fields) over the training defaults its ``model`` recommends for itself (the
+    ``"training"`` table of its ``model.json``, `vargym.models.training_defaults`; sampling fields merge field
+    by field). Whatever ``data`` sets wins."""
+    from vargym.models.families import training_defaults
+
+    model = data.get("model", TrainConfig.model)
+    defaults = _fold_sampling(training_defaults(model))
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "out", "overwrite"}
+    unknown = sorted(set(defaults) - names)
+    if unknown:
+        raise ValueError(f"the training defaults of model {model!r} (its model.json's 'training') name fields that "
+                         f"TrainConfig does not take or a model cannot set: {unknown}")
+    merged = {**defaults, **_fold_sampling(dict(data))}
+    if isinstance(defaults.get("sampling"), dict) and isinstance(data.get("sampling"), dict):
+        merged["sampling"] = {**defaults["sampling"], **merged["sampling"]}
+    return merged
