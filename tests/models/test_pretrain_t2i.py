@@ -1,6 +1,7 @@
 """Pretraining the tiny text-to-image LlamaGen: a shortened run writes a loadable text model, resume is exact,
 the shipped tiny-t2i follows its prompts."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,30 @@ def test_t2i_pretrain_writes_a_loadable_text_model_and_resumes_exactly(tmp_path,
         a, b = load_file(str(full.out_dir / name)), load_file(str(cut / name))
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name} {key}")
+
+
+def test_two_object_pretraining_writes_a_model_that_trains_on_its_scenes(tmp_path):
+    """``objects=2``: the same stages on two-object scenes; the model's prompts, classifiers and reward follow."""
+    from transformers import T5Tokenizer
+
+    from vargym.data.attributes import SCENE_NUM_LOGITS
+    from vargym.data.classifier import load_classifier
+    from vargym.train import TrainConfig, Trainer
+
+    out = run_pretrain(PretrainConfig(out_dir=str(tmp_path / "scenes"), objects=2, **RUN)).out_dir
+    generator = load_generator(out)
+    assert generator.default_prompts == "procedural-two-objects"
+    assert training_defaults(out) == {}  # the recommended RL settings were measured on the one-object world
+    assert load_classifier(out / "attr_reward").config.num_classes == SCENE_NUM_LOGITS
+    vocab = T5Tokenizer.from_pretrained(str(out / "text_encoder")).get_vocab()
+    assert {"▁left", "▁right", "▁above", "▁below"} <= set(vocab)  # the relation words have pieces of their own
+    figures = json.loads((out / "model.json").read_text())["figures"]
+    assert {"seen_cfg3_relation", "held_out_cfg3_shape2", "attr_gold_relation"} <= set(figures)
+    config = TrainConfig(model=str(out), reward="attr", reward_kwargs={"classifier": str(out / "attr_reward")},
+                         steps=1, num_labels=2, group_size=2, minibatch_size=4, tokens_per_step=16, device="cpu",
+                         out=str(tmp_path / "run"), sample_every=0, tensorboard=False)
+    metrics = Trainer(config).step()
+    assert {"reward_relation_mean", "reward_shape2_mean", "reward_all_correct_mean"} <= set(metrics)
 
 
 SHIPPED = Path(__file__).resolve().parents[2] / "vargym" / "assets" / "tiny-t2i"

@@ -218,8 +218,6 @@ def _render(
 ) -> torch.Tensor:
     """Map uniform parameters ``[N, P]`` and noise ``[N, 3, H, W]`` to images ``[N, 3, H, W]``; ``background``
     and ``foreground`` ``[N, 3]`` replace the drawn colours when given (the captioned set names its colours)."""
-    n = labels.shape[0]
-    device = labels.device
     if background is None:
         background = _colour(params[:, _BG_LEVEL], params[:, _BG_CHROMA], params[:, _BG_SAT])  # [N, 3]
     if foreground is None:
@@ -231,10 +229,19 @@ def _render(
         fg_level = (level + sign * delta).clamp(0, 1)
         foreground = _colour(fg_level, params[:, _FG_CHROMA], params[:, _FG_SAT])  # [N, 3]
 
+    mask = _shape_masks(labels, params, size, config)  # [N, 1, H, W]
+    images = torch.lerp(background[:, :, None, None], foreground[:, :, None, None], mask)  # [N, 3, H, W]
+    if config.noise_std > 0:
+        images.add_(noise, alpha=config.noise_std)
+    return images.clamp_(0, 1)
+
+
+def _shape_masks(labels: torch.Tensor, params: torch.Tensor, size: int, config: ProceduralConfig) -> torch.Tensor:
+    """Foreground coverage ``[N, 1, H, W]`` in [0, 1] of each label's shape (or texture) under ``params``."""
+    n, device = labels.shape[0], labels.device
     pixel = 2.0 / size  # coordinates span [-1, 1]
     coords = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) * pixel - 1.0  # [W]
     grid_y, grid_x = coords.view(1, size, 1), coords.view(1, 1, size)  # [1, H, 1], [1, 1, W]
-
     mask = torch.zeros(n, size, size, device=device)  # [N, H, W]
     for label in range(NUM_CLASSES):
         index = (labels == label).nonzero(as_tuple=True)[0]
@@ -246,12 +253,7 @@ def _render(
             mask[index] = distance_or_mask
         else:  # signed distance (negative inside) -> soft mask with an edge of about one pixel
             mask[index] = torch.sigmoid(-distance_or_mask / (pixel * config.edge_softness))
-
-    mask = mask.unsqueeze(1)  # [N, 1, H, W]
-    images = torch.lerp(background[:, :, None, None], foreground[:, :, None, None], mask)  # [N, 3, H, W]
-    if config.noise_std > 0:
-        images.add_(noise, alpha=config.noise_std)
-    return images.clamp_(0, 1)
+    return mask.unsqueeze(1)
 
 
 def _colour(level: torch.Tensor, chroma: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:

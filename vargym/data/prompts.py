@@ -32,9 +32,12 @@ __all__ = ["GENERATED_PROMPTS", "SHIPPED_PROMPTS", "PromptFileError", "PromptSet
 _ASSETS = Path(__file__).resolve().parents[1] / "assets" / "prompts"
 SHIPPED_PROMPTS = {"parti": "parti.tsv", "geneval": "geneval.jsonl", "coco": "coco.csv"}
 """Shipped prompt sets: name -> file under ``vargym/assets/prompts``."""
-GENERATED_PROMPTS = {"procedural": (2000, 0, "seen"), "procedural-held-out": (200, 0, "held_out")}
+GENERATED_PROMPTS = {"procedural": (2000, 0, "seen"), "procedural-held-out": (200, 0, "held_out"),
+                     "procedural-two-objects": (2000, 0, "seen", 2),
+                     "procedural-two-objects-held-out": (200, 0, "held_out", 2)}
 """Prompt sets made on the fly: the procedural captions of the embedded text-to-image world (`vargym.data.captioned`;
-``(count, seed, split)``): seen compositions, and the held-out shape/colour pairs."""
+``(count, seed, split[, objects])``): seen compositions and the held-out shape/colour pairs, of one object and of
+two objects with a relation."""
 PROMPT_COLUMNS = ("prompt", "Prompt", "text", "caption")
 """Column names a CSV/TSV prompt column may have (the first one present is used)."""
 
@@ -83,13 +86,14 @@ class PromptSet:
         return self.subset(train, f"{self.name}:train"), self.subset(held_out, f"{self.name}:eval")
 
 
-def procedural_prompts(num: int, seed: int = 0, split: str = "seen") -> PromptSet:
+def procedural_prompts(num: int, seed: int = 0, split: str = "seen", objects: int = 1) -> PromptSet:
     """``num`` distinct captions of the embedded text-to-image world with their attribute metadata
-    (`vargym.data.captioned`), seeded; ``split`` "seen", "held_out" or "all"."""
+    (`vargym.data.captioned`), seeded; ``split`` "seen", "held_out" or "all"; ``objects`` 1 or 2 (two shapes
+    and their relation)."""
     from vargym.data.captioned import captioned_prompts
 
-    prompts, metadata = captioned_prompts(num, seed, split)
-    return PromptSet(f"procedural:{split}", prompts, metadata)
+    prompts, metadata = captioned_prompts(num, seed, split, objects)
+    return PromptSet(f"procedural:{split}" + ("" if objects == 1 else ":two-objects"), prompts, metadata)
 
 
 def load_prompts(name_or_file: str | Path) -> PromptSet:

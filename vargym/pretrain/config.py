@@ -21,6 +21,10 @@ class PretrainConfig:
     same VQ-VAE), ``"tiny-llamagen"`` or ``"tiny-vqgan"`` (next-token models with their own tokenizers; their
     stages use the ``vqvae_*`` settings for the tokenizer and the ``var_*`` ones for the GPT); the class count
     follows the data."""
+    objects: int = 1
+    """Objects per captioned image of the text-to-image preset (``tiny-t2i``): 1, or 2 (two shapes and their
+    relation, "a red circle left of a blue square on a navy background": `vargym.data.captioned`'s second stage).
+    Class-conditional presets take 1."""
     image_size: int = 64
     """Image side in pixels; must equal the preset VQ-VAE's image size."""
     seed: int = 0
@@ -91,6 +95,11 @@ class PretrainConfig:
                 f"image_size={self.image_size} does not match preset {self.preset!r}, "
                 f"whose tokenizer takes {size} px images"
             )
+        if self.objects not in (1, 2):
+            raise ValueError(f"objects must be 1 or 2, got {self.objects!r}")
+        if self.objects != 1 and getattr(network, "model_type", None) != "t2i":
+            raise ValueError(f"objects={self.objects} needs a text-to-image preset (tiny-t2i): the captions name the "
+                             f"objects and their relation; preset {self.preset!r} is class-conditional")
         for name in ("vqvae_steps", "decoder_steps", "var_steps", "classifier_steps", "eval_per_class"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -48,17 +48,17 @@ _T5 = {"d_kv": 16, "d_ff": 128, "num_layers": 2, "num_heads": 4, "relative_atten
        "relative_attention_max_distance": 16, "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0}
 
 
-@functools.lru_cache(maxsize=2)
-def word_vocabulary(samples: int = 3000) -> list[tuple[str, float]]:
-    """T5 pieces: the special tokens, then every word of the cleaned captions (one piece each) and the
-    punctuation they keep."""
-    from vargym.data.captioned import caption, draw_attributes
+@functools.lru_cache(maxsize=4)
+def word_vocabulary(samples: int = 3000, objects: int = 1) -> list[tuple[str, float]]:
+    """T5 pieces: the special tokens, then every word of the cleaned captions of ``objects`` objects (one piece
+    each) and the punctuation they keep."""
+    from vargym.data.captioned import caption, draw
     from vargym.models.text import clean_caption
 
     generator = torch.Generator().manual_seed(0)
     words: set[str] = set()
     punctuation: set[str] = set()
-    for row in draw_attributes(samples, generator, "all"):
+    for row in draw(samples, generator, "all", objects):
         for word in clean_caption(caption(row, generator)).split():
             core = word.strip(",.()")
             words.add(core)
@@ -68,11 +68,12 @@ def word_vocabulary(samples: int = 3000) -> list[tuple[str, float]]:
     return pieces
 
 
-def build_text_encoder(seed: int, width: int = TEXT_WIDTH) -> tuple[Any, Any]:
-    """A fresh tiny ``T5EncoderModel`` and its word-level ``T5Tokenizer``."""
+def build_text_encoder(seed: int, width: int = TEXT_WIDTH, objects: int = 1) -> tuple[Any, Any]:
+    """A fresh tiny ``T5EncoderModel`` and its word-level ``T5Tokenizer`` (the words of ``objects``-object
+    captions)."""
     from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
-    tokenizer = T5Tokenizer(vocab=word_vocabulary(), extra_ids=0)
+    tokenizer = T5Tokenizer(vocab=word_vocabulary(objects=objects), extra_ids=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = T5EncoderModel(T5Config(vocab_size=len(tokenizer), d_model=width, pad_token_id=0, eos_token_id=1,
@@ -103,12 +104,12 @@ def caption_features(text: nn.Module, tokenizer: Any, captions: list[str], slots
 
 
 def _batches(cfg: PretrainConfig, device: torch.device):
-    from vargym.data.captioned import caption, draw_attributes, render_attributes
+    from vargym.data.captioned import caption, draw, render
 
     def batch(stage: int, step: int, size: int):
         generator = torch.Generator().manual_seed(step_seed(cfg.seed, stage, step))
-        attributes = draw_attributes(size, generator, "seen")
-        images = render_attributes(attributes, generator, cfg.image_size).to(device)
+        attributes = draw(size, generator, "seen", cfg.objects)
+        images = render(attributes, generator, cfg.image_size).to(device)
         return images, attributes, [caption(row, generator) for row in attributes]
 
     return batch
@@ -122,10 +123,10 @@ step itself."""
 
 @torch.no_grad()
 def token_pool(cfg: PretrainConfig, vq: nn.Module, out_dir: Path, device: torch.device) -> dict[str, torch.Tensor]:
-    """``{"tokens" [P, L] int64, "attributes" [P, 4]}``: seen compositions, seeded; cached as safetensors."""
+    """``{"tokens" [P, L] int64, "attributes" [P, A]}``: seen compositions, seeded; cached as safetensors."""
     from safetensors.torch import load_file, save_file
 
-    from vargym.data.captioned import draw_attributes, render_attributes
+    from vargym.data.captioned import draw, render
 
     path = out_dir / "checkpoints" / "token_pool.safetensors"
     if path.is_file():
@@ -133,8 +134,8 @@ def token_pool(cfg: PretrainConfig, vq: nn.Module, out_dir: Path, device: torch.
     tokens, attributes = [], []
     for chunk in range(min(POOL_BATCHES, max(cfg.var_steps, 1))):  # never more images than the steps would draw
         generator = torch.Generator().manual_seed(step_seed(cfg.seed, 21, chunk))
-        rows = draw_attributes(cfg.var_batch_size, generator, "seen")
-        tokens.append(vq.img_to_tokens(render_attributes(rows, generator, cfg.image_size).to(device)).cpu())
+        rows = draw(cfg.var_batch_size, generator, "seen", cfg.objects)
+        tokens.append(vq.img_to_tokens(render(rows, generator, cfg.image_size).to(device)).cpu())
         attributes.append(rows)
     pool = {"tokens": torch.cat(tokens).contiguous(), "attributes": torch.cat(attributes).contiguous()}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,7 +193,7 @@ def _classifier(cfg: PretrainConfig, out_dir: Path, name: str, seed: int, vq: nn
     callback = None if progress is None else (lambda step, total, m: progress(name, step, total, m))
     model, figures = train_attribute_classifier(cfg.classifier_steps, cfg.classifier_batch_size, seed,
                                                 augment=reconstruct, progress=callback,
-                                                input_size=cfg.classifier_input_size)
+                                                input_size=cfg.classifier_input_size, objects=cfg.objects)
     save_classifier(model, folder)
     (folder / "figures.json").write_text(json.dumps(figures, indent=2))
     return model, {f"{name}_{k}": v for k, v in figures.items()}
@@ -212,8 +213,11 @@ def write_t2i_card(path: Path, cfg: PretrainConfig, figures: dict, vq: nn.Module
         "layout) and two attribute classifiers, trained from scratch by `vargym.pretrain.text.run_pretrain_t2i`.", "",
         "## Model", "",
         f"- Images: {cfg.image_size}x{cfg.image_size} RGB in [0, 1] of the captioned procedural world "
-        "(`vargym.data.captioned`: 10 shapes, 8 shape colours, 8 background colours, 2 sizes; captions from templates "
-        "with synonyms; 10 shape/colour pairs held out of pretraining)",
+        + ("(`vargym.data.captioned`: 10 shapes, 8 shape colours, 8 background colours, 2 sizes; captions from "
+           "templates with synonyms; 10 shape/colour pairs held out of pretraining)" if cfg.objects == 1 else
+           "(`vargym.data.captioned`, two objects: two of the 6 outlined shapes in 8 colours, one left of or above "
+           "the other, on 8 background colours; captions from templates with synonyms, either order; scenes with a "
+           "held-out shape/colour pair kept out of pretraining)"),
         f"- VQ tokenizer: {count(vq) / 1e6:.2f} M parameters; {vq.vocab_size} codes of dim "
         f"{vq.cfg.codebook_embed_dim} (L2-normalised), downsample {vq.downsample}",
         f"- Text encoder: a `T5EncoderModel` of {count(text) / 1e6:.2f} M parameters (width {TEXT_WIDTH}, "
@@ -287,7 +291,7 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
     vq, gpt = build_llamagen(vq_cfg, gpt_cfg)
     init_for_training(vq)
     torch.nn.init.normal_(gpt.output.weight, std=gpt_cfg.initializer_range)
-    text, tokenizer = build_text_encoder(cfg.seed, gpt_cfg.caption_dim)
+    text, tokenizer = build_text_encoder(cfg.seed, gpt_cfg.caption_dim, cfg.objects)
     vq.to(device)
     stack = TextToImage(gpt, text).to(device)
     figures: dict[str, float] = {}
@@ -302,15 +306,18 @@ def run_pretrain_t2i(cfg: PretrainConfig, progress: ProgressCallback | None = No
     gold, gold_figures = _classifier(cfg, out_dir, "attr_gold", cfg.seed + 2, vq, progress)
     figures.update(reward_figures)
     figures.update(gold_figures)
-    extra = {"text_encoder": "text_encoder", "pretrain": dataclasses.asdict(cfg), "default_prompts": "procedural",
-             "gold": {"reward": "text-fidelity", "kwargs": {"classifier": "attr_gold"}},
-             "training": RL_TRAINING_DEFAULTS}
+    prompts = "procedural" if cfg.objects == 1 else "procedural-two-objects"
+    extra = {"text_encoder": "text_encoder", "pretrain": dataclasses.asdict(cfg), "default_prompts": prompts,
+             "gold": {"reward": "text-fidelity", "kwargs": {"classifier": "attr_gold"}}}
+    if cfg.objects == 1:  # measured on this world only (README "Text-to-image")
+        extra["training"] = RL_TRAINING_DEFAULTS
     save_llamagen_checkpoint(out_dir, vq, gpt, {**extra, "figures": figures})
     if cfg.eval_per_class:
         start = time.perf_counter()
         encoder = T5TextEncoder(text_dir, device=device, max_length=gpt_cfg.cls_token_num)
         generator = LlamaGenTextGenerator(vq, gpt, encoder)
-        seen, held_out = procedural_prompts(100, cfg.seed + 3), procedural_prompts(50, cfg.seed + 4, "held_out")
+        seen = procedural_prompts(100, cfg.seed + 3, objects=cfg.objects)
+        held_out = procedural_prompts(50, cfg.seed + 4, "held_out", cfg.objects)
         for split, prompts in (("seen", seen), ("held_out", held_out)):
             figures.update({f"{split}_{k}": v for k, v in text_fidelity(
                 generator, gold, prompts, cfg.eval_cfgs, cfg.eval_per_class, cfg.seed).items()})

@@ -2,7 +2,8 @@
 prompt's metadata (`vargym.data.captioned`).
 
 - ``"attr"``: for each image, the reward classifier's probability that every attribute its prompt names (shape,
-  colour, background, size) is right: the product of their probabilities (GenEval's all-or-nothing rule, made
+  colour, background, size; for two-object scenes both shapes and colours, the relation and the background) is
+  right: the product of their probabilities (GenEval's all-or-nothing rule, made
   dense), a verifiable reward; ``rule="mean"`` scores their mean instead. Components: each attribute's
   probability and ``all_correct`` (every named attribute the classifier's top choice).
 - ``"text-fidelity"``: GenEval's all-or-nothing rule with the *other* classifier (``attr_gold``): 1 when every
@@ -10,7 +11,8 @@ prompt's metadata (`vargym.data.captioned`).
   reward classifier is caught.
 
 Both read the classifiers shipped with ``tiny-t2i`` (``vargym/assets/tiny-t2i/attr_reward`` and ``attr_gold``) or
-``classifier=DIR`` (a `vargym.data.classifier.save_classifier` directory, e.g. a pretraining run's).
+``classifier=DIR`` (a `vargym.data.classifier.save_classifier` directory, e.g. a pretraining run's; a
+two-object model's prompts need its two-object classifiers).
 """
 
 from __future__ import annotations
@@ -41,14 +43,18 @@ def _load(classifier: str | Path | None, default: str, device: torch.device | st
 
 def _read(classifier: torch.nn.Module, images: torch.Tensor, context: RewardContext, name: str
           ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The classifier's log-probabilities per attribute and the prompted attributes ``[N, 4]`` (-1: not named)."""
-    from vargym.data.attributes import attribute_log_probs
+    """The classifier's log-probabilities per attribute and the prompted attributes ``[N, A]`` (-1: not named;
+    A = 4 for one object, 6 for two-object scenes; the classifier must be of the prompts' kind)."""
+    from vargym.data.attributes import attribute_log_probs, recognised
     from vargym.data.captioned import attributes_from_metadata
 
     if context.metadata is None or len(context.metadata) != images.shape[0] or not any(context.metadata):
         raise ValueError(f"the {name} reward reads each image's prompt metadata (shape, color, background, size): "
                          f"use it with a text model on the procedural captions (tiny-t2i, --prompts procedural)")
-    return attribute_log_probs(classifier, images), attributes_from_metadata(context.metadata).to(images.device)
+    log_probs, attributes = attribute_log_probs(classifier, images), attributes_from_metadata(context.metadata)
+    if attributes.shape[1] != len(log_probs):
+        recognised(log_probs, attributes)  # raises, naming both kinds
+    return log_probs, attributes.to(images.device)
 
 
 @register("attr")
@@ -76,17 +82,16 @@ class AttributeReward(Reward):
     @torch.no_grad()
     def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
         from vargym.data.attributes import recognised
-        from vargym.data.captioned import ATTRIBUTES
 
-        log_probs, attributes = _read(self.classifier, images, context, "attr")  # attributes [N, 4]
+        log_probs, attributes = _read(self.classifier, images, context, "attr")  # attributes [N, A]
         named = attributes >= 0
-        probs = torch.stack([log_probs[name].gather(1, attributes[:, i].clamp_min(0).unsqueeze(1)).squeeze(1).exp()
-                             for i, name in enumerate(ATTRIBUTES)], dim=1) * named  # [N, 4]
+        probs = torch.stack([values.gather(1, attributes[:, i].clamp_min(0).unsqueeze(1)).squeeze(1).exp()
+                             for i, values in enumerate(log_probs.values())], dim=1) * named  # [N, A]
         if self.rule == "joint":
             total = torch.where(named, probs, torch.ones_like(probs)).prod(dim=1)
         else:
             total = probs.sum(dim=1) / named.sum(dim=1).clamp_min(1)
-        components = {name: probs[:, i] for i, name in enumerate(ATTRIBUTES)}
+        components = {name: probs[:, i] for i, name in enumerate(log_probs)}
         components["all_correct"] = recognised(log_probs, attributes).all(dim=1).float()
         return {"total": total, **components}
 
