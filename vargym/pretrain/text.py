@@ -245,6 +245,10 @@ def write_t2i_card(path: Path, cfg: PretrainConfig, figures: dict, vq: nn.Module
         "exercised on a CPU with a verifiable reward and an exact gold metric. It is not a model of natural images.",
         "",
     ]
+    if cfg.objects == 1:
+        lines += ["`model.json` recommends its RL settings to `vargym train` (\"training\": "
+                  + ", ".join(f"{k} {v}" for k, v in RL_TRAINING_DEFAULTS.items())
+                  + "; flags override them): README \"Text-to-image\" has the runs that chose them.", ""]
     path.write_text("\n".join(lines))
     return path
 
