@@ -107,6 +107,8 @@ def test_a_model_s_training_defaults_sit_under_what_the_caller_sets(tmp_path):
     assert (c.beta, c.steps, c.lr) == (0.0, 3, 3e-4)
     assert (c.sampling.temperature, c.sampling.top_k, c.sampling.precision) == (1.0, 5, "auto")
     assert TrainConfig.for_model(model=model, temperature=0.9).sampling.temperature == 0.9
+    flat = TrainConfig.for_model(model=model, top_p=0.5).sampling  # a flat sampling key keeps the model's others
+    assert (flat.temperature, flat.top_p) == (1.0, 0.5)
     path = tmp_path / "run.toml"
     path.write_text("[train]\nlr = 0.001\n")
     c = resolve_config(path, model=model, steps=None)

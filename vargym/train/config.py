@@ -467,7 +467,8 @@ def with_model_defaults(data: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"the training defaults of model {model!r} (its model.json's 'training') name fields that "
                          f"TrainConfig does not take or a model cannot set: {unknown}")
-    merged = {**defaults, **_fold_sampling(dict(data))}
-    if isinstance(defaults.get("sampling"), dict) and isinstance(data.get("sampling"), dict):
-        merged["sampling"] = {**defaults["sampling"], **merged["sampling"]}
+    given = _fold_sampling(dict(data))
+    merged = {**defaults, **given}
+    if isinstance(defaults.get("sampling"), dict) and isinstance(given.get("sampling"), dict):
+        merged["sampling"] = {**defaults["sampling"], **given["sampling"]}
     return merged
