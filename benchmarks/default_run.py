@@ -45,7 +45,7 @@ def parse_overrides(pairs: list[str]) -> dict:
 def run_seed(seed: int, args: argparse.Namespace, overrides: dict, out: Path) -> dict:
     """Train one seed until the target (or the time limit); its curve, time to target and fidelity."""
     config = TrainConfig.for_model(out=str(out / f"run_seed{seed}"), overwrite=True, device="cpu", sample_every=0,
-                         checkpoint_every=0, tensorboard=False, **{"seed": seed, **overrides})
+                                   checkpoint_every=0, tensorboard=False, **{"seed": seed, **overrides})
     trainer = Trainer(config)
     print(f"seed {seed}: algo={config.algo} reward={config.reward} batch={config.num_labels}x{config.group_size} "
           f"lr={config.lr} overrides={overrides}")

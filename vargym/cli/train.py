@@ -96,8 +96,7 @@ def train(
     """
     from vargym.cli.common import parse_labels
     from vargym.errors import VargymError
-    from vargym.models import training_defaults
-    from vargym.train.config import _fold_sampling, load_config_file
+    from vargym.train.config import _fold_sampling, load_config_file, with_model_defaults
     from vargym.train.rollout import PolicyMismatchError
     from vargym.train.trainer import Trainer
 
@@ -122,9 +121,9 @@ def train(
         if resume is not None:
             trainer = Trainer.from_checkpoint(resume, **values)
         else:
-            model_defaults = {k: v for k, v in training_defaults(values.get("model", TrainConfig.model)).items()
-                              if k not in values}
-            trainer = Trainer(TrainConfig.for_model(**values))
+            merged = with_model_defaults(values)
+            model_defaults = {k: v for k, v in merged.items() if k not in values}
+            trainer = Trainer(TrainConfig.from_dict(merged))
     except typer.BadParameter:
         raise
     except (ValueError, TypeError, KeyError, FileNotFoundError, VargymError) as e:

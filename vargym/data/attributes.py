@@ -2,10 +2,11 @@
 
 One `TinyClassifier` body with one head per attribute (its logits are the heads side by side: shape 10,
 colour 8, background 8, size 2; for two-object scenes, ``objects=2``: shape 10, colour 8, shape2 10, colour2 8,
-relation 2, background 8). The width of a classifier's output says which kind of image it reads. Text fidelity is GenEval's all-or-nothing rule: an image counts only when
-every attribute its prompt names is recognised; per-attribute accuracies are reported beside it. Two
-classifiers trained from different seeds play different roles: one is the ``attr`` reward, the other the
-gold metric, so that a policy that fools the first is caught by the second.
+relation 2, background 8); the width of a classifier's output says which kind of image it reads. Text
+fidelity is GenEval's all-or-nothing rule: an image counts only when every attribute its prompt names is
+recognised; per-attribute accuracies are reported beside it. Two classifiers trained from different seeds play
+different roles: one is the ``attr`` reward, the other the gold metric, so that a policy that fools the first
+is caught by the second.
 
 Example:
     >>> model, figures = train_attribute_classifier(steps=300, seed=1)

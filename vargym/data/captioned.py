@@ -114,6 +114,11 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
 
+def _check_objects(objects: int) -> None:
+    if objects not in OBJECTS:
+        raise ValueError(f"objects must be one of {OBJECTS}, got {objects!r}")
+
+
 def draw_attributes(num: int, generator: torch.Generator, split: str = "seen") -> torch.Tensor:
     """``num`` attribute rows int64 ``[num, 4]`` (shape, colour, background, size; size -1 for textures), uniform
     over the split's compositions."""
@@ -247,8 +252,7 @@ def caption(row: torch.Tensor, generator: torch.Generator) -> str:
 
 def draw(num: int, generator: torch.Generator, split: str = "seen", objects: int = 1) -> torch.Tensor:
     """`draw_attributes` (``objects=1``, rows ``[num, 4]``) or `draw_scenes` (``objects=2``, ``[num, 6]``)."""
-    if objects not in OBJECTS:
-        raise ValueError(f"objects must be one of {OBJECTS}, got {objects!r}")
+    _check_objects(objects)
     return draw_attributes(num, generator, split) if objects == 1 else draw_scenes(num, generator, split)
 
 
@@ -262,7 +266,8 @@ def render(rows: torch.Tensor, generator: torch.Generator, image_size: int = 64)
 def captioned_batches(batch_size: int, seed: int = 0, split: str = "seen", image_size: int = 64, objects: int = 1,
                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor, list[str]]]:
     """An endless seeded stream of ``(images [B, 3, H, W], attributes [B, 4] (objects=2: [B, 6]), captions [B])``."""
-    draw(1, torch.Generator(), split, objects)  # checks the arguments now, not at the first batch
+    _check_split(split)  # now, not at the first batch
+    _check_objects(objects)
     return _stream(batch_size, seed, split, image_size, objects)
 
 

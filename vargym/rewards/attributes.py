@@ -3,8 +3,7 @@ prompt's metadata (`vargym.data.captioned`).
 
 - ``"attr"``: for each image, the reward classifier's probability that every attribute its prompt names (shape,
   colour, background, size; for two-object scenes both shapes and colours, the relation and the background) is
-  right: the product of their probabilities (GenEval's all-or-nothing rule, made
-  dense), a verifiable reward; ``rule="mean"`` scores their mean instead. Components: each attribute's
+  right: the product of their probabilities (GenEval's all-or-nothing rule, made dense), a verifiable reward; ``rule="mean"`` scores their mean instead. Components: each attribute's
   probability and ``all_correct`` (every named attribute the classifier's top choice).
 - ``"text-fidelity"``: GenEval's all-or-nothing rule with the *other* classifier (``attr_gold``): 1 when every
   named attribute is recognised, else 0. The gold metric of ``tiny-t2i`` runs, so that a policy that fools the
@@ -42,9 +41,10 @@ def _load(classifier: str | Path | None, default: str, device: torch.device | st
 
 
 def _read(classifier: torch.nn.Module, images: torch.Tensor, context: RewardContext, name: str
-          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """The classifier's log-probabilities per attribute and the prompted attributes ``[N, A]`` (-1: not named;
-    A = 4 for one object, 6 for two-object scenes; the classifier must be of the prompts' kind)."""
+          ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The classifier's log-probabilities per attribute, the prompted attributes ``[N, A]`` (-1: not named;
+    A = 4 for one object, 6 for two-object scenes; the classifier must be of the prompts' kind) and which of
+    them it recognises, bool ``[N, A]``."""
     from vargym.data.attributes import attribute_log_probs, recognised
     from vargym.data.captioned import attributes_from_metadata
 
@@ -52,9 +52,8 @@ def _read(classifier: torch.nn.Module, images: torch.Tensor, context: RewardCont
         raise ValueError(f"the {name} reward reads each image's prompt metadata (shape, color, background, size): "
                          f"use it with a text model on the procedural captions (tiny-t2i, --prompts procedural)")
     log_probs, attributes = attribute_log_probs(classifier, images), attributes_from_metadata(context.metadata)
-    if attributes.shape[1] != len(log_probs):
-        recognised(log_probs, attributes)  # raises, naming both kinds
-    return log_probs, attributes.to(images.device)
+    right = recognised(log_probs, attributes)  # raises when the classifier is of the other kind
+    return log_probs, attributes.to(images.device), right
 
 
 @register("attr")
@@ -81,9 +80,7 @@ class AttributeReward(Reward):
 
     @torch.no_grad()
     def score(self, images: torch.Tensor, context: RewardContext) -> dict[str, torch.Tensor]:
-        from vargym.data.attributes import recognised
-
-        log_probs, attributes = _read(self.classifier, images, context, "attr")  # attributes [N, A]
+        log_probs, attributes, right = _read(self.classifier, images, context, "attr")  # attributes [N, A]
         named = attributes >= 0
         probs = torch.stack([values.gather(1, attributes[:, i].clamp_min(0).unsqueeze(1)).squeeze(1).exp()
                              for i, values in enumerate(log_probs.values())], dim=1) * named  # [N, A]
@@ -92,7 +89,7 @@ class AttributeReward(Reward):
         else:
             total = probs.sum(dim=1) / named.sum(dim=1).clamp_min(1)
         components = {name: probs[:, i] for i, name in enumerate(log_probs)}
-        components["all_correct"] = recognised(log_probs, attributes).all(dim=1).float()
+        components["all_correct"] = right.all(dim=1).float()
         return {"total": total, **components}
 
 
@@ -111,7 +108,5 @@ class TextFidelityReward(Reward):
 
     @torch.no_grad()
     def score(self, images: torch.Tensor, context: RewardContext) -> torch.Tensor:
-        from vargym.data.attributes import recognised
-
-        log_probs, attributes = _read(self.classifier, images, context, "text-fidelity")
-        return recognised(log_probs, attributes).all(dim=1).float()  # [N]
+        _, _, right = _read(self.classifier, images, context, "text-fidelity")
+        return right.all(dim=1).float()  # [N]
