@@ -79,7 +79,8 @@ def main() -> None:
     print(f"CPU: {cpu}; threads {torch.get_num_threads()}; torch {torch.__version__}")
     runs = [run_seed(seed, args, overrides, out) for seed in args.seeds]
     gains = [r["gain_points"] for r in runs]
-    summary = {"gain_points_median": statistics.median(gains), "gain_points_min": min(gains),
+    summary = {"gain_points_median": statistics.median(gains), "gain_points_mean": statistics.mean(gains),
+               "gain_points_min": min(gains),
                "train_s_max": max(r["train_s"] for r in runs),
                "seconds_per_iteration_median": statistics.median(r["seconds_per_iteration"] for r in runs)}
     out.mkdir(parents=True, exist_ok=True)
