@@ -32,9 +32,9 @@ from vargym.train import TrainConfig, Trainer
 
 
 def run_seed(seed: int, args: argparse.Namespace, overrides: dict, out: Path) -> dict:
-    config = TrainConfig.for_model(model=args.model, reward="attr", algo=args.algo, out=str(out / f"{args.algo}_seed{seed}"),
+    config = TrainConfig.for_model(model=args.model, algo=args.algo, out=str(out / f"{args.algo}_seed{seed}"),
                                    overwrite=True, device="cpu", sample_every=0, checkpoint_every=0, tensorboard=False,
-                                   **{"seed": seed, **overrides})
+                                   **{"reward": "attr", "seed": seed, **overrides})  # --set reward=... trains another
     trainer = Trainer(config)
     gold = lambda: trainer.evaluator.gold_score(trainer.generator, args.eval_prompts, args.per_prompt)  # noqa: E731
     before = gold()
@@ -91,8 +91,9 @@ def main() -> None:
                                 "overrides": overrides, "summary": summary, "runs": runs}, indent=2))
     series = [Series(f"seed {r['seed']}", [c["wall_s"] / 60 for c in r["curve"]], [c["reward_mean"] for c in r["curve"]])
               for r in runs]
-    line_plot(series, title=f"vargym train --model {args.model} --reward attr ({args.algo}), {args.threads} threads",
-              xlabel="minutes", ylabel="mean attr reward").save(out / f"{args.algo}.png")
+    reward = overrides.get("reward", "attr")
+    line_plot(series, title=f"vargym train --model {args.model} --reward {reward} ({args.algo}), {args.threads} threads",
+              xlabel="minutes", ylabel=f"mean {reward} reward").save(out / f"{args.algo}.png")
     print(f"\nCPU: {cpu}\n| seed | gold before | gold after | gain (points) | train s | iterations | s/iteration |"
           "\n|---|---|---|---|---|---|---|")
     for r in runs:

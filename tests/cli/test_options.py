@@ -8,7 +8,7 @@ import typer.main
 from vargym.cli.main import app
 from vargym.configdoc import field_help
 from vargym.evaluation.config import EvalConfig
-from vargym.pretrain.config import PretrainConfig
+from vargym.pretrain.config import PretrainConfig, TinyClipConfig
 from vargym.train.config import TrainConfig
 
 # field -> the flag that sets it, where the two names differ (a dict or tuple field parsed by the command)
@@ -16,6 +16,7 @@ CASES = {
     "train": (TrainConfig, {"algo_kwargs": "algo_arg", "reward_kwargs": "reward_arg", "model_files": "model_file"}),
     "eval": (EvalConfig, {"rewards": "reward"}),
     "pretrain": (PretrainConfig, {"out_dir": "out"}),
+    "pretrain-clip": (TinyClipConfig, {"out_dir": "out"}),
 }
 # fields that hold Python objects no command line can spell (the flags --classes / --prompts cover them there)
 API_ONLY = {"eval": {"conditions"}}

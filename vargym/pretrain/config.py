@@ -1,11 +1,13 @@
-"""`PretrainConfig`: everything one pretraining run depends on (torch-free, so the CLI imports it cheaply)."""
+"""`PretrainConfig` and `TinyClipConfig`: everything one pretraining run depends on (torch-free, so the CLI imports
+them cheaply)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PretrainConfig"]
+__all__ = ["PretrainConfig", "TinyClipConfig"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +136,88 @@ class PretrainConfig:
     @property
     def procedural(self) -> bool:
         return self.data == "procedural"
+
+
+IMAGE_SIZE = 64
+"""Side of the tiny CLIP's images (the captioned renders')."""
+VOCAB_SIZE = 49408
+"""open_clip's BPE tokenizer's vocabulary."""
+
+
+@dataclass(frozen=True)
+class TinyClipConfig:
+    """Everything one tiny-CLIP pretraining run depends on (stored in its ``open_clip_config.json``)."""
+
+    out_dir: str = "runs/tiny-clip"
+    """Directory the model, checkpoints, log and model card are written to."""
+    steps: int = 2000
+    """Optimiser steps."""
+    batch_size: int = 256
+    """Image-caption pairs per step."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW, betas (0.9, 0.98), linear warm-up then cosine to a tenth)."""
+    weight_decay: float = 0.1
+    """AdamW weight decay of the matrices (not of embeddings, norms, biases or the temperature)."""
+    warmup_fraction: float = 0.05
+    """Fraction of the steps spent warming the learning rate up."""
+    seed: int = 0
+    """Seeds the initial weights and every batch."""
+    objects: int = 1
+    """Objects per image: 1 (a shape on a background) or 2 (two shapes and their relation)."""
+    embed_dim: int = 64
+    """Width of the joint image-text embedding."""
+    vision_width: int = 96
+    """Width of the ViT (heads of 32 channels)."""
+    vision_layers: int = 3
+    """ViT blocks."""
+    patch_size: int = 8
+    """ViT patch side in pixels (the 64 px renders are 8 x 8 patches)."""
+    text_width: int = 64
+    """Width of the text transformer (heads of 16 channels)."""
+    text_layers: int = 2
+    """Text transformer blocks."""
+    context_length: int = 32
+    """Text tokens per caption (open_clip's tokenizer pads or cuts to it)."""
+    checkpoint_every: int = 200
+    """Steps between resumable checkpoints."""
+    log_every: int = 20
+    """Steps between log lines of ``pretrain_log.jsonl``."""
+    resume: bool = True
+    """Continue from ``out_dir``'s checkpoint when there is one."""
+    eval_images: int = 512
+    """Images per split (seen and held-out compositions) of the zero-shot figures (0 skips them)."""
+    device: str | None = None
+    """Torch device; ``None`` picks CUDA when available, else the CPU."""
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "embed_dim", "vision_width", "vision_layers", "patch_size", "text_width",
+                    "text_layers", "context_length", "checkpoint_every", "log_every")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (a contrastive batch needs negatives), got {self.batch_size}")
+        if self.objects not in (1, 2):
+            raise ValueError(f"objects must be 1 or 2, got {self.objects!r}")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"lr must be in (0, 1), got {self.lr!r}")
+        if not 0 <= self.warmup_fraction < 1:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction!r}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.eval_images < 0:
+            raise ValueError(f"eval_images must be >= 0, got {self.eval_images!r}")
+        if IMAGE_SIZE % self.patch_size:
+            raise ValueError(f"patch_size must divide the {IMAGE_SIZE} px images, got {self.patch_size}")
+        for name, heads_of in (("vision_width", 32), ("text_width", 16)):
+            if getattr(self, name) % heads_of:
+                raise ValueError(f"{name} must be a multiple of {heads_of} (the head width), got {getattr(self, name)}")
+
+    def model_cfg(self) -> dict[str, Any]:
+        """open_clip's ``model_cfg`` of this architecture."""
+        return {"embed_dim": self.embed_dim,
+                "vision_cfg": {"image_size": IMAGE_SIZE, "layers": self.vision_layers, "width": self.vision_width,
+                               "head_width": 32, "patch_size": self.patch_size},
+                "text_cfg": {"context_length": self.context_length, "vocab_size": VOCAB_SIZE,
+                             "width": self.text_width, "heads": self.text_width // 16, "layers": self.text_layers}}

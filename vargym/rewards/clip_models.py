@@ -7,6 +7,9 @@ the embedding of the last images tensor it saw, so they also share one image for
 Where weights come from:
 
 - ``weights_path=`` a local open_clip checkpoint (``.safetensors`` / ``.bin`` / ``.pt`` state dict);
+- ``model_name="tiny-clip"``: the tiny CLIP vargym ships (trained on its captioned procedural world by
+  ``vargym pretrain-clip``), or ``model_name=DIR`` (also ``"local-dir:DIR"``): any folder in open_clip's
+  Hugging Face layout (``open_clip_config.json`` + ``open_clip_model.safetensors``), loaded offline;
 - otherwise the open_clip pretrained tag's Hugging Face repo, downloaded by huggingface_hub into
   the user's HF cache (``openai`` for ``ViT-L-14-quickgelu`` is ``timm/vit_large_patch14_clip_224.openai``,
   file ``open_clip_model.safetensors``).
@@ -46,11 +49,14 @@ __all__ = [
     "hub_file",
     "load_clip",
     "resize_longer_and_pad",
+    "SHIPPED_CLIPS",
 ]
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 _HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+SHIPPED_CLIPS = {"tiny-clip": Path(__file__).resolve().parents[1] / "assets" / "tiny-clip"}
+"""CLIP models shipped with vargym, by name: folders in open_clip's Hugging Face layout."""
 _BACKBONES: dict[tuple, ClipBackbone] = {}
 
 
@@ -228,7 +234,8 @@ def load_clip(
 
     Args:
         model_name: open_clip model name, e.g. ``"ViT-L-14-quickgelu"`` (aesthetic v2, default CLIP
-            score) or ``"ViT-B-32-quickgelu"`` (cheap on CPU).
+            score) or ``"ViT-B-32-quickgelu"`` (cheap on CPU); or ``"tiny-clip"`` (shipped, offline) or a
+            folder in open_clip's Hugging Face layout (``DIR`` or ``"local-dir:DIR"``).
         pretrained: open_clip pretrained tag used when ``weights_path`` is None.
         weights_path: a local checkpoint file; skips any download.
         device: target device (None: CPU).
@@ -242,11 +249,18 @@ def load_clip(
     """
     import open_clip
 
-    if open_clip.get_model_config(model_name) is None:
-        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=3)
-        raise ValueError(f"unknown open_clip model {model_name!r}; did you mean one of {close}?")
     device = torch.device(device) if device is not None else torch.device("cpu")
     dtype = dtype or torch.float32
+    folder = _local_folder(model_name)
+    if folder is not None:
+        if weights_path is not None:
+            raise ValueError(f"weights_path does not apply to the CLIP folder {folder} (it holds its own weights); "
+                             f"pass one or the other")
+        return _load_folder(folder, device, dtype)
+    if open_clip.get_model_config(model_name) is None:
+        close = difflib.get_close_matches(model_name, [*open_clip.list_models(), *SHIPPED_CLIPS], n=3)
+        raise ValueError(f"unknown open_clip model {model_name!r}; did you mean one of {close}? (also: a shipped "
+                         f"CLIP {sorted(SHIPPED_CLIPS)} or a folder with {_CONFIG_FILE})")
     path = Path(weights_path).expanduser().resolve() if weights_path is not None else None
     key = (model_name, None if path else pretrained, str(path), str(device), dtype)
     cached = _BACKBONES.get(key)
@@ -264,6 +278,50 @@ def load_clip(
     except RuntimeError as e:
         raise CheckpointError(f"cannot load {checkpoint} into open_clip {model_name!r}: {e}") from e
     backbone = ClipBackbone(model, model_name, open_clip.get_tokenizer(model_name)).to(device, dtype)
+    _BACKBONES[key] = backbone
+    return backbone
+
+
+_CONFIG_FILE, _WEIGHTS_FILE = "open_clip_config.json", "open_clip_model.safetensors"
+
+
+def _local_folder(model_name: str) -> Path | None:
+    """The folder ``model_name`` names (a shipped CLIP, ``local-dir:DIR`` or an existing folder), else None."""
+    if model_name in SHIPPED_CLIPS:
+        return SHIPPED_CLIPS[model_name]
+    path = Path(model_name.removeprefix("local-dir:")).expanduser()
+    if model_name.startswith("local-dir:") or (path / _CONFIG_FILE).is_file() or os.sep in model_name:
+        if not (path / _CONFIG_FILE).is_file() or not (path / _WEIGHTS_FILE).is_file():
+            raise WeightsNotAvailableError(f"{path} is not a CLIP folder: it needs {_CONFIG_FILE} and {_WEIGHTS_FILE} "
+                                           f"(open_clip's Hugging Face layout, as `vargym pretrain-clip` writes)")
+        return path.resolve()
+    return None
+
+
+def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> ClipBackbone:
+    """A CLIP from a folder in open_clip's Hugging Face layout (safetensors weights, strict)."""
+    import json
+
+    import open_clip
+    from safetensors.torch import load_file
+
+    weights = folder / _WEIGHTS_FILE
+    key = (str(folder), weights.stat().st_mtime_ns, str(device), dtype)  # a retrained folder is read again
+    cached = _BACKBONES.get(key)
+    if cached is not None:
+        return cached
+    try:
+        model_cfg = json.loads((folder / _CONFIG_FILE).read_text())
+        model_cfg = model_cfg.get("model_cfg", model_cfg)
+        text_cfg = model_cfg.get("text_cfg", {})
+        if not isinstance(text_cfg, dict) or text_cfg.get("hf_tokenizer_name"):
+            raise ValueError("only open_clip's own CLIP with its BPE tokenizer is read from a folder")
+        model = open_clip.CLIP(**model_cfg)
+        model.load_state_dict(load_file(str(weights)), strict=True)
+    except (OSError, ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"cannot load the CLIP folder {folder}: {e}") from e
+    tokenizer = open_clip.SimpleTokenizer(context_length=int(text_cfg.get("context_length", 77)))
+    backbone = ClipBackbone(model, folder.name, tokenizer).to(device, dtype)
     _BACKBONES[key] = backbone
     return backbone
 

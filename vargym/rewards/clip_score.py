@@ -28,7 +28,9 @@ class ClipScoreReward(Reward):
 
     Args:
         prompt: default prompt.
-        clip_model: ``"ViT-L-14-quickgelu"`` (default, OpenAI) or ``"ViT-B-32-quickgelu"`` (cheap on CPU).
+        clip_model: ``"ViT-L-14-quickgelu"`` (default, OpenAI), ``"ViT-B-32-quickgelu"`` (cheap on CPU),
+            ``"tiny-clip"`` (shipped: the text-to-image world's, offline) or a folder in open_clip's Hugging Face
+            layout (`vargym.rewards.clip_models.load_clip`).
         pretrained: open_clip pretrained tag; weights_path: local CLIP checkpoint.
         device, dtype: where/how to load the backbone.
         backbone: a ready `ClipBackbone` to use instead of loading one.
