@@ -66,8 +66,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    kept = json.loads(out.read_text())["runs"] if out.is_file() else []
-    results = [r for r in kept if r["scenario"] not in args.scenarios]
+    previous = json.loads(out.read_text()) if out.is_file() else {"runs": []}
+    results = [r for r in previous["runs"] if r["scenario"] not in args.scenarios]  # other scenarios' runs stay
+    settings = {k: v for k, v in vars(args).items() if k not in ("scenarios", "seeds", "out")}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenarios:
             for seed in args.seeds:
@@ -78,7 +79,7 @@ def main() -> None:
                                      out=str(Path(tmp) / f"{name}_{seed}"))
                 records = Trainer(config).train()
                 evals = [r for r in records if "gold" in r]
-                row = {"scenario": name, "seed": seed, "gold_first": evals[0]["gold"], "gold_last": evals[-1]["gold"],
+                row = {"scenario": name, "seed": seed, "settings": settings, "gold_first": evals[0]["gold"], "gold_last": evals[-1]["gold"],
                        "reward_first": evals[0]["eval_reward_mean"], "reward_last": evals[-1]["eval_reward_mean"],
                        "gold_se": statistics.mean(r["gold_se"] for r in evals),
                        "flags": {str(z): flags(records, args.window, args.threshold, z) for z in (0.0, *args.noise_z)},
@@ -89,7 +90,8 @@ def main() -> None:
                       f"{row['gold_first']:.3f} -> {row['gold_last']:.3f} (se {row['gold_se']:.3f}); flagged "
                       f"evaluations per noise z {row['flags']}", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "runs": results}, indent=2))  # before the table: keep the data
+    kept = {k: v for k, v in previous.items() if k not in ("args", "runs", "table")}  # e.g. a note on older runs
+    out.write_text(json.dumps({**kept, "args": vars(args), "runs": results}, indent=2))  # before the table: keep the data
     print(table(results))
     print(f"wrote {out}")
 
