@@ -109,6 +109,14 @@ def test_folder_errors_say_what_is_missing(tmp_path):
     (broken / "open_clip_model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="cannot load the CLIP folder"):
         load_clip(str(broken))
+    shipped_config = (SHIPPED_CLIPS["tiny-clip"] / "open_clip_config.json").read_text()
+    (broken / "open_clip_config.json").write_text(shipped_config)  # a good architecture, a corrupt weights file
+    with pytest.raises(CheckpointError, match="cannot load the CLIP folder"):
+        load_clip(str(broken))
+    (broken / "open_clip_model.safetensors").write_bytes((SHIPPED_CLIPS["tiny-clip"] / "open_clip_model.safetensors")
+                                                         .read_bytes()[:5000])  # a truncated download
+    with pytest.raises(CheckpointError, match="cannot load the CLIP folder"):
+        load_clip(str(broken))
     with pytest.raises(ValueError, match="weights_path does not apply"):
         load_clip("tiny-clip", weights_path=tmp_path / "x.safetensors")
     with pytest.raises(ValueError, match="tiny-clip"):

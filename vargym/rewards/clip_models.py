@@ -303,6 +303,7 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Clip
     import json
 
     import open_clip
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     weights = folder / _WEIGHTS_FILE
@@ -318,7 +319,7 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Clip
             raise ValueError("only open_clip's own CLIP with its BPE tokenizer is read from a folder")
         model = open_clip.CLIP(**model_cfg)
         model.load_state_dict(load_file(str(weights)), strict=True)
-    except (OSError, ValueError, TypeError, RuntimeError) as e:
+    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as e:
         raise CheckpointError(f"cannot load the CLIP folder {folder}: {e}") from e
     tokenizer = open_clip.SimpleTokenizer(context_length=int(text_cfg.get("context_length", 77)))
     backbone = ClipBackbone(model, folder.name, tokenizer).to(device, dtype)
