@@ -26,13 +26,17 @@ from torch import nn
 from vargym.pretrain.common import step_seed
 from vargym.pretrain.config import IMAGE_SIZE, VOCAB_SIZE, TinyClipConfig
 from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
+from vargym.rewards.clip_models import (
+    CONFIG_FILE,
+    OPENAI_MEAN,
+    OPENAI_STD,
+    WEIGHTS_FILE,
+    clip_preprocess,
+    load_clip,
+)
 
 __all__ = ["TinyClipConfig", "build_tiny_clip", "contrastive_loss", "run_pretrain_clip", "train_tiny_clip",
            "zero_shot_accuracy"]
-
-CONFIG_FILE = "open_clip_config.json"
-WEIGHTS_FILE = "open_clip_model.safetensors"
-
 
 def build_tiny_clip(cfg: TinyClipConfig) -> nn.Module:
     """A freshly initialised `open_clip.CLIP` of ``cfg``'s architecture (seeded by ``cfg.seed``)."""
@@ -51,8 +55,6 @@ def _tokenizer(context_length: int):
 
 def _pixels(images: torch.Tensor) -> torch.Tensor:
     """[N, 3, 64, 64] in [0, 1] -> CLIP's normalised input (OpenAI mean and std, as `ClipBackbone` feeds it)."""
-    from vargym.rewards.clip_models import OPENAI_MEAN, OPENAI_STD, clip_preprocess
-
     mean = torch.tensor(OPENAI_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(OPENAI_STD, device=images.device).view(1, 3, 1, 1)
     return clip_preprocess(images, IMAGE_SIZE, mean, std)
@@ -159,8 +161,6 @@ def save_tiny_clip(model: nn.Module, cfg: TinyClipConfig, out_dir: Path, figures
     are measured on the weights as stored)."""
     from safetensors.torch import save_file
 
-    from vargym.rewards.clip_models import OPENAI_MEAN, OPENAI_STD
-
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(out_dir / WEIGHTS_FILE))
@@ -212,7 +212,6 @@ def run_pretrain_clip(cfg: TinyClipConfig, progress: ProgressCallback | None = N
                       command: str | None = None) -> Path:
     """Train, save and evaluate a tiny CLIP; returns the model directory (``load_clip(str(dir))`` loads it)."""
     from vargym.devices import resolve_device
-    from vargym.rewards.clip_models import load_clip
 
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

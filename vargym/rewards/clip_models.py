@@ -49,12 +49,16 @@ __all__ = [
     "hub_file",
     "load_clip",
     "resize_longer_and_pad",
+    "CONFIG_FILE",
     "SHIPPED_CLIPS",
+    "WEIGHTS_FILE",
 ]
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 _HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+CONFIG_FILE, WEIGHTS_FILE = "open_clip_config.json", "open_clip_model.safetensors"
+"""The two files of a CLIP folder in open_clip's Hugging Face layout."""
 SHIPPED_CLIPS = {"tiny-clip": Path(__file__).resolve().parents[1] / "assets" / "tiny-clip"}
 """CLIP models shipped with vargym, by name: folders in open_clip's Hugging Face layout."""
 _BACKBONES: dict[tuple, ClipBackbone] = {}
@@ -260,7 +264,7 @@ def load_clip(
     if open_clip.get_model_config(model_name) is None:
         close = difflib.get_close_matches(model_name, [*open_clip.list_models(), *SHIPPED_CLIPS], n=3)
         raise ValueError(f"unknown open_clip model {model_name!r}; did you mean one of {close}? (also: a shipped "
-                         f"CLIP {sorted(SHIPPED_CLIPS)} or a folder with {_CONFIG_FILE})")
+                         f"CLIP {sorted(SHIPPED_CLIPS)} or a folder with {CONFIG_FILE})")
     path = Path(weights_path).expanduser().resolve() if weights_path is not None else None
     key = (model_name, None if path else pretrained, str(path), str(device), dtype)
     cached = _BACKBONES.get(key)
@@ -282,17 +286,14 @@ def load_clip(
     return backbone
 
 
-_CONFIG_FILE, _WEIGHTS_FILE = "open_clip_config.json", "open_clip_model.safetensors"
-
-
 def _local_folder(model_name: str) -> Path | None:
     """The folder ``model_name`` names (a shipped CLIP, ``local-dir:DIR`` or an existing folder), else None."""
     if model_name in SHIPPED_CLIPS:
         return SHIPPED_CLIPS[model_name]
     path = Path(model_name.removeprefix("local-dir:")).expanduser()
-    if model_name.startswith("local-dir:") or (path / _CONFIG_FILE).is_file() or os.sep in model_name:
-        if not (path / _CONFIG_FILE).is_file() or not (path / _WEIGHTS_FILE).is_file():
-            raise WeightsNotAvailableError(f"{path} is not a CLIP folder: it needs {_CONFIG_FILE} and {_WEIGHTS_FILE} "
+    if model_name.startswith("local-dir:") or (path / CONFIG_FILE).is_file() or os.sep in model_name:
+        if not (path / CONFIG_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
+            raise WeightsNotAvailableError(f"{path} is not a CLIP folder: it needs {CONFIG_FILE} and {WEIGHTS_FILE} "
                                            f"(open_clip's Hugging Face layout, as `vargym pretrain-clip` writes)")
         return path.resolve()
     return None
@@ -306,13 +307,13 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Clip
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    weights = folder / _WEIGHTS_FILE
+    weights = folder / WEIGHTS_FILE
     key = (str(folder), weights.stat().st_mtime_ns, str(device), dtype)  # a retrained folder is read again
     cached = _BACKBONES.get(key)
     if cached is not None:
         return cached
     try:
-        model_cfg = json.loads((folder / _CONFIG_FILE).read_text())
+        model_cfg = json.loads((folder / CONFIG_FILE).read_text())
         model_cfg = model_cfg.get("model_cfg", model_cfg)
         text_cfg = model_cfg.get("text_cfg", {})
         if not isinstance(text_cfg, dict) or text_cfg.get("hf_tokenizer_name"):
