@@ -21,6 +21,21 @@ _HELP = field_help(PretrainConfig)
 _CLIP_HELP = field_help(TinyClipConfig)
 
 
+def _refuse(error: Exception) -> typer.Exit:
+    """A settings error as the command's answer: the message, exit code 2."""
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=2)
+
+
+def _progress(quiet: bool):
+    """Rich progress bars per stage (a `ProgressCallback`), or None when ``quiet``."""
+    import contextlib
+
+    from vargym.pretrain.stages import rich_progress
+
+    return contextlib.nullcontext(None) if quiet else rich_progress()
+
+
 @config_options(PretrainConfig, exclude=("out_dir", "eval_cfgs"))
 def pretrain(
     out: Path = typer.Option(Path("runs/pretrain"), help=_HELP["out_dir"]),
@@ -30,10 +45,9 @@ def pretrain(
 ) -> None:
     """Pretrain a preset from scratch: a VAR (VQ-VAE, optional decoder fine-tune, transformer), a LlamaGen
     (VQ tokenizer, GPT) or a taming-transformers model (VQGAN, minGPT), and the tiny classifier."""
-    import contextlib
     import sys
 
-    from vargym.pretrain.stages import rich_progress, run_pretrain
+    from vargym.pretrain.stages import run_pretrain
 
     values = given(PretrainConfig, fields)
     try:
@@ -41,10 +55,8 @@ def pretrain(
             values["eval_cfgs"] = tuple(float(x) for x in eval_cfgs.split(",") if x.strip())
         cfg = PretrainConfig(out_dir=str(out), **values)
     except ValueError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from e
-    progress_context = contextlib.nullcontext(None) if quiet else rich_progress()
-    with progress_context as progress:
+        raise _refuse(e) from e
+    with _progress(quiet) as progress:
         result = run_pretrain(cfg, progress=progress, command=" ".join(["vargym", *sys.argv[1:]]))
     typer.echo(f"model written to {result.out_dir} (load it with --model {result.out_dir})")
 
@@ -57,18 +69,14 @@ def pretrain_clip(
 ) -> None:
     """Pretrain a tiny CLIP (open_clip's architecture) on the captioned procedural world, for offline CLIP-style
     prompt rewards: `--reward clip --reward-arg clip_model=DIR` (the shipped one is `clip_model=tiny-clip`)."""
-    import contextlib
     import sys
 
     from vargym.pretrain.clip import run_pretrain_clip
-    from vargym.pretrain.stages import rich_progress
 
     try:
         cfg = TinyClipConfig(out_dir=str(out), **given(TinyClipConfig, fields))
     except ValueError as e:
-        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(code=2) from e
-    progress_context = contextlib.nullcontext(None) if quiet else rich_progress()
-    with progress_context as progress:
+        raise _refuse(e) from e
+    with _progress(quiet) as progress:
         out_dir = run_pretrain_clip(cfg, progress=progress, command=" ".join(["vargym", *sys.argv[1:]]))
     typer.echo(f"CLIP written to {out_dir} (use it with --reward clip --reward-arg clip_model={out_dir})")
