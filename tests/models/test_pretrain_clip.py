@@ -2,6 +2,7 @@
 bad settings, and the shipped `tiny-clip` reading its world."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -57,6 +58,9 @@ def test_a_short_run_writes_open_clips_layout_that_both_loaders_read_and_resumes
     weights = load_file(str(out / "open_clip_model.safetensors"))
     assert all(v.dtype == torch.float16 for v in weights.values())
 
+    with pytest.raises(ValueError, match="already holds a checkpoint"):  # a fresh run never overwrites one
+        run_pretrain_clip(TinyClipConfig(out_dir=str(out), **{**RUN, "resume": False}))
+
     backbone = load_clip(str(out))
     for key, value in backbone.model.state_dict().items():
         torch.testing.assert_close(value, weights[key].float(), rtol=0, atol=0)
@@ -97,6 +101,21 @@ def test_the_cli_trains_a_clip_and_names_bad_flags(tmp_path):
     assert load_clip(str(tmp_path / "clip")).embed_dim == 32
     bad = runner.invoke(app, ["pretrain-clip", "--out", str(tmp_path / "bad"), "--batch-size", "1"])
     assert bad.exit_code == 2 and "batch_size must be at least 2" in bad.output
+
+
+def test_a_rewritten_folder_is_read_again_and_its_old_backbone_dropped(tmp_path):
+    import shutil
+
+    from vargym.rewards import clip_models
+
+    folder = tmp_path / "clip"
+    shutil.copytree(SHIPPED_CLIPS["tiny-clip"], folder)
+    first = load_clip(str(folder))
+    weights = folder / "open_clip_model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))  # as a retraining would
+    second = load_clip(str(folder))
+    assert second is not first
+    assert sum(1 for key in clip_models._BACKBONES if key[0] == str(folder.resolve())) == 1
 
 
 def test_folder_errors_say_what_is_missing(tmp_path):

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vargym.pretrain.common import step_seed
+from vargym.pretrain.common import start_run, step_seed
 from vargym.pretrain.config import IMAGE_SIZE, VOCAB_SIZE, TinyClipConfig
 from vargym.pretrain.loop import ProgressCallback, Stage, adamw, run_stage
 from vargym.rewards.clip_models import (
@@ -156,14 +156,18 @@ def zero_shot_accuracy(backbone: Any, split: str = "seen", num: int = 512, seed:
 
 
 def save_tiny_clip(model: nn.Module, cfg: TinyClipConfig, out_dir: Path, figures: dict[str, float]) -> None:
-    """open_clip's Hugging Face layout: ``open_clip_config.json`` (the architecture, preprocessing, this run's
-    settings and figures) and ``open_clip_model.safetensors`` (float16 weights: half the file, and the figures
-    are measured on the weights as stored)."""
+    """open_clip's Hugging Face layout: ``open_clip_model.safetensors`` (float16 weights: half the file, and the
+    figures are measured on the weights as stored) and `write_clip_config`."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(out_dir / WEIGHTS_FILE))
+    write_clip_config(cfg, out_dir, figures)
+
+
+def write_clip_config(cfg: TinyClipConfig, out_dir: Path, figures: dict[str, float]) -> None:
+    """``open_clip_config.json``: the architecture, the preprocessing, this run's settings and figures."""
     config = {"model_cfg": cfg.model_cfg(),
               "preprocess_cfg": {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD), "interpolation": "bicubic",
                                  "resize_mode": "shortest"},
@@ -213,8 +217,7 @@ def run_pretrain_clip(cfg: TinyClipConfig, progress: ProgressCallback | None = N
     """Train, save and evaluate a tiny CLIP; returns the model directory (``load_clip(str(dir))`` loads it)."""
     from vargym.devices import resolve_device
 
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = start_run(cfg, ("clip",))
     device = resolve_device(cfg.device)
     model = build_tiny_clip(cfg).to(device)
     figures = train_tiny_clip(cfg, model, out_dir, progress)
@@ -226,7 +229,7 @@ def run_pretrain_clip(cfg: TinyClipConfig, progress: ProgressCallback | None = N
             accuracy = zero_shot_accuracy(backbone, split, cfg.eval_images, cfg.seed + 1, cfg.objects)
             figures.update({f"{split}_{k}": v for k, v in accuracy.items()})
         figures["eval_wall_s"] = time.perf_counter() - start
-        save_tiny_clip(model, cfg, out_dir, figures)
+        write_clip_config(cfg, out_dir, figures)
     write_clip_card(out_dir / "MODEL_CARD.md", cfg, model, figures,
                     command or f"vargym pretrain-clip --out {cfg.out_dir} --steps {cfg.steps}")
     return out_dir

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vargym.pretrain.config import PretrainConfig
+from vargym.pretrain.config import PretrainConfig, TinyClipConfig
 from vargym.pretrain.loop import ProgressCallback, StageCheckpoint
 
 __all__ = ["BatchFn", "PretrainResult", "init_for_training", "make_batches", "recon_loss", "start_run", "step_seed",
@@ -33,7 +33,7 @@ class PretrainResult:
 BatchFn = Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]]
 
 
-def start_run(cfg: PretrainConfig, stages: tuple[str, ...]) -> Path:
+def start_run(cfg: PretrainConfig | TinyClipConfig, stages: tuple[str, ...]) -> Path:
     """Create ``cfg.out_dir``; a fresh run (no ``resume``) refuses a directory holding a checkpoint of one of
     ``stages`` and starts a new log. Returns the directory."""
     out_dir = Path(cfg.out_dir)

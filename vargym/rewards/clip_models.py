@@ -312,6 +312,8 @@ def _load_folder(folder: Path, device: torch.device, dtype: torch.dtype) -> Clip
     cached = _BACKBONES.get(key)
     if cached is not None:
         return cached
+    for stale in [k for k in _BACKBONES if k[0] == key[0] and k[1] != key[1]]:  # that folder's older weights
+        del _BACKBONES[stale]
     try:
         model_cfg = json.loads((folder / CONFIG_FILE).read_text())
         model_cfg = model_cfg.get("model_cfg", model_cfg)
