@@ -81,3 +81,23 @@ def test_lora_targets_come_from_the_registry(generator):
     targets = get_family(generator.family).lora_targets
     assert names and all(name.rsplit(".", 1)[-1] in targets for name in names)
     assert generator.lora.targets == targets
+
+
+def test_cpu_decoding_in_passes_draws_what_one_pass_draws(generator, monkeypatch):
+    import vargym.models.generator as generator_module
+
+    tokens = generator.sample(generator.condition_source().first(3, generator.device), SamplingConfig(),
+                              torch.Generator().manual_seed(2))
+    whole = generator.decode(tokens)  # 3 images < CPU_DECODE_PIXELS: one pass
+    largest: list[int] = []
+    convs = [m for m in generator.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [m.register_forward_hook(lambda m, args, out: largest.append(args[0].shape[0])) for m in convs]
+    monkeypatch.setattr(generator_module, "CPU_DECODE_PIXELS", whole.shape[-1] * whole.shape[-2])  # one per pass
+    try:
+        passes = generator.decode(tokens)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    torch.testing.assert_close(passes, whole, atol=1e-4, rtol=0)
+    if convs:  # a conv decoder (every real family) saw one image at a time
+        assert max(largest) == 1

@@ -194,3 +194,25 @@ def test_the_null_class_is_accepted_by_logits_log_probs_and_the_sampler(name):
         assert network.logits(null.labels, tokens).shape[0] == 2
     with pytest.raises(ValueError, match=r"labels must lie in \[0, "):
         gen.sample(ClassCondition(torch.tensor([gen.num_classes + 1])), sampling)
+
+
+def test_decode_in_passes_splits_cpu_batches_by_output_pixels(monkeypatch):
+    import vargym.models.generator as generator_module
+    from vargym.models.generator import decode_in_passes
+
+    monkeypatch.setattr(generator_module, "CPU_DECODE_PIXELS", 3 * 64)
+    seen: list[int] = []
+
+    def decode(rows: torch.Tensor) -> torch.Tensor:
+        seen.append(len(rows))
+        return rows.float()[:, None, None, :].expand(-1, 3, 1, -1)
+
+    tokens = torch.arange(7 * 4).view(7, 4)
+    out = decode_in_passes(decode, tokens, pixels_per_image=64)  # 3 images per pass
+    assert seen == [3, 3, 1] and torch.equal(out[:, 0, 0], tokens.float())
+    seen.clear()
+    decode_in_passes(decode, tokens, pixels_per_image=10 ** 6)  # larger than the budget: one image per pass
+    assert seen == [1] * 7
+    seen.clear()
+    decode_in_passes(decode, tokens.to("meta"), pixels_per_image=64)  # not CPU: the whole batch at once
+    assert seen == [7]

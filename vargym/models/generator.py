@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -297,6 +297,22 @@ def autocast(precision: str, device: torch.device | str) -> contextlib.AbstractC
     if precision == "float32":
         return contextlib.nullcontext()
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+
+
+CPU_DECODE_PIXELS = 16 * 64 * 64
+"""Output pixels a decoder draws per pass on CPU. A conv decoder's activations for a large batch outgrow the
+CPU's caches, and a pass then costs more per image (`benchmarks/decode_speed.py`); other devices decode the
+whole batch in one pass."""
+
+
+def decode_in_passes(decode: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor,
+                     pixels_per_image: int) -> torch.Tensor:
+    """``decode(tokens)`` [B, ...] -> images [B, 3, H, W], on CPU in passes of about `CPU_DECODE_PIXELS`
+    output pixels (each image is decoded on its own either way: the result is the same up to rounding)."""
+    rows = max(1, CPU_DECODE_PIXELS // pixels_per_image)
+    if tokens.device.type != "cpu" or tokens.shape[0] <= rows:
+        return decode(tokens)
+    return torch.cat([decode(chunk) for chunk in tokens.split(rows)])
 
 
 def condition_from_batch(batch: Any) -> Condition:

@@ -16,6 +16,8 @@ from vargym.models.generator import (
     SamplingConfig,
     StepSampler,
     TokenLayout,
+    autocast,
+    decode_in_passes,
 )
 from vargym.models.var.sampling import ScaleSampler
 from vargym.models.var.transformer import VAR
@@ -102,18 +104,18 @@ class VARGenerator(Generator):
     # -- images -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
-        from vargym.models.generator import autocast
-
         tokens = self.check_tokens(tokens)
-        f_hat = self.vqvae.quantize.tokens_to_fhat(self.layout.split(tokens))
-        with autocast(precision, self.device):
-            return self.vqvae.fhat_to_img(f_hat).float()
+
+        def decode(rows: torch.Tensor) -> torch.Tensor:
+            f_hat = self.vqvae.quantize.tokens_to_fhat(self.layout.split(rows))
+            with autocast(precision, self.device):
+                return self.vqvae.fhat_to_img(f_hat).float()
+
+        return decode_in_passes(decode, tokens, self.vqvae.image_size ** 2)
 
     @torch.no_grad()
     def decode_partial(self, tokens: torch.Tensor, num_steps: int, precision: str = "float32") -> torch.Tensor:
         """The coarse image of the first ``num_steps`` scales: f_hat summed over those scales, decoded."""
-        from vargym.models.generator import autocast
-
         sizes = self.layout.tokens_per_step[:num_steps]
         if not 1 <= num_steps <= self.layout.num_steps or tokens.shape[1] != sum(sizes):
             raise ValueError(f"tokens must hold the {sum(sizes) if 1 <= num_steps else '?'} tokens of the first "

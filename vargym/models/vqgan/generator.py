@@ -18,6 +18,7 @@ from vargym.models.generator import (
     StepSampler,
     TokenLayout,
     autocast,
+    decode_in_passes,
     raster_layout,
 )
 from vargym.models.vqgan.transformer import MinGPT, MinGPTSampler
@@ -121,8 +122,12 @@ class VQGANGenerator(Generator):
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
         tokens = self.check_tokens(tokens)
-        with autocast(precision, self.device):
-            return self.vq.decode_code(tokens).float().add(1).mul(0.5).clamp(0, 1)
+
+        def decode(rows: torch.Tensor) -> torch.Tensor:
+            with autocast(precision, self.device):
+                return self.vq.decode_code(rows).float().add(1).mul(0.5).clamp(0, 1)
+
+        return decode_in_passes(decode, tokens, tokens.shape[1] * self.vq.cfg.downsample ** 2)
 
     # -- copies, devices, files ---------------------------------------------------------------------------
     def frozen_copy(self) -> VQGANGenerator:
