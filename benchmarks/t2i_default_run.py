@@ -12,6 +12,7 @@ timed budget. ``--algo`` runs another algorithm on the same budget (the ``t2i`` 
 flags beside the figures, a table, and writes JSON and the reward curves (PNG).
 
 Usage: python benchmarks/t2i_default_run.py [--threads 2] [--seeds 0 1 2] [--minutes 5] [--algo grpo]
+       python benchmarks/t2i_default_run.py --seeds 3 4 5 --add-to-results   # more seeds, same settings
 """
 
 from __future__ import annotations
@@ -67,28 +68,37 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--eval-prompts", type=int, default=100)
+    parser.add_argument("--eval-prompts", type=int, default=200)
     parser.add_argument("--per-prompt", type=int, default=4)
     parser.add_argument("--set", action="append", default=[], help="TrainConfig override key=value (JSON value)")
     parser.add_argument("--out", default="benchmarks/results/t2i_default_run")
+    parser.add_argument("--add-to-results", action="store_true",
+                        help="keep the other seeds of an existing result file measured with the same settings")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = parse_overrides(args.set)
     out = Path(args.out)
     cpu = cpu_description()
     print(f"CPU: {cpu}; threads {torch.get_num_threads()}; torch {torch.__version__}")
-    runs = [run_seed(seed, args, overrides, out) for seed in args.seeds]
+    path = out / f"{args.algo}.json"
+    settings = {"cpu": cpu, "threads": args.threads, "algo": args.algo, "model": args.model, "minutes": args.minutes,
+                "eval": f"{args.eval_prompts}x{args.per_prompt}", "model_defaults": training_defaults(args.model),
+                "overrides": overrides}
+    earlier = []
+    if args.add_to_results and path.is_file():
+        stored = json.loads(path.read_text())
+        differ = [k for k in settings if stored.get(k) != settings[k]]
+        if differ:
+            raise SystemExit(f"--add-to-results: {path} was measured with other settings ({', '.join(differ)})")
+        earlier = [r for r in stored["runs"] if r["seed"] not in args.seeds]
+    runs = sorted(earlier + [run_seed(seed, args, overrides, out) for seed in args.seeds], key=lambda r: r["seed"])
     gains = [r["gain_points"] for r in runs]
     summary = {"gain_points_median": statistics.median(gains), "gain_points_mean": statistics.mean(gains),
                "gain_points_min": min(gains),
                "train_s_max": max(r["train_s"] for r in runs),
                "seconds_per_iteration_median": statistics.median(r["seconds_per_iteration"] for r in runs)}
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{args.algo}.json"
-    path.write_text(json.dumps({"cpu": cpu, "threads": args.threads, "algo": args.algo, "model": args.model,
-                                "minutes": args.minutes, "eval": f"{args.eval_prompts}x{args.per_prompt}",
-                                "model_defaults": training_defaults(args.model),
-                                "overrides": overrides, "summary": summary, "runs": runs}, indent=2))
+    path.write_text(json.dumps({**settings, "summary": summary, "runs": runs}, indent=2))
     series = [Series(f"seed {r['seed']}", [c["wall_s"] / 60 for c in r["curve"]], [c["reward_mean"] for c in r["curve"]])
               for r in runs]
     reward = overrides.get("reward", "attr")

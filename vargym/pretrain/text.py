@@ -40,9 +40,9 @@ __all__ = ["RL_TRAINING_DEFAULTS", "TEXT_WIDTH", "build_text_encoder", "run_pret
 
 TEXT_WIDTH = 64
 """d_model of the tiny T5 = the caption width of the ``tiny-t2i`` GPT."""
-RL_TRAINING_DEFAULTS = {"beta": 0.0, "steps": 30}
+RL_TRAINING_DEFAULTS = {"beta": 0.0, "steps": 36}
 """What the model's ``model.json`` recommends to ``vargym train`` (`vargym.models.training_defaults`): no KL term
-and 30 iterations, the 5 minutes of the default run on a 2-core CPU (README "Text-to-image" has the runs that
+and 36 iterations, the 5 minutes of the default run on a 2-core CPU (README "Text-to-image" has the runs that
 chose them)."""
 _T5 = {"d_kv": 16, "d_ff": 128, "num_layers": 2, "num_heads": 4, "relative_attention_num_buckets": 8,
        "relative_attention_max_distance": 16, "feed_forward_proj": "gated-gelu", "dropout_rate": 0.0}
