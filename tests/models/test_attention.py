@@ -60,3 +60,26 @@ def test_other_cases_keep_sdpa(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         attention(q, k, v, is_causal=True, dropout_p=0.1)  # dropout: SDPA's own
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("case", ["plain", "boolean", "additive", "gqa"])
+def test_one_query_against_a_cache_takes_the_explicit_path_and_matches_sdpa(precision, case, monkeypatch):
+    calls = []
+    real_sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(attention_module.F, "scaled_dot_product_attention",
+                        lambda *a, **k: calls.append(1) or real_sdpa(*a, **k))
+    q, k, v = (x.detach() for x in _inputs(L=1, S=12, Hkv=2 if case == "gqa" else None))
+    keep = torch.ones(3, 1, 1, 12, dtype=torch.bool)
+    keep[0, ..., :5] = False  # a left-padded row, as a caption's
+    kwargs = {"plain": {}, "boolean": {"mask": keep}, "additive": {"mask": torch.where(keep, 0.0, float("-inf"))},
+              "gqa": {"enable_gqa": True}}[case]
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bfloat16" else torch.no_grad()
+    with torch.no_grad(), context:
+        out = attention(q, k, v, **kwargs)
+    assert not calls, "a single query on CPU should take the explicit path"
+    assert out.shape == (3, 4, 1, 16) and out.dtype == (torch.bfloat16 if precision == "bfloat16" else torch.float32)
+    cast = (lambda x: x.bfloat16().double()) if precision == "bfloat16" else (lambda x: x.double())
+    ref_kwargs = {"attn_mask" if key == "mask" else key: value for key, value in kwargs.items()}
+    ref = F.scaled_dot_product_attention(cast(q), cast(k), cast(v), **ref_kwargs)
+    assert (out.double() - ref).abs().max() < (0.03 if precision == "bfloat16" else 1e-5)
