@@ -31,7 +31,7 @@ def test_t2i_pretrain_writes_a_loadable_text_model_and_resumes_exactly(tmp_path,
     assert {"gpt_final_loss", "attr_gold_all", "seen_cfg3_all", "held_out_cfg3_color"} <= set(full.figures)
     card = (full.out_dir / "MODEL_CARD.md").read_text()
     assert "| seen_cfg3_all |" in card and "`attr_gold` (the `text-fidelity` gold metric)" in card
-    assert '("training": beta 0.0, steps 30; flags override them)' in card
+    assert '("training": beta 0.0, steps 36; flags override them)' in card
 
     def interrupt(s, step, total, metrics):
         if (s, step) == (stage, 2):  # right after the step-2 checkpoint, as a kill would
