@@ -56,9 +56,9 @@ __all__ = [
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-_HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 CONFIG_FILE, WEIGHTS_FILE = "open_clip_config.json", "open_clip_model.safetensors"
 """The two files of a CLIP folder in open_clip's Hugging Face layout."""
+_HUB_FILES = (WEIGHTS_FILE, "open_clip_pytorch_model.bin")
 SHIPPED_CLIPS = {"tiny-clip": Path(__file__).resolve().parents[1] / "assets" / "tiny-clip"}
 """CLIP models shipped with vargym, by name: folders in open_clip's Hugging Face layout."""
 _BACKBONES: dict[tuple, ClipBackbone] = {}

@@ -104,14 +104,7 @@ class VARGenerator(Generator):
     # -- images -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor, precision: str = "float32") -> torch.Tensor:
-        tokens = self.check_tokens(tokens)
-
-        def decode(rows: torch.Tensor) -> torch.Tensor:
-            f_hat = self.vqvae.quantize.tokens_to_fhat(self.layout.split(rows))
-            with autocast(precision, self.device):
-                return self.vqvae.fhat_to_img(f_hat).float()
-
-        return decode_in_passes(decode, tokens, self.vqvae.image_size ** 2)
+        return self.decode_partial(self.check_tokens(tokens), self.layout.num_steps, precision)
 
     @torch.no_grad()
     def decode_partial(self, tokens: torch.Tensor, num_steps: int, precision: str = "float32") -> torch.Tensor:
@@ -120,10 +113,13 @@ class VARGenerator(Generator):
         if not 1 <= num_steps <= self.layout.num_steps or tokens.shape[1] != sum(sizes):
             raise ValueError(f"tokens must hold the {sum(sizes) if 1 <= num_steps else '?'} tokens of the first "
                              f"num_steps={num_steps} steps (1..{self.layout.num_steps}), got {tuple(tokens.shape)}")
-        maps = list(tokens.long().split(list(sizes), dim=1))
-        f_hat = self.vqvae.quantize.tokens_to_fhat(maps)
-        with autocast(precision, self.device):
-            return self.vqvae.fhat_to_img(f_hat).float()
+
+        def decode(rows: torch.Tensor) -> torch.Tensor:
+            f_hat = self.vqvae.quantize.tokens_to_fhat(list(rows.long().split(list(sizes), dim=1)))
+            with autocast(precision, self.device):
+                return self.vqvae.fhat_to_img(f_hat).float()
+
+        return decode_in_passes(decode, tokens, self.vqvae.image_size ** 2)
 
     # -- copies, devices, files ---------------------------------------------------------------------------
     def frozen_copy(self) -> VARGenerator:
