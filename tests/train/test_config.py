@@ -116,6 +116,24 @@ def test_a_model_s_training_defaults_sit_under_what_the_caller_sets(tmp_path):
     assert TrainConfig(model=model).steps == TrainConfig().steps  # the dataclass itself reads no model
 
 
+@pytest.mark.parametrize("algo, beta, clip_epsilon", [
+    ("grpo", 0.0, 0.4),  # the algorithm the recommendation was made for
+    ("ppo", 0.0, 0.4),  # takes both
+    ("reinforce", 0.0, None),  # no ratio to clip: the recommended clip_epsilon would be refused
+    ("var-grpo", 0.2, 0.4),  # its preset is a KL weight
+    ("dapo", 0.0, 0.2),  # its preset sets both (beta 0, clip-higher 0.2 / 0.28)
+    ("gspo", 0.0, 3e-4),
+])
+def test_a_model_s_algorithm_defaults_yield_to_an_algorithm_preset(tmp_path, algo, beta, clip_epsilon):
+    model = _model_with_training_table(tmp_path / "m", {"beta": 0.0, "clip_epsilon": 0.4, "steps": 7})
+    config = TrainConfig.for_model(model=model, algo=algo)
+    assert config.steps == 7
+    fields = config.algo_overrides()
+    assert fields.get("beta") == beta
+    assert fields.get("clip_epsilon") == clip_epsilon
+    assert TrainConfig.for_model(model=model, algo="dapo", clip_epsilon=0.3).algo_overrides()["clip_epsilon"] == 0.3
+
+
 def test_training_defaults_of_shipped_released_and_random_models():
     shipped = json.loads((Path(vargym.__file__).parent / "assets" / "tiny-t2i" / "model.json").read_text())
     assert training_defaults("tiny-t2i") == shipped["training"] != {}

@@ -454,14 +454,36 @@ def resolve_config(file: str | Path | None = None, **overrides: Any) -> TrainCon
     return TrainConfig.for_model(**data)
 
 
+_ALGORITHM_FIELDS = ("beta", "clip_epsilon")
+"""`TrainConfig` fields that set a field of the algorithm's config."""
+
+
+def _algorithm_takes(algo: str, name: str) -> bool:
+    """Whether a model's recommended ``name`` applies to ``algo`` (an unknown algorithm: yes, so that
+    `TrainConfig` names the bad algorithm rather than this)."""
+    from vargym.algos import config_class, preset_fields
+
+    try:
+        fields = {f.name for f in dataclasses.fields(config_class(algo))}
+        preset = preset_fields(algo)
+    except (KeyError, ValueError):
+        return True
+    return name in fields and name not in preset
+
+
 def with_model_defaults(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (`TrainConfig` fields) over the training defaults its ``model`` recommends for itself (the
     ``"training"`` table of its ``model.json``, `vargym.models.training_defaults`; sampling fields merge field
-    by field). Whatever ``data`` sets wins."""
+    by field). Whatever ``data`` sets wins. A recommended algorithm hyper-parameter (``beta``, ``clip_epsilon``)
+    applies only to an algorithm that takes it and whose preset does not set it: ``--algo dapo`` keeps DAPO's
+    clip-higher and ``--algo var-grpo`` its KL weight, ``--algo reinforce`` has no ratio to clip."""
     from vargym.models.families import training_defaults
 
     model = data.get("model", TrainConfig.model)
     defaults = _fold_sampling(training_defaults(model))
+    for name in _ALGORITHM_FIELDS:
+        if name in defaults and not _algorithm_takes(data.get("algo", TrainConfig.algo), name):
+            del defaults[name]
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "out", "overwrite"}
     unknown = sorted(set(defaults) - names)
     if unknown:
