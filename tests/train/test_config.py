@@ -135,9 +135,10 @@ def test_a_model_s_algorithm_defaults_yield_to_an_algorithm_preset(tmp_path, alg
 
 
 def test_training_defaults_of_shipped_released_and_random_models():
-    shipped = json.loads((Path(vargym.__file__).parent / "assets" / "tiny-t2i" / "model.json").read_text())
-    assert training_defaults("tiny-t2i") == shipped["training"] != {}
-    assert training_defaults("tiny") == {}  # the class-conditional default run uses TrainConfig's defaults
+    for name in ("tiny", "tiny-t2i"):
+        shipped = json.loads((Path(vargym.__file__).parent / "assets" / name / "model.json").read_text())
+        assert training_defaults(name) == shipped["training"] != {}
+    assert TrainConfig.for_model().batch_size == 16 * 16  # the default run's batch: 16 labels x 16, not 32 x 16
     assert training_defaults("random:tiny-t2i") == training_defaults("var-d16") == {}
     assert TrainConfig.for_model().steps == TrainConfig().steps
 
