@@ -458,17 +458,17 @@ _ALGORITHM_FIELDS = ("beta", "clip_epsilon")
 """`TrainConfig` fields that set a field of the algorithm's config."""
 
 
-def _algorithm_takes(algo: str, name: str) -> bool:
-    """Whether a model's recommended ``name`` applies to ``algo`` (an unknown algorithm: yes, so that
-    `TrainConfig` names the bad algorithm rather than this)."""
+def _fields_a_model_may_set(algo: str) -> set[str]:
+    """The `_ALGORITHM_FIELDS` a model's recommendation may set for ``algo``: those its config takes and its
+    preset leaves alone (an unknown algorithm: all, so that `TrainConfig` names the bad algorithm)."""
     from vargym.algos import config_class, preset_fields
 
     try:
         fields = {f.name for f in dataclasses.fields(config_class(algo))}
         preset = preset_fields(algo)
     except (KeyError, ValueError):
-        return True
-    return name in fields and name not in preset
+        return set(_ALGORITHM_FIELDS)
+    return {name for name in _ALGORITHM_FIELDS if name in fields and name not in preset}
 
 
 def with_model_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -481,9 +481,8 @@ def with_model_defaults(data: dict[str, Any]) -> dict[str, Any]:
 
     model = data.get("model", TrainConfig.model)
     defaults = _fold_sampling(training_defaults(model))
-    for name in _ALGORITHM_FIELDS:
-        if name in defaults and not _algorithm_takes(data.get("algo", TrainConfig.algo), name):
-            del defaults[name]
+    dropped = set(_ALGORITHM_FIELDS) - _fields_a_model_may_set(data.get("algo", TrainConfig.algo))
+    defaults = {k: v for k, v in defaults.items() if k not in dropped}
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "out", "overwrite"}
     unknown = sorted(set(defaults) - names)
     if unknown:
